@@ -1,0 +1,18 @@
+"""The indexer's errors: each says what was wrong and what to do about it."""
+
+
+class IndexerError(Exception):
+    """Base of the errors the indexer reports to a person (CLI: one line, non-zero exit)."""
+
+
+class SourceError(IndexerError):
+    """A source (manifest, collection, folder) could not be read: names the source and why."""
+
+    def __init__(self, source: str, problem: str):
+        self.source = source
+        self.problem = problem
+        super().__init__(f"{source}: {problem}")
+
+
+class NotIIIFError(SourceError):
+    """The document was read but is not a IIIF manifest or collection we understand."""
