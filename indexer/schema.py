@@ -1,0 +1,127 @@
+"""The collection store's SQLite schema and its step-by-step migrations.
+
+A store written by an older Regard opens in a newer one: each migration is an
+idempotent step from one `user_version` to the next, run in one transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+SCHEMA_VERSION = 1
+
+
+def _run_statements(conn: sqlite3.Connection, script: str) -> None:
+    # Not executescript(): it commits on its own, and a migration must be one transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _create_v1(conn: sqlite3.Connection) -> None:
+    _run_statements(
+        conn,
+        """
+        CREATE TABLE IF NOT EXISTS meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+
+        -- One row per `regard index` run: what it was asked, how it ended.
+        CREATE TABLE IF NOT EXISTS runs (
+            id          INTEGER PRIMARY KEY,
+            started_at  TEXT NOT NULL,
+            finished_at TEXT,
+            sources     TEXT NOT NULL,          -- JSON list
+            status      TEXT NOT NULL,          -- running | finished | interrupted | failed
+            summary     TEXT                    -- JSON counts
+        );
+
+        CREATE TABLE IF NOT EXISTS manifests (
+            id                 TEXT PRIMARY KEY,
+            source             TEXT NOT NULL,   -- the URL or file it was read from
+            version            INTEGER,
+            label              TEXT NOT NULL,   -- JSON language map
+            summary            TEXT,            -- JSON language map
+            metadata           TEXT NOT NULL,   -- JSON list of {label, value} language maps
+            rights             TEXT,
+            required_statement TEXT,            -- JSON language map
+            image_count        INTEGER NOT NULL,
+            content_hash       TEXT,
+            fetched_at         TEXT NOT NULL
+        );
+
+        -- One row per painted image. `key` is the integer id FAISS knows the item by.
+        CREATE TABLE IF NOT EXISTS items (
+            key             INTEGER PRIMARY KEY,
+            id              TEXT NOT NULL UNIQUE,
+            manifest_id     TEXT NOT NULL REFERENCES manifests(id),
+            canvas_id       TEXT NOT NULL,
+            canvas_index    INTEGER NOT NULL,
+            image_index     INTEGER NOT NULL,
+            canvas_label    TEXT NOT NULL,      -- JSON language map
+            image_url       TEXT,
+            service         TEXT,               -- JSON: the Image API service (id, version, level, sizes…)
+            width           INTEGER,
+            height          INTEGER,
+            format          TEXT,
+            state           TEXT NOT NULL DEFAULT 'pending',  -- pending | indexed | failed | removed
+            fetched_url     TEXT,               -- the request that gave the embedded pixels
+            fetched_width   INTEGER,
+            fetched_height  INTEGER,
+            failure_reason  TEXT,
+            added_at        TEXT NOT NULL,
+            updated_at      TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS items_manifest ON items(manifest_id, canvas_index, image_index);
+        CREATE INDEX IF NOT EXISTS items_state ON items(state);
+
+        -- Unit vectors as float16 blobs, each with the fingerprint of the model that made it.
+        CREATE TABLE IF NOT EXISTS vectors (
+            item_key    INTEGER PRIMARY KEY REFERENCES items(key),
+            vector      BLOB NOT NULL,
+            fingerprint TEXT NOT NULL,
+            generation  INTEGER NOT NULL,
+            created_at  TEXT NOT NULL
+        );
+
+        -- Every failure of every run, for `regard failures`.
+        CREATE TABLE IF NOT EXISTS failures (
+            id      INTEGER PRIMARY KEY,
+            run_id  INTEGER REFERENCES runs(id),
+            item_id TEXT,                       -- NULL for a source that could not be read
+            url     TEXT NOT NULL,
+            stage   TEXT NOT NULL,              -- source | fetch | decode | embed
+            reason  TEXT NOT NULL,
+            at      TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _create_v1,
+}
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema up to SCHEMA_VERSION, one committed step at a time.
+
+    `conn` is in autocommit mode (isolation_level=None): transactions are explicit.
+    """
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"this store was written by a newer Regard (schema {current}, this one knows "
+            f"{SCHEMA_VERSION}): upgrade Regard to open it"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[version](conn)
+            conn.execute(f"PRAGMA user_version = {version}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

@@ -1,0 +1,535 @@
+"""The collection store: one folder, `store.sqlite` as the source of truth.
+
+Everything the indexer learns is written here in transactions, so that a crash at any
+point leaves a store that opens and resumes. The FAISS index beside it is a cache
+(see `vector_index.py`): the `generation` counter, bumped by every change to the set
+of searchable vectors, tells a reader whether its cache is stale.
+
+One writer at a time (the indexer); any number of readers (the service), each thread
+with its own connection, in WAL mode so that reading never waits for a write.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import IndexerError
+from .schema import migrate
+
+DB_FILE = "store.sqlite"
+
+LanguageMap = dict[str, list[str]]
+
+
+class StoreError(IndexerError):
+    """The store cannot be opened or does not fit the request."""
+
+
+class StoreNotFoundError(StoreError):
+    pass
+
+
+class ModelMismatchError(StoreError):
+    pass
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """The model a store's vectors come from: enough to load it again, and to check it."""
+
+    name: str
+    pretrained: str
+    fingerprint: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return self.fingerprint["key"]
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    key: int
+    id: str
+    manifest_id: str
+    manifest_label: LanguageMap
+    canvas_id: str
+    canvas_index: int
+    image_index: int
+    canvas_label: LanguageMap
+    image_url: str | None
+    service: dict[str, Any] | None
+    width: int | None
+    height: int | None
+    state: str
+    failure_reason: str | None
+    fetched_url: str | None
+    metadata: list[dict[str, LanguageMap]]
+    rights: str | None
+    required_statement: LanguageMap | None
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    """What the pipeline needs to fetch and embed one image."""
+
+    key: int
+    id: str
+    image_url: str | None
+    service: dict[str, Any] | None
+    width: int | None
+    height: int | None
+
+
+@dataclass(frozen=True)
+class EmbeddedImage:
+    key: int
+    vector: np.ndarray
+    fetched_url: str
+    fetched_width: int
+    fetched_height: int
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    id: str
+    source: str
+    version: int
+    label: LanguageMap
+    summary: LanguageMap | None
+    metadata: list[dict[str, LanguageMap]]
+    rights: str | None
+    required_statement: LanguageMap | None
+    content_hash: str | None
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One painted image as the IIIF reader found it, ready to be stored."""
+
+    id: str
+    manifest_id: str
+    canvas_id: str
+    canvas_index: int
+    image_index: int
+    canvas_label: LanguageMap
+    image_url: str | None
+    service: dict[str, Any] | None
+    width: int | None
+    height: int | None
+    format: str | None
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.db_path = self.path / DB_FILE
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path | str, create: bool = False) -> Store:
+        """Open the store in `path`; with create=True make it when it does not exist."""
+        path = Path(path)
+        if not (path / DB_FILE).exists():
+            if not create:
+                raise StoreNotFoundError(
+                    f"no Regard store in {path} (no {DB_FILE}): build one with "
+                    f"`regard index SOURCE --store {path}`"
+                )
+            path.mkdir(parents=True, exist_ok=True)
+        store = cls(path)
+        migrate(store._conn())
+        return store
+
+    @staticmethod
+    def exists(path: Path | str) -> bool:
+        return (Path(path) / DB_FILE).exists()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.db_path, isolation_level=None, timeout=30)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # -- meta and model ------------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every change to the set of searchable vectors."""
+        return int(self._meta("generation") or 0)
+
+    @property
+    def model(self) -> StoredModel | None:
+        text = self._meta("model")
+        return None if text is None else StoredModel(**json.loads(text))
+
+    def bind_model(self, name: str, pretrained: str, fingerprint: dict[str, Any]) -> None:
+        """Record the store's model, or check that it is the one already recorded."""
+        requested = StoredModel(name=name, pretrained=pretrained, fingerprint=fingerprint)
+        with self._transaction() as conn:
+            text = conn.execute("SELECT value FROM meta WHERE key = 'model'").fetchone()
+            if text is None:
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES ('model', ?)",
+                    (json.dumps(requested.__dict__),),
+                )
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('created_at', ?)", (now(),)
+                )
+                return
+        current = self.model
+        assert current is not None
+        if current.key != requested.key:
+            raise ModelMismatchError(
+                f"the store in {self.path} holds vectors of {current.name} "
+                f"({current.key}), not of {name} ({requested.key}); a store never mixes "
+                f"two models: index into a new --store, or leave out --model/--pretrained "
+                f"to use the store's own"
+            )
+
+    # -- runs and failures ---------------------------------------------------------------
+
+    def begin_run(self, sources: Sequence[str]) -> int:
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO runs(started_at, sources, status) VALUES (?, ?, 'running')",
+                (now(), json.dumps(list(sources))),
+            )
+            return int(cursor.lastrowid)
+
+    def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ?",
+                (now(), status, json.dumps(summary), run_id),
+            )
+
+    def record_source_failure(self, run_id: int | None, url: str, reason: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO failures(run_id, item_id, url, stage, reason, at) "
+                "VALUES (?, NULL, ?, 'source', ?, ?)",
+                (run_id, url, reason, now()),
+            )
+
+    def record_item_failure(
+        self, run_id: int | None, item: PendingItem, url: str, stage: str, reason: str
+    ) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE items SET state = 'failed', failure_reason = ?, updated_at = ? "
+                "WHERE key = ?",
+                (reason, now(), item.key),
+            )
+            conn.execute(
+                "INSERT INTO failures(run_id, item_id, url, stage, reason, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, item.id, url, stage, reason, now()),
+            )
+
+    def failures(self) -> list[dict[str, Any]]:
+        """The standing failures: items that are failed now, and sources that failed last run."""
+        rows = self._conn().execute(
+            """
+            SELECT f.item_id, f.url, f.stage, f.reason, f.at FROM failures f
+            JOIN items i ON i.id = f.item_id AND i.state = 'failed'
+            WHERE f.id = (SELECT MAX(id) FROM failures WHERE item_id = f.item_id)
+            UNION ALL
+            SELECT NULL, url, stage, reason, at FROM failures
+            WHERE item_id IS NULL
+              AND run_id = (SELECT MAX(id) FROM runs)
+            ORDER BY 5
+            """
+        )
+        return [dict(row) for row in rows]
+
+    # -- manifests and items -------------------------------------------------------------
+
+    def save_manifest(self, manifest: ManifestRow, images: Sequence[ImageRow]) -> None:
+        """Store a manifest and its images; images already known keep their vectors."""
+        stamp = now()
+        with self._transaction() as conn:
+            conn.execute(
+                """
+                INSERT INTO manifests(id, source, version, label, summary, metadata, rights,
+                                      required_statement, image_count, content_hash, fetched_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET
+                    source = excluded.source, version = excluded.version,
+                    label = excluded.label, summary = excluded.summary,
+                    metadata = excluded.metadata, rights = excluded.rights,
+                    required_statement = excluded.required_statement,
+                    image_count = excluded.image_count, content_hash = excluded.content_hash,
+                    fetched_at = excluded.fetched_at
+                """,
+                (
+                    manifest.id,
+                    manifest.source,
+                    manifest.version,
+                    _dumps(manifest.label),
+                    _dumps(manifest.summary),
+                    _dumps(manifest.metadata),
+                    manifest.rights,
+                    _dumps(manifest.required_statement),
+                    len(images),
+                    manifest.content_hash,
+                    stamp,
+                ),
+            )
+            conn.executemany(
+                """
+                INSERT INTO items(id, manifest_id, canvas_id, canvas_index, image_index,
+                                  canvas_label, image_url, service, width, height, format,
+                                  added_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET
+                    canvas_index = excluded.canvas_index, image_index = excluded.image_index,
+                    canvas_label = excluded.canvas_label, service = excluded.service,
+                    width = excluded.width, height = excluded.height, format = excluded.format
+                """,
+                [
+                    (
+                        image.id,
+                        image.manifest_id,
+                        image.canvas_id,
+                        image.canvas_index,
+                        image.image_index,
+                        _dumps(image.canvas_label),
+                        image.image_url,
+                        _dumps(image.service),
+                        image.width,
+                        image.height,
+                        image.format,
+                        stamp,
+                        stamp,
+                    )
+                    for image in images
+                ],
+            )
+
+    def pending_items(self, manifest_ids: Iterable[str] | None = None) -> list[PendingItem]:
+        """Items still without a vector (new, or failed last time), in collection order."""
+        sql = (
+            "SELECT key, id, image_url, service, width, height FROM items "
+            "WHERE state IN ('pending', 'failed')"
+        )
+        params: list[Any] = []
+        if manifest_ids is not None:
+            ids = list(manifest_ids)
+            sql += f" AND manifest_id IN ({','.join('?' * len(ids))})"
+            params = ids
+        sql += " ORDER BY key"
+        return [
+            PendingItem(
+                key=row["key"],
+                id=row["id"],
+                image_url=row["image_url"],
+                service=_loads(row["service"]),
+                width=row["width"],
+                height=row["height"],
+            )
+            for row in self._conn().execute(sql, params)
+        ]
+
+    def save_vectors(self, embedded: Sequence[EmbeddedImage], fingerprint_key: str) -> None:
+        """Write a batch of vectors and mark their items indexed, in one transaction."""
+        if not embedded:
+            return
+        stamp = now()
+        with self._transaction() as conn:
+            generation = int(
+                (conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone() or [0])[
+                    0
+                ]
+            )
+            generation += 1
+            conn.executemany(
+                "INSERT OR REPLACE INTO vectors(item_key, vector, fingerprint, generation, "
+                "created_at) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (
+                        e.key,
+                        np.asarray(e.vector, dtype=np.float16).tobytes(),
+                        fingerprint_key,
+                        generation,
+                        stamp,
+                    )
+                    for e in embedded
+                ],
+            )
+            conn.executemany(
+                "UPDATE items SET state = 'indexed', failure_reason = NULL, fetched_url = ?, "
+                "fetched_width = ?, fetched_height = ?, updated_at = ? WHERE key = ?",
+                [(e.fetched_url, e.fetched_width, e.fetched_height, stamp, e.key) for e in embedded],
+            )
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('generation', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(generation),),
+            )
+
+    # -- reading -------------------------------------------------------------------------
+
+    _ITEM_SELECT = """
+        SELECT i.*, m.label AS manifest_label, m.metadata AS metadata, m.rights AS rights,
+               m.required_statement AS required_statement
+        FROM items i JOIN manifests m ON m.id = i.manifest_id
+    """
+
+    @staticmethod
+    def _item(row: sqlite3.Row) -> ItemRecord:
+        return ItemRecord(
+            key=row["key"],
+            id=row["id"],
+            manifest_id=row["manifest_id"],
+            manifest_label=_loads(row["manifest_label"]),
+            canvas_id=row["canvas_id"],
+            canvas_index=row["canvas_index"],
+            image_index=row["image_index"],
+            canvas_label=_loads(row["canvas_label"]),
+            image_url=row["image_url"],
+            service=_loads(row["service"]),
+            width=row["width"],
+            height=row["height"],
+            state=row["state"],
+            failure_reason=row["failure_reason"],
+            fetched_url=row["fetched_url"],
+            metadata=_loads(row["metadata"]) or [],
+            rights=row["rights"],
+            required_statement=_loads(row["required_statement"]),
+        )
+
+    def get_item(self, item_id: str) -> ItemRecord | None:
+        row = self._conn().execute(self._ITEM_SELECT + " WHERE i.id = ?", (item_id,)).fetchone()
+        return None if row is None else self._item(row)
+
+    def items_by_key(self, keys: Sequence[int]) -> dict[int, ItemRecord]:
+        if not keys:
+            return {}
+        marks = ",".join("?" * len(keys))
+        rows = self._conn().execute(self._ITEM_SELECT + f" WHERE i.key IN ({marks})", list(keys))
+        return {row["key"]: self._item(row) for row in rows}
+
+    def vector_of(self, item_key: int) -> np.ndarray | None:
+        row = self._conn().execute(
+            "SELECT vector FROM vectors WHERE item_key = ?", (item_key,)
+        ).fetchone()
+        return None if row is None else np.frombuffer(row[0], dtype=np.float16).astype(np.float32)
+
+    def searchable_vectors(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """(keys, vectors as float32, generation) of every item that search may return.
+
+        Read in one transaction, so the generation matches the vectors.
+        """
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            generation = int(
+                (conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone() or [0])[
+                    0
+                ]
+            )
+            rows = conn.execute(
+                "SELECT v.item_key, v.vector FROM vectors v JOIN items i ON i.key = v.item_key "
+                "WHERE i.state = 'indexed' ORDER BY v.item_key"
+            ).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        keys = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return keys, np.zeros((0, 0), dtype=np.float32), generation
+        blob = b"".join(row[1] for row in rows)
+        vectors = np.frombuffer(blob, dtype=np.float16).reshape(len(rows), -1).astype(np.float32)
+        return keys, vectors, generation
+
+    def stats(self) -> dict[str, Any]:
+        conn = self._conn()
+        states = dict(conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall())
+        failed_by_reason = dict(
+            conn.execute(
+                "SELECT failure_reason, COUNT(*) FROM items WHERE state = 'failed' "
+                "GROUP BY failure_reason ORDER BY 2 DESC"
+            ).fetchall()
+        )
+        manifests = conn.execute("SELECT COUNT(*) FROM manifests").fetchone()[0]
+        last_run = conn.execute(
+            "SELECT id, started_at, finished_at, status, summary FROM runs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        model = self.model
+        return {
+            "items": states.get("indexed", 0),
+            "pending": states.get("pending", 0),
+            "failed": states.get("failed", 0),
+            "failed_by_reason": failed_by_reason,
+            "removed": states.get("removed", 0),
+            "manifests": manifests,
+            "model": None
+            if model is None
+            else {
+                "name": model.name,
+                "pretrained": model.pretrained,
+                "fingerprint": model.key,
+                "dim": model.fingerprint.get("dim"),
+            },
+            "generation": self.generation,
+            "last_run": None
+            if last_run is None
+            else {
+                "id": last_run["id"],
+                "started_at": last_run["started_at"],
+                "finished_at": last_run["finished_at"],
+                "status": last_run["status"],
+                "summary": _loads(last_run["summary"]),
+            },
+        }
