@@ -1,0 +1,150 @@
+"""The collection store: schema, idempotent writes, generations, model binding, failures."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from indexer.schema import SCHEMA_VERSION
+from indexer.store import (
+    EmbeddedImage,
+    ImageRow,
+    ManifestRow,
+    ModelMismatchError,
+    Store,
+    StoreNotFoundError,
+)
+from indexer.vector_index import INDEX_FILE, INDEX_META_FILE, VectorIndex
+
+FINGERPRINT = {"key": "toy|sha256:0|4", "model": "toy", "pretrained": "x", "dim": 4}
+
+
+def manifest(n_images: int, manifest_id: str = "https://example.org/m1") -> tuple:
+    row = ManifestRow(
+        id=manifest_id,
+        source=manifest_id,
+        version=3,
+        label={"fr": ["Fauteuil"], "en": ["Armchair"]},
+        summary=None,
+        metadata=[{"label": {"en": ["Maker"]}, "value": {"none": ["Jean Royère"]}}],
+        rights=None,
+        required_statement=None,
+        content_hash="abc",
+    )
+    images = [
+        ImageRow(
+            id=f"{manifest_id}#{i}",
+            manifest_id=manifest_id,
+            canvas_id=f"{manifest_id}/canvas/{i}",
+            canvas_index=i,
+            image_index=0,
+            canvas_label={"none": [f"f. {i}"]},
+            image_url=f"{manifest_id}/image/{i}.jpg",
+            service=None,
+            width=100,
+            height=80,
+            format="image/jpeg",
+        )
+        for i in range(n_images)
+    ]
+    return row, images
+
+
+def make_store(tmp_path, n_images: int = 4) -> Store:
+    store = Store.open(tmp_path / "store", create=True)
+    store.bind_model("toy", "x", FINGERPRINT)
+    store.save_manifest(*manifest(n_images))
+    return store
+
+
+def embed(store: Store, count: int | None = None) -> None:
+    """Give pending items distinct unit vectors: item key k gets axis (k - 1) % 4."""
+    pending = store.pending_items()[:count]
+    axes = np.eye(4, dtype=np.float32)
+    store.save_vectors(
+        [EmbeddedImage(p.key, axes[(p.key - 1) % 4], "u", 10, 8) for p in pending],
+        FINGERPRINT["key"],
+    )
+
+
+def test_opening_a_missing_store_says_how_to_make_one(tmp_path):
+    with pytest.raises(StoreNotFoundError, match="regard index"):
+        Store.open(tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_new_store_has_current_schema_and_reopens(tmp_path):
+    store = make_store(tmp_path)
+    store.close()
+    conn = sqlite3.connect(tmp_path / "store" / "store.sqlite")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    reopened = Store.open(tmp_path / "store")
+    assert reopened.model.key == FINGERPRINT["key"]
+    assert len(reopened.pending_items()) == 4
+
+
+def test_saving_a_manifest_twice_adds_nothing_twice(tmp_path):
+    store = make_store(tmp_path)
+    embed(store, 2)
+    store.save_manifest(*manifest(4))
+    stats = store.stats()
+    assert stats["manifests"] == 1
+    assert stats["items"] == 2 and stats["pending"] == 2
+    # the embedded ones keep their vectors and are not pending again
+    assert len(store.pending_items()) == 2
+
+
+def test_vectors_bump_generation_and_are_stored_as_float16(tmp_path):
+    store = make_store(tmp_path)
+    assert store.generation == 0
+    embed(store)
+    assert store.generation == 1
+    keys, vectors, generation = store.searchable_vectors()
+    assert generation == 1 and len(keys) == 4 and vectors.shape == (4, 4)
+    blob = store._conn().execute("SELECT vector FROM vectors LIMIT 1").fetchone()[0]
+    assert len(blob) == 4 * 2  # float16
+
+
+def test_a_different_model_is_refused(tmp_path):
+    store = make_store(tmp_path)
+    other = dict(FINGERPRINT, key="other|tag|4")
+    with pytest.raises(ModelMismatchError, match="never mixes two models"):
+        store.bind_model("other", "tag", other)
+    assert store.model.key == FINGERPRINT["key"]
+
+
+def test_failures_are_counted_by_reason_and_cleared_by_success(tmp_path):
+    store = make_store(tmp_path)
+    run = store.begin_run(["src"])
+    first, second = store.pending_items()[:2]
+    store.record_item_failure(run, first, "http://x/1", "fetch", "HTTP 404 Not Found")
+    store.record_item_failure(run, second, "http://x/2", "decode", "image data is truncated")
+    stats = store.stats()
+    assert stats["failed"] == 2
+    assert stats["failed_by_reason"] == {"HTTP 404 Not Found": 1, "image data is truncated": 1}
+    assert {f["url"] for f in store.failures()} == {"http://x/1", "http://x/2"}
+    # failed items are retried by the next run, and a success clears the failure
+    assert first.key in {p.key for p in store.pending_items()}
+    embed(store)
+    assert store.stats()["failed"] == 0
+    assert store.failures() == []
+
+
+def test_index_cache_is_rebuilt_when_stale_or_corrupt(tmp_path):
+    store = make_store(tmp_path)
+    embed(store, 2)
+    index = VectorIndex.load_or_build(store)
+    assert index.size == 2 and index.generation == 1
+    assert (store.path / INDEX_FILE).exists() and (store.path / INDEX_META_FILE).exists()
+
+    embed(store)  # the two others: generation 2
+    index = VectorIndex.load_or_build(store)
+    assert index.size == 4 and index.generation == 2
+
+    (store.path / INDEX_FILE).write_bytes(b"not a faiss index")
+    index = VectorIndex.load_or_build(store)
+    assert index.size == 4
+    top = index.search(np.eye(4, dtype=np.float32)[2], 1)[0][0]
+    assert top.score == pytest.approx(1.0)
