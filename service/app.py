@@ -1,0 +1,37 @@
+"""The FastAPI application over one collection store, with the viewer at `/`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from indexer import __version__
+
+from .context import ServiceContext
+from .errors import install_error_handlers
+from .routes import items, search, status
+from .settings import Settings
+
+
+def create_app(settings: Settings, context: ServiceContext | None = None) -> FastAPI:
+    """The application; `context` may be given ready-made (tests reuse one across apps)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.context = context or ServiceContext.load(settings)
+        yield
+
+    app = FastAPI(
+        title="Regard",
+        version=__version__,
+        summary="Search and compare the images of a IIIF collection.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (search, items, status):
+        app.include_router(module.router, prefix="/api")
+    app.mount("/", StaticFiles(directory=settings.viewer_dir, html=True), name="viewer")
+    return app

@@ -1,0 +1,245 @@
+"""`regard`: the command-line tool (index, serve, stats, failures)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _store_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="folder of the collection store (SQLite database, FAISS index)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="regard",
+        description="Index the images of IIIF collections with a CLIP-family model, "
+        "and search them by text or by likeness.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    index = commands.add_parser(
+        "index",
+        help="harvest IIIF manifests into a store and embed their images",
+        description="Read each IIIF manifest (URL or file), fetch its images at about the "
+        "model's input size, embed them and store the vectors. Running it again adds "
+        "nothing twice and downloads nothing twice; an interrupted run resumes.",
+    )
+    index.add_argument("sources", nargs="+", metavar="SOURCE", help="manifest URL or JSON file")
+    _store_arg(index)
+    index.add_argument(
+        "--model",
+        metavar="NAME",
+        help="open_clip model name (default: the store's model, else ViT-B-32-SigLIP2-256; "
+        "regard-test is the small model shipped for tests and the offline demo)",
+    )
+    index.add_argument(
+        "--pretrained",
+        metavar="TAG|PATH",
+        help="open_clip pretrained tag (downloaded once and cached), or a local checkpoint "
+        "file or folder (default: the store's, else webli for the default model)",
+    )
+    index.add_argument(
+        "--device", metavar="DEVICE", help="torch device (default: cuda when available, else cpu)"
+    )
+    index.add_argument(
+        "--batch-size", type=int, default=32, metavar="N", help="images per model batch"
+    )
+    index.add_argument(
+        "--workers", type=int, default=8, metavar="N", help="parallel downloads and decodes"
+    )
+    index.add_argument(
+        "--contact",
+        metavar="EMAIL|URL",
+        help="how the image servers' operators can reach you; sent in the User-Agent",
+    )
+    index.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the search API and the viewer over a store",
+        description="Serve the JSON API under /api and the viewer at /. The store "
+        "remembers its model: no model options are needed.",
+    )
+    _store_arg(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument(
+        "--device", metavar="DEVICE", help="torch device (default: cuda when available, else cpu)"
+    )
+
+    stats = commands.add_parser("stats", help="count what a store holds")
+    _store_arg(stats)
+    stats.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    failures = commands.add_parser(
+        "failures", help="list the images and sources that could not be indexed, and why"
+    )
+    _store_arg(failures)
+    failures.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return parser
+
+
+def _error(message: str) -> None:
+    print(f"regard: {message}", file=sys.stderr)
+
+
+# -- index ---------------------------------------------------------------------------------
+
+
+def _progress_factory(quiet: bool) -> Callable[[int], Callable[[int], None]] | None:
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    def factory(total: int) -> Callable[[int], None]:
+        bar = tqdm(total=total, unit="img", desc="images", file=sys.stderr, dynamic_ncols=True)
+
+        def advance(n: int) -> None:
+            bar.update(n)
+            if bar.n >= total:
+                bar.close()
+
+        if total == 0:
+            bar.close()
+        return advance
+
+    return factory
+
+
+def _remove_new_store(path: Path, existed_before: bool) -> None:
+    """Leave no half-made store behind when nothing at all could be indexed."""
+    if not existed_before and path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from indexer.encoders import encoder_for_indexing
+    from indexer.fetch import FetchSettings
+    from indexer.pipeline import IndexOptions, run_index
+    from indexer.store import Store
+
+    existed = Store.exists(args.store)
+    store = Store.open(args.store, create=True)
+    try:
+        encoder = encoder_for_indexing(store, args.model, args.pretrained, args.device)
+    except BaseException:
+        store.close()
+        _remove_new_store(args.store, existed)
+        raise
+    options = IndexOptions(
+        batch_size=args.batch_size,
+        workers=args.workers,
+        fetch=FetchSettings(contact=args.contact),
+    )
+    try:
+        report = run_index(args.sources, store, encoder, options, _progress_factory(args.quiet))
+    except KeyboardInterrupt:
+        _error(f"interrupted: finished work is kept in {args.store}; run the same command to resume")
+        return EXIT_INTERRUPTED
+    for source, problem in report.source_failures:
+        _error(f"{source}: {problem}")
+    if report.manifests == 0:
+        store.close()
+        _remove_new_store(args.store, existed)
+        _error("nothing was indexed: no source could be read")
+        return EXIT_FAILED
+    stats = store.stats()
+    failed = sum(report.failed.values())
+    print(
+        f"{report.manifests} manifest(s), {report.images_found} image(s): "
+        f"{report.embedded} embedded now, {failed} failed; "
+        f"the store holds {stats['items']} searchable image(s) ({stats['failed']} failed)."
+    )
+    for reason, count in report.failed.most_common():
+        print(f"  failed: {count} × {reason}")
+    for reason, count in report.skipped_canvases.most_common():
+        print(f"  skipped canvases: {count} × {reason}")
+    return EXIT_FAILED if report.source_failures else EXIT_OK
+
+
+# -- serve, stats, failures ----------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from indexer.store import Store
+    from service.app import create_app
+    from service.context import ServiceContext
+    from service.settings import Settings
+
+    settings = Settings(store=args.store, host=args.host, port=args.port, device=args.device)
+    Store.open(settings.store).close()  # a missing store is reported before anything loads
+    context = ServiceContext.load(settings)
+    count = context.searcher.index().size
+    print(f"Serving {count} images from {args.store} on http://{args.host}:{args.port}/")
+    uvicorn.run(create_app(settings, context), host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from indexer.store import Store
+
+    stats = Store.open(args.store).stats()
+    if args.json:
+        print(json.dumps(stats, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    model = stats["model"]
+    print(f"store:     {args.store}")
+    print(f"model:     {model['name'] + ' (' + model['fingerprint'] + ')' if model else 'none'}")
+    print(f"manifests: {stats['manifests']}")
+    print(f"items:     {stats['items']} searchable, {stats['pending']} pending")
+    print(f"failed:    {stats['failed']}")
+    for reason, count in stats["failed_by_reason"].items():
+        print(f"           {count} × {reason}")
+    print(f"removed:   {stats['removed']}")
+    return EXIT_OK
+
+
+def cmd_failures(args: argparse.Namespace) -> int:
+    from indexer.store import Store
+
+    failures = Store.open(args.store).failures()
+    if args.json:
+        print(json.dumps(failures, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not failures:
+        print("no failures")
+    for failure in failures:
+        print(f"{failure['stage']:<7} {failure['url']}  {failure['reason']}")
+    return EXIT_OK
+
+
+COMMANDS = {"index": cmd_index, "serve": cmd_serve, "stats": cmd_stats, "failures": cmd_failures}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from indexer.errors import IndexerError
+    from models.errors import ModelError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (IndexerError, ModelError) as error:
+        _error(str(error))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

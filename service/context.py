@@ -1,0 +1,41 @@
+"""The long-lived objects of a running service, built once at start-up.
+
+Routes receive them as typed dependencies (`ContextDep`), never as module globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from indexer.encoders import encoder_for_store
+from indexer.search import Searcher
+from indexer.store import Store
+from models import Encoder
+
+from .settings import Settings
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    store: Store
+    encoder: Encoder
+    searcher: Searcher
+
+    @classmethod
+    def load(cls, settings: Settings) -> ServiceContext:
+        store = Store.open(settings.store)
+        encoder = encoder_for_store(store, settings.device)
+        searcher = Searcher(store, encoder)
+        searcher.index()  # build or load the index now, not on the first query
+        return cls(settings, store, encoder, searcher)
+
+
+def get_context(request: Request) -> ServiceContext:
+    return request.app.state.context
+
+
+ContextDep = Annotated[ServiceContext, Depends(get_context)]

@@ -1,0 +1,65 @@
+"""The service's errors: each carries its HTTP status, and one handler turns it into JSON.
+
+Every error body has the same shape, `{"error": {"status", "code", "message"}}`, with a
+message that says what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ApiError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ApiError):
+    status = 400
+    code = "bad_request"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Unavailable(ApiError):
+    status = 503
+    code = "unavailable"
+
+
+def error_body(status: int, code: str, message: str) -> dict:
+    return {"error": {"status": status, "code": code, "message": message}}
+
+
+def _describe_validation(error: RequestValidationError) -> str:
+    parts = []
+    for problem in error.errors():
+        where = ".".join(str(p) for p in problem.get("loc", ()) if p not in ("query", "path"))
+        parts.append(f"{where}: {problem.get('msg', 'invalid')}" if where else problem["msg"])
+    return "invalid request: " + "; ".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(error.status, error.code, error.message), error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse(error_body(422, "invalid_request", _describe_validation(error)), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        message = str(error.detail)
+        if error.status_code == 404:
+            message = f"no such page: {request.url.path} (the API lives under /api, see /docs)"
+        return JSONResponse(error_body(error.status_code, "http_error", message), error.status_code)

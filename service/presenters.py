@@ -1,0 +1,49 @@
+"""Turning store records into response bodies, with their IIIF links."""
+
+from __future__ import annotations
+
+from indexer.iiif import best_label
+from indexer.imageapi import ImageService, thumbnail_url
+from indexer.search import Hit as SearchHit
+from indexer.store import ItemRecord
+
+from .schemas import Hit, ItemDetail, ItemSummary, MetadataEntry
+
+
+def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
+    service = ImageService(**item.service) if item.service else None
+    manifest_label = best_label(item.manifest_label)
+    return {
+        "id": item.id,
+        "label": best_label(item.canvas_label) or manifest_label,
+        "manifest_id": item.manifest_id,
+        "manifest_label": manifest_label,
+        "canvas_id": item.canvas_id,
+        "canvas_index": item.canvas_index,
+        "thumbnail_url": thumbnail_url(service, thumbnail_size) if service else item.image_url,
+        "image_url": item.image_url,
+        "width": item.width,
+        "height": item.height,
+    }
+
+
+def item_summary(item: ItemRecord, thumbnail_size: int) -> ItemSummary:
+    return ItemSummary(**_summary_fields(item, thumbnail_size))
+
+
+def hit(result: SearchHit, thumbnail_size: int) -> Hit:
+    return Hit(**_summary_fields(result.item, thumbnail_size), score=round(result.score, 5))
+
+
+def item_detail(item: ItemRecord, thumbnail_size: int) -> ItemDetail:
+    return ItemDetail(
+        **_summary_fields(item, thumbnail_size),
+        labels=item.canvas_label,
+        manifest_labels=item.manifest_label,
+        metadata=[MetadataEntry(**entry) for entry in item.metadata],
+        rights=item.rights,
+        required_statement=item.required_statement,
+        image_service=(item.service or {}).get("id"),
+        state=item.state,
+        failure_reason=item.failure_reason,
+    )

@@ -1,0 +1,59 @@
+"""One item, and the items that look like it."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from starlette.concurrency import run_in_threadpool
+
+from indexer.store import ItemRecord
+
+from ..context import ContextDep, ServiceContext
+from ..errors import BadRequest, NotFound
+from ..presenters import hit, item_detail, item_summary
+from ..schemas import ItemDetail, SimilarResponse
+from .limits import check_k
+
+router = APIRouter(tags=["items"])
+
+ItemId = Annotated[str, Path(description="Regard's id of the image, as search returns it.")]
+
+
+def _find(ctx: ServiceContext, item_id: str) -> ItemRecord:
+    item = ctx.store.get_item(item_id)
+    if item is None:
+        raise NotFound(f"no item with id {item_id!r} in this collection: ids come from /api/search")
+    return item
+
+
+@router.get("/items/{item_id}", response_model=ItemDetail)
+async def get_item(ctx: ContextDep, item_id: ItemId) -> ItemDetail:
+    item = await run_in_threadpool(_find, ctx, item_id)
+    return item_detail(item, ctx.settings.thumbnail_size)
+
+
+@router.get("/items/{item_id}/similar", response_model=SimilarResponse)
+async def similar(
+    ctx: ContextDep,
+    item_id: ItemId,
+    k: Annotated[int, Query(description="How many neighbours.")] = 24,
+) -> SimilarResponse:
+    check_k(k, ctx.settings.max_k)
+    item = await run_in_threadpool(_find, ctx, item_id)
+    started = time.perf_counter()
+    results = await run_in_threadpool(ctx.searcher.similar, item, k)
+    if results is None:
+        raise BadRequest(
+            f"item {item_id!r} has no vector yet ({item.state}"
+            + (f": {item.failure_reason}" if item.failure_reason else "")
+            + "): run `regard index` again to embed it"
+        )
+    size = ctx.settings.thumbnail_size
+    return SimilarResponse(
+        item=item_summary(item, size),
+        k=k,
+        took_ms=round((time.perf_counter() - started) * 1000, 2),
+        results=[hit(r, size) for r in results],
+    )

@@ -1,0 +1,43 @@
+"""Free-text search: `GET /api/search?q=&k=`."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from ..context import ContextDep
+from ..errors import BadRequest
+from ..presenters import hit
+from ..schemas import SearchResponse
+from .limits import check_k
+
+router = APIRouter(tags=["search"])
+
+
+@router.get("/search", response_model=SearchResponse)
+async def search(
+    ctx: ContextDep,
+    q: Annotated[str, Query(description="What to look for, in French or English.")] = "",
+    k: Annotated[int, Query(description="How many results.")] = 24,
+) -> SearchResponse:
+    query = q.strip()
+    if not query:
+        raise BadRequest("the query is empty: give some words to search for, as ?q=fauteuil")
+    limit = ctx.settings.max_query_length
+    if len(query) > limit:
+        raise BadRequest(
+            f"the query is {len(query)} characters long; the limit is {limit}: shorten it"
+        )
+    check_k(k, ctx.settings.max_k)
+    started = time.perf_counter()
+    # Encoding and FAISS are blocking work: off the event loop.
+    results = await run_in_threadpool(ctx.searcher.search_text, query, k)
+    return SearchResponse(
+        query=query,
+        k=k,
+        took_ms=round((time.perf_counter() - started) * 1000, 2),
+        results=[hit(r, ctx.settings.thumbnail_size) for r in results],
+    )

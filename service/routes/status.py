@@ -1,0 +1,22 @@
+"""What the service holds, and whether it is up."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from ..context import ContextDep
+from ..schemas import HealthResponse, StatsResponse
+
+router = APIRouter(tags=["status"])
+
+
+@router.get("/stats", response_model=StatsResponse)
+async def stats(ctx: ContextDep) -> StatsResponse:
+    return StatsResponse(**await run_in_threadpool(ctx.store.stats))
+
+
+@router.get("/health", response_model=HealthResponse)
+async def health(ctx: ContextDep) -> HealthResponse:
+    index = await run_in_threadpool(ctx.searcher.index)
+    return HealthResponse(status="ok", items=index.size, model=ctx.encoder.fingerprint.key)

@@ -1,0 +1,78 @@
+"""Response bodies, as the OpenAPI schema documents them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+LanguageMap = dict[str, list[str]]
+
+
+class MetadataEntry(BaseModel):
+    label: LanguageMap
+    value: LanguageMap
+
+
+class ItemSummary(BaseModel):
+    id: str = Field(description="Regard's stable id of the image.")
+    label: str = Field(description="The canvas label, else the manifest label.")
+    manifest_id: str = Field(description="IIIF id (URL) of the manifest holding the image.")
+    manifest_label: str
+    canvas_id: str = Field(description="IIIF id of the canvas the image is painted on.")
+    canvas_index: int = Field(description="Position of the canvas in its manifest, from 0.")
+    thumbnail_url: str | None = Field(description="A small rendition, from the Image API.")
+    image_url: str | None = Field(description="The image itself (a IIIF Image API URL or file).")
+    width: int | None = None
+    height: int | None = None
+
+
+class Hit(ItemSummary):
+    score: float = Field(description="Cosine similarity to the query (higher is closer).")
+
+
+class ItemDetail(ItemSummary):
+    labels: LanguageMap = Field(description="The canvas label in all its languages.")
+    manifest_labels: LanguageMap
+    metadata: list[MetadataEntry] = Field(description="The manifest's metadata, as published.")
+    rights: str | None = None
+    required_statement: LanguageMap | None = None
+    image_service: str | None = Field(None, description="Base URI of the Image API service.")
+    state: str = Field(description="indexed, pending, failed or removed.")
+    failure_reason: str | None = None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    k: int
+    took_ms: float
+    results: list[Hit]
+
+
+class SimilarResponse(BaseModel):
+    item: ItemSummary
+    k: int
+    took_ms: float
+    results: list[Hit]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    pretrained: str
+    fingerprint: str
+    dim: int | None
+
+
+class StatsResponse(BaseModel):
+    items: int = Field(description="Searchable images.")
+    pending: int
+    failed: int
+    failed_by_reason: dict[str, int]
+    removed: int
+    manifests: int
+    model: ModelInfo | None
+    generation: int
+
+
+class HealthResponse(BaseModel):
+    status: str
+    items: int
+    model: str
