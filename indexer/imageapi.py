@@ -1,0 +1,433 @@
+"""IIIF Image API 1, 2 and 3: reading image services and building the URLs to ask them.
+
+An image service is described twice in the wild: briefly inside a manifest (often only an
+id, a context or type and a profile) and fully by its ``info.json`` (dimensions, listed
+sizes, size limits). `parse_service` reads either into an `ImageService`; `parse_info`
+is its strict form for an ``info.json`` document.
+
+`image_request_url` asks for the smallest image that still covers the model's input on
+its shorter side (the model resizes the short side, then centre-crops), and never for more
+than the service can give or more than the image has: never the master file when a smaller
+one can be had, and never an upscaled one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from indexer.errors import NotIIIFError
+
+# Profile and context URIs of the three versions. Version 1 servers wrote "compliance"
+# or "conformance"; some version 2 servers wrote ".../2/profiles/level2.json", left out
+# ".json", or wrote ".../image/1/level2.json" (QDL) beside a version 2 context.
+_V1_LEVEL = re.compile(r"library\.stanford\.edu/iiif/image-api/.*#level([012])")
+_V23_LEVEL = re.compile(r"iiif\.io/api/image/([123])/(?:profiles/)?level([012])")
+_BARE_LEVEL = re.compile(r"^level([012])$")
+_CONTEXT_VERSION = re.compile(r"iiif\.io/api/image/([123])/")
+_V1_CONTEXT = "library.stanford.edu/iiif/image-api"
+_TYPE_VERSION = re.compile(r"^(?:iiif:)?ImageService([123])$")
+_IMAGE_PROTOCOL = "iiif.io/api/image"
+
+# Auth services, by the kind of access they ask for. Version 0 and 1 name it in the
+# profile URI, version 2 in the access service's profile.
+_AUTH1_PROFILE = re.compile(r"iiif\.io/api/auth/[01]/(login|clickthrough|kiosk|external)")
+_AUTH_KINDS = ("login", "clickthrough", "kiosk", "external", "active")
+
+
+@dataclass(frozen=True)
+class ImageService:
+    """One IIIF Image API service: what it can give, and how to ask for it.
+
+    `id` is the base URI (no trailing slash, no ``/info.json``). `level` is the compliance
+    level (0, 1, 2) or None when the document does not say. `sizes` are the listed sizes
+    (the only ones a level 0 service must serve). `auth` is None for an open service, else
+    the kind of access its auth service asks for ("login", "clickthrough", "kiosk",
+    "external", "active" or the raw profile), so that a caller can skip it with a reason.
+    """
+
+    id: str
+    version: int
+    level: int | None = None
+    width: int | None = None
+    height: int | None = None
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+    max_width: int | None = None
+    max_height: int | None = None
+    max_area: int | None = None
+    scale_factors: list[int] = field(default_factory=list)
+    auth: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageService:
+        """Rebuild from `dataclasses.asdict` output (e.g. stored as JSON); unknown keys are
+        ignored, so that a store written by another version still reads."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["sizes"] = [tuple(size) for size in values.get("sizes") or []]
+        return cls(**values)
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _positive_int(value: Any) -> int | None:
+    """A dimension as an int, or None when absent, zero, negative or not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and value > 0:
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    return None
+
+
+def _profiles(obj: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The profile as (URIs or level names, profile objects), whatever shape it has."""
+    uris: list[str] = []
+    objects: list[dict[str, Any]] = []
+    for entry in _as_list(obj.get("profile")):
+        if isinstance(entry, str):
+            uris.append(entry)
+        elif isinstance(entry, dict):
+            objects.append(entry)
+            # Some servers put the compliance URI inside the profile object (Edinburgh).
+            inner = entry.get("@id") or entry.get("id")
+            if isinstance(inner, str):
+                uris.append(inner)
+    return uris, objects
+
+
+def _version_and_level(obj: dict[str, Any]) -> tuple[int | None, int | None]:
+    """Image API version and level from type, @context and profile; None where unknown."""
+    version: int | None = None
+    level: int | None = None
+    for kind in _as_list(obj.get("type")) + _as_list(obj.get("@type")):
+        match = _TYPE_VERSION.match(kind) if isinstance(kind, str) else None
+        if match:
+            version = int(match.group(1))
+    for context in _as_list(obj.get("@context")):
+        if not isinstance(context, str) or version is not None:
+            continue
+        match = _CONTEXT_VERSION.search(context)
+        if match:
+            version = int(match.group(1))
+        elif _V1_CONTEXT in context:
+            version = 1
+    uris, _ = _profiles(obj)
+    for uri in uris:
+        if match := _V1_LEVEL.search(uri):
+            version = version or 1
+            level = int(match.group(1))
+        elif match := _V23_LEVEL.search(uri):
+            version = version or int(match.group(1))
+            level = int(match.group(2))
+        elif match := _BARE_LEVEL.match(uri):
+            level = int(match.group(1))
+            # A bare "level2" is the version 3 form, though some v2 services write it too.
+            version = version or 3
+    return version, level
+
+
+def is_image_service(obj: Any) -> bool:
+    """Whether a service object is an Image API service (and not auth, search, ...)."""
+    if not isinstance(obj, dict):
+        return False
+    version, level = _version_and_level(obj)
+    protocol = obj.get("protocol")
+    return (
+        version is not None
+        or level is not None
+        or (isinstance(protocol, str) and _IMAGE_PROTOCOL in protocol)
+    )
+
+
+def _service_base(raw_id: str) -> str:
+    base = raw_id.strip()
+    if base.endswith("/info.json"):
+        base = base[: -len("/info.json")]
+    return base.rstrip("/")
+
+
+def _sizes(obj: dict[str, Any]) -> list[tuple[int, int]]:
+    sizes = []
+    for entry in _as_list(obj.get("sizes")):
+        if isinstance(entry, dict):
+            w, h = _positive_int(entry.get("width")), _positive_int(entry.get("height"))
+            if w and h:
+                sizes.append((w, h))
+    return sorted(set(sizes))
+
+
+def _scale_factors(obj: dict[str, Any]) -> list[int]:
+    factors = set()
+    for value in _as_list(obj.get("scale_factors")):  # version 1
+        if _positive_int(value):
+            factors.add(int(value))
+    for tile in _as_list(obj.get("tiles")):  # versions 2 and 3
+        if isinstance(tile, dict):
+            factors.update(int(v) for v in _as_list(tile.get("scaleFactors")) if _positive_int(v))
+    return sorted(factors)
+
+
+def _limit(obj: dict[str, Any], profile_objects: list[dict[str, Any]], key: str) -> int | None:
+    """maxWidth and friends: top level in version 3, inside the profile object in 2.1."""
+    for source in [obj, *profile_objects]:
+        value = _positive_int(source.get(key))
+        if value:
+            return value
+    return None
+
+
+def auth_kind(service_value: Any) -> str | None:
+    """The access an auth service asks for, found among the services nested in a service.
+
+    Recognises Auth 0 and 1 (profile URIs, or "AuthCookieService1" with a short profile)
+    and Auth 2 (an "AuthProbeService2" holding an "AuthAccessService2"). Probe and token
+    services alone say nothing about access and are ignored.
+    """
+    for entry in _as_list(service_value):
+        if not isinstance(entry, dict):
+            continue
+        kinds = [str(k) for k in _as_list(entry.get("type")) + _as_list(entry.get("@type"))]
+        for profile in _as_list(entry.get("profile")):
+            if not isinstance(profile, str):
+                continue
+            if match := _AUTH1_PROFILE.search(profile):
+                return match.group(1)
+            is_access = any(k in ("AuthCookieService1", "AuthAccessService2") for k in kinds)
+            if is_access:
+                return profile if profile in _AUTH_KINDS else profile.rsplit("/", 1)[-1]
+        if "AuthAccessService2" in kinds or "AuthCookieService1" in kinds:
+            return "login"  # an access service without a profile still asks for one
+        nested = auth_kind(entry.get("service"))  # Auth 2 nests access inside the probe
+        if nested:
+            return nested
+    return None
+
+
+def parse_service(obj: Any) -> ImageService | None:
+    """An Image API service as described inside a manifest or by an info.json; None if the
+    object is not an Image API service or has no id.
+
+    Version comes from type, then @context, then profile; a service that only says
+    ``"protocol": "http://iiif.io/api/image"`` is taken as version 2, the most common.
+    """
+    if not is_image_service(obj):
+        return None
+    raw_id = obj.get("@id") or obj.get("id")
+    if not isinstance(raw_id, str) or not raw_id.strip():
+        return None
+    version, level = _version_and_level(obj)
+    _, profile_objects = _profiles(obj)
+    return ImageService(
+        id=_service_base(raw_id),
+        version=version or 2,
+        level=level,
+        width=_positive_int(obj.get("width")),
+        height=_positive_int(obj.get("height")),
+        sizes=_sizes(obj),
+        max_width=_limit(obj, profile_objects, "maxWidth"),
+        max_height=_limit(obj, profile_objects, "maxHeight"),
+        max_area=_limit(obj, profile_objects, "maxArea"),
+        scale_factors=_scale_factors(obj),
+        auth=auth_kind(obj.get("service")),
+    )
+
+
+def best_service(service_value: Any) -> ImageService | None:
+    """The image service to use among those a resource lists: the highest version.
+
+    Resources may list several (Bodleian lists an ImageService2 and an ImageService3 for
+    the same image) beside services of other kinds (auth, search, physical dimensions).
+    """
+    services = [s for s in map(parse_service, _as_list(service_value)) if s is not None]
+    if not services:
+        return None
+    return max(services, key=lambda s: (s.auth is None, s.version))
+
+
+def parse_info(doc: Any, url: str | None = None) -> ImageService:
+    """An ``info.json`` document as an `ImageService`.
+
+    `url` is where it was read from: it names the source in errors, and gives the base URI
+    of version 1.0 documents, which carry an "identifier" but no "@id".
+    Raises `NotIIIFError` when the document is not an Image API description.
+    """
+    source = url or "info.json"
+    if not isinstance(doc, dict):
+        raise NotIIIFError(source, f"is a JSON {_json_kind(doc)}, not an Image API info.json")
+    if not (_positive_int(doc.get("width")) and _positive_int(doc.get("height"))):
+        raise NotIIIFError(source, "has no width and height; not an Image API info.json")
+    described = dict(doc)
+    if not (described.get("@id") or described.get("id")):
+        if url is None:
+            raise NotIIIFError(source, "has no @id/id, and no URL was given to derive it")
+        described["@id"] = _service_base(url)
+    if not is_image_service(described):
+        # An info.json with dimensions but no context, type or profile: assume version 2.
+        described["protocol"] = "http://iiif.io/api/image"
+    service = parse_service(described)
+    assert service is not None  # made an image service just above
+    return service
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "object"
+
+
+# --- asking --------------------------------------------------------------------------
+
+
+def _quality(service: ImageService) -> str:
+    return "native" if service.version == 1 else "default"
+
+
+def _full_size(service: ImageService) -> str:
+    # "max" is 2.1's way to say "as large as you allow"; a v2 service that states limits
+    # is a 2.1 service, and may refuse "full" for a larger image.
+    if service.version >= 3:
+        return "max"
+    if service.version == 2 and (service.max_width or service.max_height or service.max_area):
+        return "max"
+    return "full"
+
+
+def _url(service: ImageService, size: str, region: str = "full") -> str:
+    return f"{service.id}/{region}/{size}/0/{_quality(service)}.jpg"
+
+
+def full_image_url(service: ImageService) -> str:
+    """The whole image at the largest size the service gives."""
+    return _url(service, _full_size(service))
+
+
+def _can_scale(service: ImageService) -> bool:
+    # Unknown level: assume 1, as nearly every server is; a level 0 server says so.
+    return service.level is None or service.level >= 1
+
+
+def _listed_size(service: ImageService, width: int, height: int) -> str:
+    """A listed size in the form each version expects: v3 "w,h", v1/v2 canonical "w,"."""
+    return f"{width},{height}" if service.version >= 3 else f"{width},"
+
+
+def _within_limits(service: ImageService, width: int, height: int) -> bool:
+    # A maxWidth without maxHeight bounds the height too (Image API 2.1 and 3).
+    max_height = service.max_height or service.max_width
+    return (
+        (service.max_width is None or width <= service.max_width)
+        and (max_height is None or height <= max_height)
+        and (service.max_area is None or width * height <= service.max_area)
+    )
+
+
+def _parse_region(region: str | None) -> tuple[int, int] | None:
+    """The size of an "x,y,w,h" pixel region; None for full or anything else."""
+    if not region:
+        return None
+    parts = region.split(",")
+    if len(parts) == 4 and all(p.strip().isdigit() for p in parts):
+        w, h = int(parts[2]), int(parts[3])
+        return (w, h) if w > 0 and h > 0 else None
+    return None
+
+
+def image_request_url(
+    service: ImageService,
+    width: int | None,
+    height: int | None,
+    target: int,
+    *,
+    region: str | None = None,
+) -> str:
+    """The URL of the smallest image whose SHORTER side still covers `target` pixels.
+
+    `width`/`height` are the image's size as the manifest gives it; the service's own size,
+    when it states one, is used instead.
+    `region` ("x,y,w,h" in pixels) asks for part of the image, as a SpecificResource's
+    selector does; a level 0 service cannot crop, and then the whole image is asked for.
+
+    In order of preference:
+    1. the image is no larger than `target` on its short side: the whole image (``full``
+       in v1/v2, ``max`` in v3), never an upscaled one;
+    2. a service that can scale (level >= 1, or level unknown, which nearly always means a
+       scaling server): ``w,`` when the width is the shorter side, else ``,h``;
+    3. otherwise the smallest listed ``sizes`` entry that covers `target`, else the
+       largest listed one;
+    4. otherwise the whole image.
+    When the size is unknown (no dimensions given nor stated, no sizes listed), a scaling
+    service is asked for ``!2t,2t`` (level 2, where "!w,h" is required) or ``2t,``: the
+    long side is then at most twice the target, so an image up to 2:1 still covers the
+    target with a bounded download. A caller that needs better reads the info.json first.
+    """
+    if service.width and service.height:
+        # The service's own size wins: manifests often give a derivative's size on the
+        # resource (Wellcome: 742 x 1024 for a 2569 x 3543 service), and trusting it could
+        # take a large image for a small one and ask for it whole.
+        width, height = service.width, service.height
+    region_size = _parse_region(region) if _can_scale(service) else None
+    request_region = region if region and region_size else "full"
+    if region_size:
+        width, height = region_size
+
+    if width and height:
+        if min(width, height) <= target:
+            return _url(service, _full_size(service), request_region)
+        if _can_scale(service):
+            if width <= height:
+                size, scaled = f"{target},", (target, math.ceil(height * target / width))
+            else:
+                size, scaled = f",{target}", (math.ceil(width * target / height), target)
+            if _within_limits(service, *scaled):
+                return _url(service, size, request_region)
+
+    if service.sizes:
+        covering = [s for s in service.sizes if min(s) >= target]
+        chosen = min(covering, key=lambda s: s[0] * s[1]) if covering else max(service.sizes)
+        return _url(service, _listed_size(service, *chosen))
+
+    if not (width and height) and _can_scale(service):
+        span = 2 * target
+        confined = service.level == 2 or (service.level is None and service.version >= 2)
+        if confined:
+            return _url(service, f"!{span},{span}", request_region)
+        return _url(service, f"{span},", request_region)
+    return _url(service, _full_size(service), request_region)
+
+
+def thumbnail_url(service: ImageService, size: int = 256) -> str:
+    """A thumbnail that fits in a `size` x `size` box, for showing, not for the model.
+
+    ``!size,size`` where the service can scale (v2+, or v1 level 2); v1 level 1 gets
+    ``size,``; a level 0 service gets the listed size closest to the box, else the whole
+    image. An image known to be smaller than the box is asked for whole (never upscaled).
+    """
+    if service.width and service.height and max(service.width, service.height) <= size:
+        return full_image_url(service)
+    if _can_scale(service):
+        if service.version >= 2 or service.level == 2:
+            return _url(service, f"!{size},{size}")
+        return _url(service, f"{size},")
+    if service.sizes:
+        closest = min(service.sizes, key=lambda s: abs(max(s) - size))
+        return _url(service, _listed_size(service, *closest))
+    return full_image_url(service)
