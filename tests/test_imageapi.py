@@ -1,0 +1,282 @@
+"""Image API 1, 2 and 3: reading services and choosing the image to ask for."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from indexer.errors import NotIIIFError
+from indexer.imageapi import (
+    ImageService,
+    best_service,
+    full_image_url,
+    image_request_url,
+    parse_info,
+    parse_service,
+    thumbnail_url,
+)
+
+INFO = Path(__file__).parent / "fixtures" / "iiif" / "image-info"
+TARGET = 224
+
+
+def info(name: str) -> ImageService:
+    return parse_info(json.loads((INFO / name).read_text()), f"https://example.org/{name}")
+
+
+def tail(service: ImageService, url: str) -> str:
+    """The request part of a URL: what follows the service id."""
+    assert url.startswith(service.id + "/")
+    return url[len(service.id) :]
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "level", "size"),
+    [
+        ("gallica_image.1.gallica.bnf.12148.btv1b53243704g.f1.json", 1, 2, (7900, 11060)),
+        ("harvard-ids_statue_info.json", 1, 1, (4132, 8176)),
+        ("openseadragon_iiif_1_0_files_info.json", 1, 1, (775, 1024)),
+        ("edinburgh_profile_object_info.json", 2, 2, (7384, 4692)),  # profile is an object
+        ("nls_image.2.nls-10146-101465411.json", 2, 1, (8932, 6493)),  # profile is an array
+        ("rotterdamspubliek_image.2.rp-rtsa-4001-1985-1014-01.json", 2, 0, (9102, 6922)),
+        ("wellcome_wellcome_info.json", 2, 0, (648, 1024)),
+        ("wikimedia-toolforge_image.2.toolforge-e8f0e820e00680e69939a97ffccf64e8.json", 2, 2, None),
+        ("iiif_image.3.918ecd18c2592080851777620de9bcb5-gottingen.json", 3, 1, (4032, 3024)),
+        ("uvacreate_image.3.uvacreate-mmph-wae681.json", 3, 0, (1999, 1485)),
+    ],
+)
+def test_info_documents_give_version_level_and_size(name, version, level, size):
+    service = info(name)
+    assert (service.version, service.level) == (version, level)
+    if size:
+        assert (service.width, service.height) == size
+
+
+def test_info_reads_sizes_limits_and_scale_factors():
+    toolforge = info("wikimedia-toolforge_image.2.toolforge-e8f0e820e00680e69939a97ffccf64e8.json")
+    assert toolforge.sizes[0] == (203, 240) and len(toolforge.sizes) == 5
+    assert (toolforge.max_width, toolforge.max_height) == (5000, 5000)  # inside the profile
+    assert toolforge.id.endswith("iipsrv.fcgi/?iiif=cache/e8f0e820e00680e69939a97ffccf64e8.tif")
+    assert info("harvard-ids_statue_info.json").scale_factors == [1, 2, 4, 8, 16, 32]  # v1
+
+
+def test_version_1_0_info_takes_its_id_from_the_url():
+    doc = json.loads((INFO / "openseadragon_iiif_1_0_files_info.json").read_text())
+    service = parse_info(doc, "https://example.org/iiif/files/info.json")
+    assert service.id == "https://example.org/iiif/files"
+    with pytest.raises(NotIIIFError, match="no @id"):
+        parse_info(doc)
+
+
+@pytest.mark.parametrize("doc", [[], "info", {"@id": "https://x/y"}, {"width": 10}])
+def test_not_an_info_document_is_refused(doc):
+    with pytest.raises(NotIIIFError):
+        parse_info(doc, "https://x/y/info.json")
+
+
+@pytest.mark.parametrize(
+    ("described", "version", "level"),
+    [
+        ({"@id": "s", "profile": "http://iiif.io/api/image/2/level1.json"}, 2, 1),
+        ({"@id": "s", "profile": "http://iiif.io/api/image/2/profiles/level2.json"}, 2, 2),
+        ({"@id": "s", "profile": "http://iiif.io/api/image/2/level2"}, 2, 2),
+        ({"id": "s", "type": "ImageService3", "profile": "level0"}, 3, 0),
+        ({"id": "s", "type": "ImageService2", "profile": "level2"}, 2, 2),  # Ghent
+        ({"@id": "s", "@type": "ImageService2", "profile": "level1"}, 2, 1),
+        (
+            {
+                "@id": "s",
+                "@context": "http://iiif.io/api/image/1/context.json",
+                "profile": "http://library.stanford.edu/iiif/image-api/1.1/conformance.html#level1",
+            },
+            1,
+            1,
+        ),
+        ({"@id": "s", "@context": "http://iiif.io/api/image/2/context.json"}, 2, None),
+        # QDL: a version 2 context beside a profile URI that says "image/1".
+        (
+            {
+                "@id": "s",
+                "@context": "http://iiif.io/api/image/2/context.json",
+                "profile": "http://iiif.io/api/image/1/level2.json",
+            },
+            2,
+            2,
+        ),
+        ({"@id": "s", "protocol": "http://iiif.io/api/image"}, 2, None),
+    ],
+)
+def test_service_version_and_level_from_every_profile_form(described, version, level):
+    service = parse_service(described)
+    assert service is not None
+    assert (service.version, service.level) == (version, level)
+
+
+def test_services_of_other_kinds_are_not_image_services():
+    search = {"@id": "s", "profile": "http://iiif.io/api/search/0/search"}
+    login = {"@id": "a", "profile": "http://iiif.io/api/auth/1/login"}
+    assert parse_service(search) is None and parse_service(login) is None
+    assert best_service([search, login]) is None
+
+
+def test_service_id_loses_trailing_slash_and_info_json():
+    assert parse_service({"@id": "https://x/iiif/a/", "profile": "level1"}).id == "https://x/iiif/a"
+    raw = {"@id": "https://x/iiif/a/info.json", "profile": "level1"}
+    assert parse_service(raw).id == "https://x/iiif/a"
+
+
+def test_best_service_prefers_the_highest_version():
+    both = [
+        {"id": "https://x/v2", "type": "ImageService2", "profile": "level1"},
+        {"id": "https://x/v3", "type": "ImageService3", "profile": "level1"},
+    ]
+    assert best_service(both).id == "https://x/v3"
+
+
+@pytest.mark.parametrize(
+    ("nested", "kind"),
+    [
+        ({"@id": "a", "profile": "http://iiif.io/api/auth/1/login"}, "login"),
+        ({"@id": "a", "profile": "http://iiif.io/api/auth/0/clickthrough"}, "clickthrough"),
+        ({"id": "a", "type": "AuthCookieService1", "profile": "kiosk"}, "kiosk"),
+        (
+            {
+                "id": "p",
+                "type": "AuthProbeService2",
+                "service": [{"id": "a", "type": "AuthAccessService2", "profile": "active"}],
+            },
+            "active",
+        ),
+        (
+            {"id": "p", "type": "AuthProbeService1", "profile": "http://iiif.io/api/auth/1/probe"},
+            None,
+        ),
+    ],
+)
+def test_auth_services_are_noted_with_their_kind(nested, kind):
+    described = {"id": "https://x/img", "type": "ImageService3", "profile": "level2"}
+    described["service"] = [nested]
+    assert parse_service(described).auth == kind
+
+
+def test_service_survives_a_round_trip_through_json():
+    service = info("uvacreate_image.3.uvacreate-mmph-wae681.json")
+    stored = json.loads(json.dumps(dataclasses.asdict(service)))
+    stored["a_field_from_the_future"] = 1
+    assert ImageService.from_dict(stored) == service
+
+
+# --- asking ----------------------------------------------------------------------------
+
+
+def service(version: int, level: int | None, **facts) -> ImageService:
+    return ImageService(id="https://img.example/iiif/a", version=version, level=level, **facts)
+
+
+@pytest.mark.parametrize(
+    ("version", "level", "expected"),
+    [
+        (3, 2, "/full/224,/0/default.jpg"),
+        (3, 1, "/full/224,/0/default.jpg"),
+        (2, 1, "/full/224,/0/default.jpg"),
+        (2, None, "/full/224,/0/default.jpg"),  # unknown level: assume a scaling server
+        (1, 1, "/full/224,/0/native.jpg"),  # version 1 quality is "native"
+    ],
+)
+def test_scaling_services_get_the_short_side_at_the_target(version, level, expected):
+    portrait = service(version, level)
+    assert tail(portrait, image_request_url(portrait, 3000, 4000, TARGET)) == expected
+
+
+def test_landscape_images_are_asked_by_height():
+    landscape = service(3, 2)
+    assert tail(landscape, image_request_url(landscape, 4000, 3000, TARGET)) == (
+        "/full/,224/0/default.jpg"
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        (3, "/full/max/0/default.jpg"),
+        (2, "/full/full/0/default.jpg"),
+        (1, "/full/full/0/native.jpg"),
+    ],
+)
+def test_small_images_are_never_upscaled(version, expected):
+    small = service(version, 2)
+    assert tail(small, image_request_url(small, 200, 900, TARGET)) == expected
+    assert tail(small, image_request_url(small, 224, 224, TARGET)) == expected
+
+
+def test_the_service_size_wins_over_the_resource_size():
+    # Wellcome: the resource says 742 x 1024, the service serves 2569 x 3543.
+    stated = service(2, 1, width=2569, height=3543)
+    assert tail(stated, image_request_url(stated, 150, 200, TARGET)) == "/full/224,/0/default.jpg"
+
+
+def test_level_0_takes_the_smallest_listed_size_that_covers_the_target():
+    wellcome = info("wellcome_wellcome_info.json")  # sizes 63x100 ... 648x1024
+    assert tail(wellcome, image_request_url(wellcome, None, None, TARGET)) == (
+        "/full/253,/0/default.jpg"
+    )
+    uva = info("uvacreate_image.3.uvacreate-mmph-wae681.json")  # version 3 wants "w,h"
+    assert tail(uva, image_request_url(uva, 1999, 1485, TARGET)) == "/full/500,372/0/default.jpg"
+
+
+def test_level_0_falls_back_to_the_largest_listed_size():
+    few = service(2, 0, sizes=[(50, 80), (100, 160)])
+    assert tail(few, image_request_url(few, 1000, 1600, TARGET)) == "/full/100,/0/default.jpg"
+
+
+def test_level_0_without_sizes_gets_the_whole_image():
+    rotterdam = info("rotterdamspubliek_image.2.rp-rtsa-4001-1985-1014-01.json")
+    assert tail(rotterdam, image_request_url(rotterdam, None, None, TARGET)) == (
+        "/full/full/0/default.jpg"
+    )
+
+
+def test_a_scaling_service_with_listed_sizes_still_asks_exactly():
+    gouda = info("goudatijdmachine_image.2.goudatijdmachine-51803.json")
+    assert tail(gouda, image_request_url(gouda, None, None, TARGET)) == "/full/,224/0/default.jpg"
+
+
+def test_stated_limits_make_version_2_ask_for_max():
+    spk = info("spkberlin_image.2.spk-berlin-630107580-00000001.json")
+    assert tail(spk, full_image_url(spk)) == "/full/max/0/default.jpg"
+    tiny = service(2, 2, width=5000, height=8000, max_width=200)
+    assert tail(tiny, image_request_url(tiny, None, None, TARGET)) == "/full/max/0/default.jpg"
+
+
+def test_unknown_size_asks_for_a_bounded_box():
+    assert tail(service(3, 2), image_request_url(service(3, 2), None, None, TARGET)) == (
+        "/full/!448,448/0/default.jpg"
+    )
+    assert tail(service(2, 1), image_request_url(service(2, 1), None, None, TARGET)) == (
+        "/full/448,/0/default.jpg"
+    )
+
+
+def test_a_region_is_asked_for_and_sized_by_its_own_size():
+    scaling = service(2, 1, width=8174, height=6036)
+    url = image_request_url(scaling, None, None, TARGET, region="4164,352,3702,5420")
+    assert tail(scaling, url) == "/4164,352,3702,5420/224,/0/default.jpg"
+    static = service(2, 0)  # a level 0 service cannot crop: the whole image
+    assert tail(static, image_request_url(static, 10, 10, TARGET, region="1,1,5,5")) == (
+        "/full/full/0/default.jpg"
+    )
+
+
+def test_thumbnails():
+    assert tail(service(3, 2), thumbnail_url(service(3, 2))) == "/full/!256,256/0/default.jpg"
+    assert tail(service(1, 1), thumbnail_url(service(1, 1), 128)) == "/full/128,/0/native.jpg"
+    uva = info("uvacreate_image.3.uvacreate-mmph-wae681.json")
+    assert tail(uva, thumbnail_url(uva)) == "/full/250,186/0/default.jpg"
+    small = service(3, 2, width=100, height=80)
+    assert tail(small, thumbnail_url(small)) == "/full/max/0/default.jpg"
