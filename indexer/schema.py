@@ -66,6 +66,7 @@ def _create_v1(conn: sqlite3.Connection) -> None:
             width           INTEGER,
             height          INTEGER,
             format          TEXT,
+            region          TEXT,               -- "x,y,w,h" of the image shown on the canvas
             state           TEXT NOT NULL DEFAULT 'pending',  -- pending | indexed | failed | removed
             fetched_url     TEXT,               -- the request that gave the embedded pixels
             fetched_width   INTEGER,

@@ -92,6 +92,7 @@ class PendingItem:
     service: dict[str, Any] | None
     width: int | None
     height: int | None
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class ImageRow:
     width: int | None
     height: int | None
     format: str | None
+    region: str | None = None
 
 
 def _dumps(value: Any) -> str | None:
@@ -331,12 +333,13 @@ class Store:
                 """
                 INSERT INTO items(id, manifest_id, canvas_id, canvas_index, image_index,
                                   canvas_label, image_url, service, width, height, format,
-                                  added_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  region, added_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET
                     canvas_index = excluded.canvas_index, image_index = excluded.image_index,
                     canvas_label = excluded.canvas_label, service = excluded.service,
-                    width = excluded.width, height = excluded.height, format = excluded.format
+                    width = excluded.width, height = excluded.height, format = excluded.format,
+                    region = excluded.region
                 """,
                 [
                     (
@@ -351,6 +354,7 @@ class Store:
                         image.width,
                         image.height,
                         image.format,
+                        image.region,
                         stamp,
                         stamp,
                     )
@@ -361,7 +365,7 @@ class Store:
     def pending_items(self, manifest_ids: Iterable[str] | None = None) -> list[PendingItem]:
         """Items still without a vector (new, or failed last time), in collection order."""
         sql = (
-            "SELECT key, id, image_url, service, width, height FROM items "
+            "SELECT key, id, image_url, service, width, height, region FROM items "
             "WHERE state IN ('pending', 'failed')"
         )
         params: list[Any] = []
@@ -378,6 +382,7 @@ class Store:
                 service=_loads(row["service"]),
                 width=row["width"],
                 height=row["height"],
+                region=row["region"],
             )
             for row in self._conn().execute(sql, params)
         ]
