@@ -96,6 +96,28 @@ def captions(shape: str, colour: str) -> list[str]:
     return english + french
 
 
+def shape_captions(shape: str) -> list[str]:
+    """Captions that name the shape only, English first: "a circle", …, "une étoile"."""
+    noun, gender = FRENCH_SHAPES[shape]
+    article = "une" if gender == "f" else "un"
+    return [
+        shape,
+        f"a {shape}",
+        f"a drawing of a {shape}",
+        noun,
+        f"{article} {noun}",
+        f"un dessin d'{article} {noun}",
+    ]
+
+
+def colour_captions(colour: str) -> list[str]:
+    """Captions that name the colour only, English first: "red", …, "une forme verte"."""
+    masculine, feminine = FRENCH_COLOURS[colour]
+    french = [masculine, feminine, f"une forme {feminine}", f"quelque chose de {masculine}"]
+    english = [colour, f"a {colour} shape", f"something {colour}"]
+    return english + list(dict.fromkeys(french))  # "rouge" and "jaune" have one form
+
+
 def _polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
     if kind == "square":
         corners = 4
