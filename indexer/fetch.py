@@ -139,7 +139,9 @@ class Fetcher:
         if is_url(source):
             try:
                 body, content_type = self._get(
-                    source, self.settings.max_document_bytes, "application/ld+json, application/json"
+                    source,
+                    self.settings.max_document_bytes,
+                    "application/ld+json, application/json",
                 )
             except FetchError as error:
                 raise SourceError(source, str(error)) from error

@@ -28,7 +28,7 @@ from indexer.iiif_canvas import (
     read_v2_canvases,
     read_v3_canvases,
 )
-from indexer.iiif_labels import LanguageMap, best_label, language_map
+from indexer.iiif_labels import LanguageMap, best_label, language_map, metadata_entries
 from indexer.imageapi import ImageService
 
 __all__ = [
@@ -131,7 +131,10 @@ def _document_type(doc: dict[str, Any], source: str) -> str:
         return "Manifest"
     if any(key in doc for key in ("manifests", "collections", "members")):
         return "Collection"
-    raise NotIIIFError(source, "has no @type/type; expected Manifest or Collection")
+    raise NotIIIFError(
+        source,
+        "is not a IIIF manifest or collection: it has no @type/type (expected Manifest or Collection)",
+    )
 
 
 def _presentation_version(doc: dict[str, Any]) -> int:
@@ -165,16 +168,6 @@ def _required_statement(doc: dict[str, Any]) -> LanguageMap | None:
     return language_map(doc.get("attribution")) or None
 
 
-def _metadata(doc: dict[str, Any]) -> list[dict[str, LanguageMap]]:
-    entries = []
-    for entry in as_list(doc.get("metadata")):
-        if isinstance(entry, dict):
-            label, value = language_map(entry.get("label")), language_map(entry.get("value"))
-            if label or value:
-                entries.append({"label": label, "value": value})
-    return entries
-
-
 def _read_manifest(doc: dict[str, Any], doc_id: str, version: int) -> Manifest:
     reader = CanvasReader(doc_id)
     if version == 2 or "sequences" in doc:
@@ -189,7 +182,7 @@ def _read_manifest(doc: dict[str, Any], doc_id: str, version: int) -> Manifest:
         version=version,
         label=language_map(doc.get("label")),
         summary=language_map(doc.get("summary", doc.get("description"))),
-        metadata=_metadata(doc),
+        metadata=metadata_entries(doc),
         rights=_rights(doc),
         required_statement=_required_statement(doc),
         images=reader.images,

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from indexer.iiif_labels import LanguageMap, language_map
+from indexer.iiif_labels import LanguageMap, language_map, metadata_entries
 from indexer.imageapi import ImageService, auth_kind, best_service, is_image_service
 
 NO_IMAGE = "canvas has no image"
@@ -55,6 +55,7 @@ class ImageRef:
     format: str | None = None
     choice_alternatives: list[str] = field(default_factory=list)
     region: str | None = None
+    canvas_metadata: list[dict[str, LanguageMap]] = field(default_factory=list)
 
     @property
     def item_id(self) -> str:
@@ -270,6 +271,7 @@ class CanvasReader:
             format=fmt if isinstance(fmt, str) else None,
             choice_alternatives=option.alternatives,
             region=option.region,
+            canvas_metadata=metadata_entries(canvas),
         )
         if ref.item_id in self._seen:
             self.skip(canvas_id, DUPLICATE, index)

@@ -120,3 +120,15 @@ def best_label(lmap: LanguageMap, prefer: tuple[str, ...] = ("fr", "en"), sep: s
         if values:
             return sep.join(values)
     return ""
+
+
+def metadata_entries(node: dict[str, Any]) -> list[dict[str, LanguageMap]]:
+    """The `metadata` of a manifest or canvas as {label, value} language maps."""
+    entries = []
+    listed = node.get("metadata")
+    for entry in listed if isinstance(listed, list) else [listed]:
+        if isinstance(entry, dict):
+            label, value = language_map(entry.get("label")), language_map(entry.get("value"))
+            if label or value:
+                entries.append({"label": label, "value": value})
+    return entries

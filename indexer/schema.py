@@ -61,13 +61,14 @@ def _create_v1(conn: sqlite3.Connection) -> None:
             canvas_index    INTEGER NOT NULL,
             image_index     INTEGER NOT NULL,
             canvas_label    TEXT NOT NULL,      -- JSON language map
+            canvas_metadata TEXT,               -- JSON list of {label, value} language maps
             image_url       TEXT,
-            service         TEXT,               -- JSON: the Image API service (id, version, level, sizes…)
+            service         TEXT,               -- JSON: the Image API service
             width           INTEGER,
             height          INTEGER,
             format          TEXT,
             region          TEXT,               -- "x,y,w,h" of the image shown on the canvas
-            state           TEXT NOT NULL DEFAULT 'pending',  -- pending | indexed | failed | removed
+            state           TEXT NOT NULL DEFAULT 'pending', -- pending/indexed/failed/removed
             fetched_url     TEXT,               -- the request that gave the embedded pixels
             fetched_width   INTEGER,
             fetched_height  INTEGER,
@@ -97,7 +98,7 @@ def _create_v1(conn: sqlite3.Connection) -> None:
             reason  TEXT NOT NULL,
             at      TEXT NOT NULL
         );
-        """
+        """,
     )
 
 

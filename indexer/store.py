@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,7 @@ class ItemRecord:
     canvas_index: int
     image_index: int
     canvas_label: LanguageMap
+    canvas_metadata: list[dict[str, LanguageMap]]
     image_url: str | None
     service: dict[str, Any] | None
     width: int | None
@@ -133,6 +134,7 @@ class ImageRow:
     height: int | None
     format: str | None
     region: str | None = None
+    canvas_metadata: list[dict[str, LanguageMap]] = field(default_factory=list)
 
 
 def _dumps(value: Any) -> str | None:
@@ -332,12 +334,13 @@ class Store:
             conn.executemany(
                 """
                 INSERT INTO items(id, manifest_id, canvas_id, canvas_index, image_index,
-                                  canvas_label, image_url, service, width, height, format,
-                                  region, added_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  canvas_label, canvas_metadata, image_url, service, width,
+                                  height, format, region, added_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET
                     canvas_index = excluded.canvas_index, image_index = excluded.image_index,
-                    canvas_label = excluded.canvas_label, service = excluded.service,
+                    canvas_label = excluded.canvas_label,
+                    canvas_metadata = excluded.canvas_metadata, service = excluded.service,
                     width = excluded.width, height = excluded.height, format = excluded.format,
                     region = excluded.region
                 """,
@@ -349,6 +352,7 @@ class Store:
                         image.canvas_index,
                         image.image_index,
                         _dumps(image.canvas_label),
+                        _dumps(image.canvas_metadata),
                         image.image_url,
                         _dumps(image.service),
                         image.width,
@@ -416,7 +420,10 @@ class Store:
             conn.executemany(
                 "UPDATE items SET state = 'indexed', failure_reason = NULL, fetched_url = ?, "
                 "fetched_width = ?, fetched_height = ?, updated_at = ? WHERE key = ?",
-                [(e.fetched_url, e.fetched_width, e.fetched_height, stamp, e.key) for e in embedded],
+                [
+                    (e.fetched_url, e.fetched_width, e.fetched_height, stamp, e.key)
+                    for e in embedded
+                ],
             )
             conn.execute(
                 "INSERT INTO meta(key, value) VALUES ('generation', ?) "
@@ -443,6 +450,7 @@ class Store:
             canvas_index=row["canvas_index"],
             image_index=row["image_index"],
             canvas_label=_loads(row["canvas_label"]),
+            canvas_metadata=_loads(row["canvas_metadata"]) or [],
             image_url=row["image_url"],
             service=_loads(row["service"]),
             width=row["width"],
@@ -467,9 +475,11 @@ class Store:
         return {row["key"]: self._item(row) for row in rows}
 
     def vector_of(self, item_key: int) -> np.ndarray | None:
-        row = self._conn().execute(
-            "SELECT vector FROM vectors WHERE item_key = ?", (item_key,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT vector FROM vectors WHERE item_key = ?", (item_key,))
+            .fetchone()
+        )
         return None if row is None else np.frombuffer(row[0], dtype=np.float16).astype(np.float32)
 
     def searchable_vectors(self) -> tuple[np.ndarray, np.ndarray, int]:

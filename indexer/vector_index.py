@@ -47,8 +47,12 @@ class VectorIndex:
             raise ValueError(f"query of dimension {queries.shape[1]}, index of {self.dim}")
         scores, keys = self._index.search(queries, min(k, self.size))
         return [
-            [Neighbour(int(key), float(score)) for key, score in zip(row_keys, row_scores) if key >= 0]
-            for row_keys, row_scores in zip(keys, scores)
+            [
+                Neighbour(int(key), float(score))
+                for key, score in zip(row_keys, row_scores, strict=True)
+                if key >= 0
+            ]
+            for row_keys, row_scores in zip(keys, scores, strict=True)
         ]
 
     # -- building and caching ------------------------------------------------------------

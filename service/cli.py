@@ -147,7 +147,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     try:
         report = run_index(args.sources, store, encoder, options, _progress_factory(args.quiet))
     except KeyboardInterrupt:
-        _error(f"interrupted: finished work is kept in {args.store}; run the same command to resume")
+        _error(
+            f"interrupted: finished work is kept in {args.store}; run the same command to resume"
+        )
         return EXIT_INTERRUPTED
     for source, problem in report.source_failures:
         _error(f"{source}: {problem}")

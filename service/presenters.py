@@ -11,7 +11,7 @@ from .schemas import Hit, ItemDetail, ItemSummary, MetadataEntry
 
 
 def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
-    service = ImageService(**item.service) if item.service else None
+    service = ImageService.from_dict(item.service) if item.service else None
     manifest_label = best_label(item.manifest_label)
     return {
         "id": item.id,
@@ -40,6 +40,7 @@ def item_detail(item: ItemRecord, thumbnail_size: int) -> ItemDetail:
         **_summary_fields(item, thumbnail_size),
         labels=item.canvas_label,
         manifest_labels=item.manifest_label,
+        canvas_metadata=[MetadataEntry(**entry) for entry in item.canvas_metadata],
         metadata=[MetadataEntry(**entry) for entry in item.metadata],
         rights=item.rights,
         required_statement=item.required_statement,

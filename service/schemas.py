@@ -32,6 +32,9 @@ class Hit(ItemSummary):
 class ItemDetail(ItemSummary):
     labels: LanguageMap = Field(description="The canvas label in all its languages.")
     manifest_labels: LanguageMap
+    canvas_metadata: list[MetadataEntry] = Field(
+        description="The canvas's own metadata, as published (often empty)."
+    )
     metadata: list[MetadataEntry] = Field(description="The manifest's metadata, as published.")
     rights: str | None = None
     required_statement: LanguageMap | None = None

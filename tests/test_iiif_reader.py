@@ -374,7 +374,10 @@ def test_paged_collections_give_first_next_and_total():
         ("Manifest", "is a JSON string, not a IIIF manifest"),
         (3, "is a JSON number, not a IIIF manifest"),
         (None, "is a JSON null, not a IIIF manifest"),
-        ({"title": "x"}, "has no @type/type; expected Manifest or Collection"),
+        (
+            {"title": "x"},
+            "is not a IIIF manifest or collection: it has no @type/type (expected Manifest or Collection)",
+        ),
         (
             {"@type": "sc:Canvas", "@id": "c"},
             "has type 'sc:Canvas'; expected a Manifest or Collection",

@@ -1,0 +1,168 @@
+"""Bad input: one clear message, a non-zero exit or a 4xx JSON error, nothing lost."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from indexer.store import Store
+from tests.iiif_server import IIIFTestServer
+from tests.regard_fixtures import index, regard_command
+
+GOOD = "v3/vam_ocean-liners.json"
+
+
+@pytest.fixture
+def server(iiif_server: IIIFTestServer):
+    iiif_server.reset()
+    yield iiif_server
+    iiif_server.reset()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(regard_command(*args), capture_output=True, text=True, timeout=120)
+
+
+def snapshot(store: Path) -> dict:
+    stats = Store.open(store).stats()
+    return {k: stats[k] for k in ("items", "failed", "manifests", "generation")}
+
+
+@pytest.fixture
+def small_store(tmp_path: Path, server: IIIFTestServer) -> Path:
+    store = tmp_path / "store"
+    assert index(server.url(GOOD), store=store) == 0
+    return store
+
+
+@pytest.mark.parametrize(
+    ("mode", "kwargs", "message"),
+    [
+        ("status", {"status": 404}, "HTTP 404"),
+        ("html", {}, "HTML page"),
+        ("invalid_json", {}, "not valid JSON"),
+        ("empty", {}, "empty"),
+    ],
+)
+def test_an_unreadable_manifest_is_one_clear_line_and_the_store_is_as_it_was(
+    server: IIIFTestServer, small_store: Path, mode: str, kwargs: dict, message: str
+):
+    before = snapshot(small_store)
+    url = server.url("v2/artic_manifest.2.artic-27992.json")
+    server.fail("/fixtures/v2/artic*", mode, **kwargs)
+    result = run_cli("index", url, "--store", str(small_store), "--model", "regard-test", "--quiet")
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if url in line]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(small_store) == before
+
+
+def test_json_that_is_not_iiif_is_refused_and_no_store_is_left(tmp_path: Path, server):
+    url = server.add_document("/docs/not-iiif.json", {"name": "a museum", "items": 3})
+    store = tmp_path / "new-store"
+    result = run_cli("index", url, "--store", str(store), "--model", "regard-test", "--quiet")
+    assert result.returncode == 1
+    assert url in result.stderr and "IIIF" in result.stderr
+    assert not store.exists()
+
+
+def test_a_missing_local_file_is_named(tmp_path: Path):
+    missing = tmp_path / "nope.json"
+    result = run_cli(
+        "index", str(missing), "--store", str(tmp_path / "s"), "--model", "regard-test"
+    )
+    assert result.returncode == 1
+    assert str(missing) in result.stderr and "no such file" in result.stderr
+
+
+def test_a_local_manifest_file_is_indexed(tmp_path: Path, server: IIIFTestServer):
+    # A file on disk whose images are on the (test) web, as a museum exporting its manifests.
+    import httpx
+
+    manifest = tmp_path / "manifest.json"
+    manifest.write_bytes(httpx.get(server.url("v3/kranenburgh_ldmax.json")).content)
+    assert index(str(manifest), store=tmp_path / "store") == 0
+    assert Store.open(tmp_path / "store").stats()["items"] == 6
+
+
+def test_images_that_fail_are_recorded_and_the_run_goes_on(tmp_path: Path, server):
+    url = server.shapes_manifest_url(per_pair=1, seed=100, twins=[])
+    server.fail("/shapes/iiif/red-circle-100/*", "status", status=404)
+    server.fail("/shapes/iiif/blue-star-100/*", "truncated")
+    server.fail("/shapes/iiif/green-square-100/*", "html")
+    store = tmp_path / "store"
+    assert index(url, store=store) == 0
+    stats = Store.open(store).stats()
+    assert stats["items"] == 13 and stats["failed"] == 3
+    reasons = " | ".join(stats["failed_by_reason"])
+    assert "HTTP 404" in reasons and "truncated or corrupt" in reasons and "text/html" in reasons
+
+    listing = run_cli("failures", "--store", str(store))
+    assert listing.returncode == 0
+    assert "red-circle-100" in listing.stdout and "HTTP 404" in listing.stdout
+    assert run_cli("stats", "--store", str(store)).stdout.count("failed:    3") == 1
+
+    # the server mends; the next run embeds only the three that failed
+    server.reset()
+    assert index(url, store=store) == 0
+    stats = Store.open(store).stats()
+    assert stats["items"] == 16 and stats["failed"] == 0
+    assert server.count("/shapes/iiif/*") == 3
+
+
+def test_a_store_refuses_another_model(small_store: Path, server):
+    result = run_cli("index", server.url(GOOD), "--store", str(small_store), "--model", "ViT-B-32")
+    assert result.returncode == 1
+    assert "regard-test" in result.stderr and "new --store" in result.stderr
+
+
+def test_stats_of_a_missing_store_says_how_to_make_one(tmp_path: Path):
+    result = run_cli("stats", "--store", str(tmp_path / "none"))
+    assert result.returncode == 1 and "regard index" in result.stderr
+
+
+# -- the API -------------------------------------------------------------------------------
+
+
+def error_of(response) -> str:
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["status"] == response.status_code
+    return body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "words"),
+    [
+        ({"q": ""}, 400, "empty"),
+        ({"q": "   "}, 400, "empty"),
+        ({"q": "x" * 501}, 400, "limit is 500"),
+        ({"q": "chaise", "k": 0}, 400, "out of range"),
+        ({"q": "chaise", "k": 100000}, 400, "out of range"),
+        ({"q": "chaise", "k": "many"}, 422, "k"),
+    ],
+)
+def test_bad_queries_get_a_json_error(api, params: dict, status: int, words: str):
+    response = api.get("/api/search", params=params)
+    assert response.status_code == status
+    assert words in error_of(response)
+
+
+def test_unknown_item_is_a_404_that_says_where_ids_come_from(api):
+    for path in ("/api/items/nope", "/api/items/nope/similar"):
+        response = api.get(path)
+        assert response.status_code == 404
+        assert "/api/search" in error_of(response)
+
+
+def test_similar_k_out_of_range(api):
+    item = api.get("/api/search", params={"q": "circle", "k": 1}).json()["results"][0]
+    response = api.get(f"/api/items/{item['id']}/similar", params={"k": 0})
+    assert response.status_code == 400 and "out of range" in error_of(response)
+
+
+def test_unknown_api_path_is_a_json_404(api):
+    response = api.get("/api/nothing-here")
+    assert response.status_code == 404 and "/api" in error_of(response)

@@ -1,0 +1,181 @@
+"""From IIIF manifests to ranked answers: the whole path, real at every step.
+
+A local IIIF server serves real manifests (hosts rewritten to itself) and generated
+images; the `regard` CLI indexes them with the shipped regard-test model into a real
+store; search runs through the real service.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from indexer.store import Store
+from tests.iiif_server import IIIFTestServer
+from tests.regard_fixtures import SHAPES_PER_PAIR, TWINS, index, regard_command
+
+# Real manifests from six institutions, Presentation 2.1 and 3.0, Image API 1, 2 and 3,
+# a Choice, several sequences and several images on one canvas.
+REAL_MANIFESTS = [
+    "v2/harvardartmuseums_299843.json",
+    "v2/artic_manifest.2.artic-27992.json",
+    "v2/stanford_stanford-manifest.json",
+    "v2/ecodices_gau.json",
+    "v3/vam_ocean-liners.json",
+    "v3/kranenburgh_ldmax.json",
+    "v3/riksarkivet_manifest.3.riksarkivet-arkis-40008772.json",
+    "v3/codexxolotl_manifest.3.codexxolotl.json",
+]
+FIXTURES = Path(__file__).parent / "fixtures" / "iiif"
+
+
+def painted_images(doc: dict) -> int:
+    """Count the painted images of a manifest straight from its JSON, independently of
+    the indexer: v2 images of the first sequence, v3 painting annotations' image bodies;
+    a Choice counts once (its default option is the one indexed), and the same image
+    painted twice on one canvas (e-codices repeats annotations) counts once."""
+    seen: set[tuple[str, str]] = set()
+    if "sequences" in doc:
+        for canvas in doc["sequences"][0].get("canvases", []):
+            for image in canvas.get("images", []):
+                resource = image["resource"]
+                seen.add((canvas["@id"], resource.get("@id") or json.dumps(resource)))
+        return len(seen)
+    for canvas in doc.get("items", []):
+        for page in canvas.get("items", []):
+            for annotation in page.get("items", []):
+                if annotation.get("motivation") != "painting":
+                    continue
+                bodies = annotation["body"]
+                for body in bodies if isinstance(bodies, list) else [bodies]:
+                    if body.get("type") in ("Image", "Choice"):
+                        seen.add((canvas["id"], body.get("id") or json.dumps(body)))
+    return len(seen)
+
+
+@pytest.fixture(scope="module")
+def real_store(tmp_path_factory, iiif_server: IIIFTestServer) -> Path:
+    store = tmp_path_factory.mktemp("real") / "store"
+    iiif_server.reset()
+    urls = [iiif_server.url(path) for path in REAL_MANIFESTS]
+    assert index(*urls, store=store) == 0
+    return store
+
+
+def test_every_painted_image_of_real_manifests_is_indexed(real_store: Path):
+    expected = sum(painted_images(json.loads((FIXTURES / p).read_text())) for p in REAL_MANIFESTS)
+    stats = Store.open(real_store).stats()
+    assert stats["manifests"] == len(REAL_MANIFESTS)
+    assert stats["items"] == expected
+    assert stats["failed"] == 0 and stats["pending"] == 0
+
+
+def test_images_are_fetched_at_about_the_model_size(real_store: Path):
+    store = Store.open(real_store)
+    rows = store._conn().execute("SELECT fetched_url, fetched_width, fetched_height FROM items")
+    for url, width, height in rows:
+        # regard-test takes 64 px: the server was asked for a small image, never the master
+        assert "/full/full/" not in url and "/full/max/" not in url, url
+        assert min(width, height) >= 64 and min(width, height) <= 200, (url, width, height)
+
+
+def test_indexing_again_adds_nothing_and_downloads_nothing(
+    real_store: Path, iiif_server: IIIFTestServer
+):
+    before = Store.open(real_store).stats()
+    iiif_server.reset()
+    urls = [iiif_server.url(path) for path in REAL_MANIFESTS]
+    assert index(*urls, store=real_store) == 0
+    after = Store.open(real_store).stats()
+    assert after["items"] == before["items"]
+    assert after["generation"] == before["generation"]
+    # the manifests are read again; no image is
+    assert iiif_server.count("/h/*") == 0
+    assert iiif_server.count("/fixtures/*") == len(REAL_MANIFESTS)
+
+
+def shape_of(hit: dict) -> str:
+    """What a shapes hit shows, read from its Image API service name: "red circle"
+    (the service of a twin, "twin-of-red-circle-1", shows a red circle too)."""
+    name = hit["thumbnail_url"].split("/shapes/iiif/")[1].split("/")[0]
+    colour, shape, _seed = name.removeprefix("twin-of-").split("-")
+    return f"{colour} {shape}"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("red circle", "red circle"),
+        ("triangle vert", "green triangle"),
+        ("un carré bleu", "blue square"),
+        ("a yellow star", "yellow star"),
+        ("une étoile rouge", "red star"),
+    ],
+)
+def test_text_search_ranks_the_right_shapes_first(api, query: str, expected: str):
+    response = api.get("/api/search", params={"q": query, "k": SHAPES_PER_PAIR})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert len(results) == SHAPES_PER_PAIR
+    assert [shape_of(r) for r in results] == [expected] * SHAPES_PER_PAIR
+    scores = [r["score"] for r in results]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("name", TWINS)
+def test_similar_returns_the_twin_first(api, name: str):
+    colour, shape, _seed = name.split("-")
+    hits = api.get("/api/search", params={"q": f"{colour} {shape}", "k": 50}).json()["results"]
+    original = next(h for h in hits if f"/shapes/iiif/{name}/" in h["thumbnail_url"])
+
+    response = api.get(f"/api/items/{original['id']}/similar", params={"k": 5})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["item"]["id"] == original["id"]
+    first = body["results"][0]
+    assert f"/shapes/iiif/twin-of-{name}/" in first["thumbnail_url"]
+    assert first["label"].startswith("jumeau de")  # labels are French first
+    assert first["score"] == pytest.approx(1.0, abs=2e-3)
+    assert original["id"] not in [r["id"] for r in body["results"]]
+
+
+def test_results_carry_their_iiif_links(api, iiif_server: IIIFTestServer):
+    hit = api.get("/api/search", params={"q": "red circle", "k": 1}).json()["results"][0]
+    assert hit["manifest_id"].startswith(iiif_server.base_url + "/shapes/manifest.json")
+    assert hit["canvas_id"].startswith(iiif_server.base_url)
+    assert hit["thumbnail_url"].startswith(iiif_server.base_url + "/shapes/iiif/")
+    assert hit["thumbnail_url"].endswith(".jpg")
+    detail = api.get(f"/api/items/{hit['id']}").json()
+    assert detail["labels"]["fr"][0].startswith("cercle rouge")
+    assert {m["label"]["en"][0] for m in detail["canvas_metadata"]} == {"shape", "colour"}
+    assert detail["state"] == "indexed"
+
+
+def test_the_cli_and_server_work_as_separate_processes(shapes_store: Path, live_service):
+    stats = subprocess.run(
+        regard_command("stats", "--store", str(shapes_store), "--json"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    counts = json.loads(stats.stdout)
+    expected_items = 16 * SHAPES_PER_PAIR + len(TWINS)
+    assert counts["items"] == expected_items
+    assert counts["failed"] == 0 and counts["manifests"] == 1
+    assert counts["model"]["name"] == "regard-test"
+
+    import httpx
+
+    health = httpx.get(f"{live_service.url}/api/health").json()
+    assert health == {
+        "status": "ok",
+        "items": expected_items,
+        "model": counts["model"]["fingerprint"],
+    }
+    page = httpx.get(live_service.url + "/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    search = httpx.get(f"{live_service.url}/api/search", params={"q": "blue circle", "k": 3})
+    assert [shape_of(r) for r in search.json()["results"]] == ["blue circle"] * 3
