@@ -133,7 +133,8 @@ def _document_type(doc: dict[str, Any], source: str) -> str:
         return "Collection"
     raise NotIIIFError(
         source,
-        "is not a IIIF manifest or collection: it has no @type/type (expected Manifest or Collection)",
+        "is not a IIIF manifest or collection: it has no @type/type "
+        "(expected Manifest or Collection)",
     )
 
 

@@ -376,7 +376,7 @@ def test_paged_collections_give_first_next_and_total():
         (None, "is a JSON null, not a IIIF manifest"),
         (
             {"title": "x"},
-            "is not a IIIF manifest or collection: it has no @type/type (expected Manifest or Collection)",
+            "is not a IIIF manifest or collection: it has no @type/type",
         ),
         (
             {"@type": "sc:Canvas", "@id": "c"},

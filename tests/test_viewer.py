@@ -1,0 +1,297 @@
+"""The web viewer, driven in Debian's Chromium against a real `regard serve` process.
+
+The `live_service` fixture (tests/conftest.py) serves a store of generated coloured
+shapes ("red circle 7", …) indexed with the small `regard-test` model. The browser is
+the system's Chromium: Playwright never downloads one here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 10_000
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium")
+
+
+# ---- fixtures ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(live_service) -> str:
+    return live_service.url.rstrip("/") + "/"
+
+
+class Page:
+    """A page of the viewer, with what the test needs to know about its life."""
+
+    def __init__(self, page, base_url: str):
+        self.page = page
+        self.base_url = base_url
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("request", lambda request: self.requests.append(request.url))
+        page.set_default_timeout(TIMEOUT_MS)
+
+    def open(self, query: str = "") -> None:
+        self.page.goto(self.base_url + query)
+        self.page.wait_for_selector("#stats .stat")  # the app has started and reached the API
+
+    def search(self, text: str) -> None:
+        self.page.fill("#q", text)
+        self.page.press("#q", "Enter")
+
+    def wait_for_cards(self) -> None:
+        self.page.wait_for_selector("#grid .card")
+        self.page.wait_for_function("document.querySelector('#grid').ariaBusy === 'false'")
+
+    def card_labels(self) -> list[str]:
+        return self.page.locator("#grid .card-title").all_inner_texts()
+
+    def card_scores(self) -> list[float]:
+        values = self.page.locator("#grid .card-score data").evaluate_all(
+            "nodes => nodes.map(n => n.value)"
+        )
+        return [float(v) for v in values]
+
+
+@pytest.fixture
+def viewer(browser, base_url) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
+    page = Page(context.new_page(), base_url)
+    yield page
+    context.close()
+    assert page.errors == [], f"JavaScript errors in the page: {page.errors}"
+
+
+def get_json(base_url: str, path: str, **params: Any) -> tuple[int, dict]:
+    url = base_url + path.lstrip("/")
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def query_of(url: str) -> dict[str, list[str]]:
+    return urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+
+
+# ---- search -----------------------------------------------------------------------------
+
+
+def test_search_fills_the_grid_with_the_api_results(viewer: Page, base_url: str) -> None:
+    viewer.open()
+    stats = viewer.page.inner_text("#stats")
+    _, expected_stats = get_json(base_url, "api/stats")
+    assert "images" in stats
+    assert expected_stats["model"]["name"] in stats
+
+    viewer.search("red circle")
+    viewer.wait_for_cards()
+
+    labels = viewer.card_labels()
+    # The service labels an item in French when it can: "cercle rouge 7" / "red circle 7".
+    assert re.search(r"red circle|cercle rouge", labels[0]), labels
+    _, expected = get_json(base_url, "api/search", q="red circle", k=24)
+    assert labels == [hit["label"] for hit in expected["results"]]
+    # Scores are shown, every one of them (no threshold), in the API's order.
+    assert viewer.card_scores() == pytest.approx([hit["score"] for hit in expected["results"]])
+    assert re.fullmatch(r"score \d+,\d{3}", viewer.page.locator(".card-score").first.inner_text())
+
+    # The state is in the URL, so that the search can be shared.
+    assert query_of(viewer.page.url) == {"q": ["red circle"]}
+    assert "red circle" in viewer.page.title()
+
+    # The first row's thumbnails really arrived from the Image API.
+    viewer.page.wait_for_function(
+        """() => [...document.querySelectorAll('#grid .card')].slice(0, 3)
+                 .every(card => { const img = card.querySelector('img');
+                                  return img && img.complete && img.naturalWidth > 0; })"""
+    )
+
+    # Each card links to its manifest and canvas, in a new tab.
+    first = expected["results"][0]
+    manifest = viewer.page.locator(".card").first.locator("a.iiif-manifest")
+    assert manifest.get_attribute("href") == first["manifest_id"]
+    assert manifest.get_attribute("target") == "_blank"
+    canvas = viewer.page.locator(".card").first.locator("a.iiif-canvas")
+    assert canvas.get_attribute("href") == first["canvas_id"]
+
+    # Nothing was fetched from outside: the page works offline.
+    hosts = {urllib.parse.urlsplit(url).hostname for url in viewer.requests}
+    assert hosts <= {"127.0.0.1", "localhost"}, hosts
+
+
+def test_a_shared_url_opens_the_search_and_back_returns_to_it(viewer: Page) -> None:
+    viewer.open("?q=blue+square")
+    viewer.wait_for_cards()
+    assert viewer.page.input_value("#q") == "blue square"
+    assert "blue square" in viewer.page.inner_text("#results-heading")
+
+    viewer.page.locator(".card .similar-link").first.click()
+    viewer.page.wait_for_url(re.compile(r"\?similar="))
+    viewer.page.wait_for_selector("#reference:not([hidden]) .reference-title")
+
+    viewer.page.go_back()
+    viewer.page.wait_for_url(re.compile(r"\?q=blue\+square$"))
+    viewer.wait_for_cards()
+    assert "blue square" in viewer.page.inner_text("#results-heading")
+    assert viewer.page.locator("#reference").is_hidden()
+
+
+def test_more_like_this_shows_the_neighbours_of_the_reference(viewer: Page, base_url: str) -> None:
+    viewer.open("?q=red+circle")
+    viewer.wait_for_cards()
+    card = viewer.page.locator("#grid .card").first
+    item_id = card.get_attribute("data-id")
+    label = card.locator(".card-title").inner_text()
+
+    card.locator(".similar-link").click()
+    viewer.page.wait_for_url(re.compile(r"\?similar="))
+    viewer.page.wait_for_selector("#reference:not([hidden]) .reference-title")
+    viewer.wait_for_cards()
+
+    assert query_of(viewer.page.url) == {"similar": [item_id]}
+    assert viewer.page.inner_text("#reference .reference-title") == label
+    _, expected = get_json(base_url, f"api/items/{urllib.parse.quote(item_id)}/similar", k=24)
+    assert viewer.card_labels() == [hit["label"] for hit in expected["results"]]
+    ids = viewer.page.locator("#grid .card").evaluate_all("cards => cards.map(c => c.dataset.id)")
+    assert item_id not in ids
+    assert len(viewer.card_scores()) == len(ids) > 0
+
+
+# ---- the detail panel -------------------------------------------------------------------
+
+
+def test_the_detail_panel_shows_metadata_and_iiif_links(viewer: Page, base_url: str) -> None:
+    viewer.open("?q=green+star")
+    viewer.wait_for_cards()
+    card = viewer.page.locator("#grid .card").first
+    item_id = card.get_attribute("data-id")
+    _, item = get_json(base_url, f"api/items/{urllib.parse.quote(item_id)}")
+
+    # Keyboard: the card is focusable and Enter opens it.
+    card.locator(".card-open").focus()
+    viewer.page.keyboard.press("Enter")
+    dialog = viewer.page.locator("dialog#detail[open]")
+    dialog.locator(".facts").first.wait_for()
+    assert "item=" in viewer.page.url
+
+    title = dialog.locator("#detail-title").inner_text()
+    assert title in [v for values in item["labels"].values() for v in values] + [item["label"]]
+    # The canvas's and the manifest's metadata: every entry, label and value.
+    facts = " ".join(dialog.locator(".facts").all_inner_texts())
+    entries = item["canvas_metadata"] + item["metadata"]
+    assert entries, "the shapes collection has metadata on its canvases"
+    for entry in entries:
+        for part in ("label", "value"):
+            texts = [v for values in entry[part].values() for v in values]
+            assert any(text in facts for text in texts), (entry, facts)
+    assert dialog.locator("a.iiif-manifest").get_attribute("href") == item["manifest_id"]
+    assert dialog.locator("a.iiif-canvas").get_attribute("href") == item["canvas_id"]
+    assert dialog.locator("a.iiif-manifest").get_attribute("target") == "_blank"
+    dialog.locator(".detail-image img").wait_for()
+    assert dialog.locator(".detail-image img").get_attribute("alt")
+    viewer.page.wait_for_function(
+        "() => { const img = document.querySelector('#detail .detail-image img');"
+        " return img && img.complete && img.naturalWidth > 0; }"
+    )
+
+    # Escape closes it and the URL forgets it; "more like this" from the panel works.
+    viewer.page.keyboard.press("Escape")
+    viewer.page.wait_for_url(re.compile(r"\?q=green\+star$"))
+    assert viewer.page.locator("dialog#detail[open]").count() == 0
+
+    card.locator(".card-open").click()
+    dialog.locator(".similar-link").click()
+    viewer.page.wait_for_url(re.compile(r"\?similar="))
+    viewer.wait_for_cards()
+    assert viewer.page.locator("dialog#detail[open]").count() == 0
+
+
+# ---- errors and failures ----------------------------------------------------------------
+
+
+def test_an_empty_query_shows_the_api_message(viewer: Page, base_url: str) -> None:
+    status, body = get_json(base_url, "api/search", q="")
+    assert status == 400
+    viewer.open()
+    viewer.search("")
+    alert = viewer.page.locator("#notice [role=alert]")
+    alert.wait_for()
+    assert body["error"]["message"] in alert.inner_text()
+    assert viewer.page.locator("#grid .card").count() == 0
+
+
+def test_an_unknown_item_shows_the_api_message(viewer: Page, base_url: str) -> None:
+    _, body = get_json(base_url, "api/items/no-such-item/similar")
+    viewer.open("?similar=no-such-item")
+    alert = viewer.page.locator("#notice [role=alert]")
+    alert.wait_for()
+    assert body["error"]["message"] in alert.inner_text()
+
+    _, body = get_json(base_url, "api/items/no-such-item")
+    viewer.open("?q=red&item=no-such-item")
+    alert = viewer.page.locator("dialog#detail[open] [role=alert]")
+    alert.wait_for()
+    assert body["error"]["message"] in alert.inner_text()
+
+
+def test_images_that_fail_show_a_placeholder(viewer: Page) -> None:
+    # Every image request fails, as when an image server is down.
+    viewer.page.route(
+        "**/*",
+        lambda route: (
+            route.abort() if route.request.resource_type == "image" else route.continue_()
+        ),
+    )
+    viewer.open("?q=yellow+triangle")
+    viewer.wait_for_cards()
+    first = viewer.page.locator("#grid .card").first
+    first.locator(".placeholder").wait_for()
+    assert first.locator("img").count() == 0
+    assert "indisponible" in first.locator(".thumb").inner_text()
+
+
+def test_more_results_asks_for_a_larger_k(viewer: Page, base_url: str) -> None:
+    _, stats = get_json(base_url, "api/stats")
+    if stats["items"] <= 24:
+        pytest.skip("the collection holds one page of results")
+    viewer.open("?q=circle")
+    viewer.wait_for_cards()
+    assert viewer.page.locator("#grid .card").count() == 24
+    viewer.page.click("#more")
+    viewer.page.wait_for_url(re.compile(r"k=48"))
+    viewer.page.wait_for_function("document.querySelectorAll('#grid .card').length > 24")
+    assert viewer.page.locator("#grid .card").count() == min(48, stats["items"])

@@ -1,0 +1,330 @@
+// Regard's viewer: the entry point. It reads the state from the URL, fetches what
+// the state needs, and renders the header stats, the results and the detail panel.
+
+import { api, isAbort } from "./api.js";
+import { referenceBlock, resultCard } from "./cards.js";
+import { detailContent, detailLoading } from "./detail.js";
+import { bilingual, formatCount, formatMs, h, replace } from "./dom.js";
+import { K_STEP, MAX_K, readState, resultsKey, toUrl, viewOf } from "./state.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+const ui = {
+  form: $("#search"),
+  input: $("#q"),
+  stats: $("#stats"),
+  reference: $("#reference"),
+  heading: $("#results-heading"),
+  status: $("#status"),
+  notice: $("#notice"),
+  grid: $("#grid"),
+  more: $("#more"),
+  detail: $("#detail"),
+  detailBody: $("#detail-body"),
+};
+
+// ---- navigation ---------------------------------------------------------------------
+
+/** URLs of the viewer's own views, keeping the current view under a detail panel. */
+const links = {
+  detail: (id) => toUrl({ ...readState(), item: id }),
+  similar: (id) => toUrl({ similar: id }),
+};
+
+function navigate(url, { replace: replaceEntry = false, focusResults = false } = {}) {
+  const target = new URL(url, window.location.href);
+  const fromPanel = new URLSearchParams(target.search).has("item");
+  // The same URL again (Enter pressed twice) adds no step to the history.
+  if (replaceEntry || target.href === window.location.href) {
+    window.history.replaceState({ panel: fromPanel }, "", target);
+  } else {
+    window.history.pushState({ panel: fromPanel }, "", target);
+  }
+  render({ focusResults });
+}
+
+// Links marked data-nav change the view without reloading the page; a click with a
+// modifier key keeps its usual meaning (a new tab, a new window).
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-nav]");
+  if (!link || event.defaultPrevented || event.button !== 0) return;
+  if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  const opensPanel = link.hasAttribute("data-item");
+  navigate(link.getAttribute("href"), { focusResults: !opensPanel });
+});
+
+window.addEventListener("popstate", () => render());
+
+ui.form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  // An empty query is sent too: the service's message says what to do. Submitting
+  // the same query again searches again (after an error, say).
+  shownKey = null;
+  navigate(toUrl({ q: ui.input.value.trim() }));
+});
+
+ui.more.addEventListener("click", () => {
+  const state = readState();
+  navigate(toUrl({ ...state, item: null, k: Math.min(state.k + K_STEP, MAX_K) }), { replace: true });
+});
+
+// "/" puts the cursor in the search box, as on many sites.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+  const target = event.target;
+  if (target.closest?.("input, textarea, select, [contenteditable], dialog[open]")) return;
+  event.preventDefault();
+  ui.input.focus();
+  ui.input.select();
+});
+
+// ---- rendering ----------------------------------------------------------------------
+
+let shownKey = null;
+let resultsRequest = null;
+
+function render({ focusResults = false } = {}) {
+  const state = readState();
+  if (state.q !== null) ui.input.value = state.q;
+  const key = resultsKey(state);
+  if (key !== shownKey) {
+    shownKey = key;
+    loadResults(state, { focusResults });
+  }
+  syncDetail(state.item);
+}
+
+function errorNotice(error) {
+  return h(
+    "div",
+    { class: "notice notice-error", role: "alert" },
+    h("p", { class: "notice-title" }, bilingual("Erreur", "error")),
+    h("p", { class: "notice-message" }, error.message),
+    error.status ? h("p", { class: "notice-code" }, `${error.status} · ${error.code}`) : null,
+  );
+}
+
+function setBusy(busy, message) {
+  document.body.classList.toggle("is-loading", busy);
+  ui.grid.setAttribute("aria-busy", String(busy));
+  ui.status.classList.toggle("is-busy", busy);
+  if (message !== undefined) replace(ui.status, message);
+}
+
+function setTitle(text) {
+  document.title = text ? `${text} — Regard` : "Regard";
+}
+
+async function loadResults(state, { focusResults }) {
+  resultsRequest?.abort();
+  const request = new AbortController();
+  resultsRequest = request;
+  const view = viewOf(state);
+  replace(ui.notice);
+
+  if (view === "home") {
+    showHome();
+    return;
+  }
+
+  setBusy(true, bilingual(view === "search" ? "Recherche…" : "Recherche des images semblables…", "searching"));
+  try {
+    const response =
+      view === "search"
+        ? await api.search(state.q, state.k, { signal: request.signal })
+        : await api.similar(state.similar, state.k, { signal: request.signal });
+    if (request.signal.aborted) return;
+    showResults(view, state, response);
+  } catch (error) {
+    if (isAbort(error) || request.signal.aborted) return;
+    showError(view, state, error);
+  } finally {
+    if (resultsRequest === request) setBusy(false);
+  }
+  if (focusResults) {
+    ui.heading.focus({ preventScroll: true });
+    window.scrollTo({ top: 0 });
+  }
+}
+
+function showHome() {
+  setTitle(null);
+  ui.reference.hidden = true;
+  replace(ui.reference);
+  replace(ui.heading, bilingual("Explorer la collection", "Explore the collection"));
+  replace(
+    ui.status,
+    bilingual(
+      "Cherchez par une description libre ; ouvrez une image pour sa fiche, ou « Similaires » pour ses voisines.",
+      "Search with free words; open an image for its details, or “more like this”.",
+    ),
+  );
+  replace(ui.grid);
+  ui.more.hidden = true;
+}
+
+function showResults(view, state, response) {
+  const { results } = response;
+  if (view === "similar") {
+    const label = response.item.label || response.item.id;
+    setTitle(`Similaires à ${label}`);
+    replace(ui.reference, referenceBlock(response.item, links));
+    ui.reference.hidden = false;
+    replace(ui.heading, bilingual(`Images semblables à « ${label} »`, "more like this"));
+  } else {
+    setTitle(response.query);
+    ui.reference.hidden = true;
+    replace(ui.reference);
+    replace(ui.heading, bilingual(`Résultats pour « ${response.query} »`, "results"));
+  }
+
+  if (results.length === 0) {
+    replace(ui.status);
+    replace(
+      ui.notice,
+      h(
+        "div",
+        { class: "notice notice-empty" },
+        h("p", { class: "notice-title" }, bilingual("Aucun résultat", "no results")),
+        h(
+          "p",
+          { class: "notice-message" },
+          view === "search"
+            ? bilingual(
+                "La collection ne contient encore aucune image indexée.",
+                "The collection holds no indexed image yet.",
+              )
+            : bilingual("Cette image n’a pas encore de voisines.", "This image has no neighbours yet."),
+        ),
+      ),
+    );
+  } else {
+    const count = results.length === 1 ? "1 image" : `${formatCount(results.length)} images`;
+    replace(
+      ui.status,
+      `${count}, les plus proches d’abord (${formatMs(response.took_ms)})`,
+      " ",
+      h("span", { class: "en", lang: "en" }, "closest first"),
+    );
+  }
+  replace(
+    ui.grid,
+    results.map((hit, i) => resultCard(hit, i + 1, links)),
+  );
+  // The service has no offset: more results means asking for a larger k.
+  ui.more.hidden = !(results.length >= state.k && state.k < MAX_K);
+}
+
+function showError(view, state, error) {
+  setTitle("Erreur");
+  ui.reference.hidden = true;
+  replace(ui.reference);
+  replace(
+    ui.heading,
+    view === "search" && state.q
+      ? bilingual(`Résultats pour « ${state.q} »`, "results")
+      : bilingual("Résultats", "results"),
+  );
+  replace(ui.status);
+  replace(ui.grid);
+  ui.more.hidden = true;
+  replace(ui.notice, errorNotice(error));
+}
+
+// ---- the detail panel ---------------------------------------------------------------
+
+let detailShown = null;
+let detailRequest = null;
+
+async function syncDetail(itemId) {
+  if (!itemId) {
+    detailShown = null;
+    detailRequest?.abort();
+    if (ui.detail.open) ui.detail.close();
+    return;
+  }
+  if (!ui.detail.open) ui.detail.showModal();
+  if (itemId === detailShown) return;
+  detailShown = itemId;
+
+  detailRequest?.abort();
+  const request = new AbortController();
+  detailRequest = request;
+  replace(ui.detailBody, detailLoading());
+  ui.detail.setAttribute("aria-busy", "true");
+  try {
+    const item = await api.item(itemId, { signal: request.signal });
+    if (request.signal.aborted) return;
+    replace(ui.detailBody, detailContent(item, links));
+  } catch (error) {
+    if (isAbort(error) || request.signal.aborted) return;
+    replace(
+      ui.detailBody,
+      h("h2", { id: "detail-title", class: "detail-title" }, bilingual("Fiche indisponible", "details unavailable")),
+      errorNotice(error),
+    );
+  } finally {
+    if (detailRequest === request) ui.detail.removeAttribute("aria-busy");
+  }
+  ui.detail.querySelector(".detail-close")?.focus();
+}
+
+ui.detail.addEventListener("click", (event) => {
+  // A click on the backdrop (outside the panel's box) or on the close button closes it.
+  if (event.target.closest("[data-close]")) {
+    ui.detail.close();
+    return;
+  }
+  if (event.target === ui.detail) {
+    const box = ui.detail.getBoundingClientRect();
+    const inside =
+      event.clientX >= box.left && event.clientX <= box.right &&
+      event.clientY >= box.top && event.clientY <= box.bottom;
+    if (!inside) ui.detail.close();
+  }
+});
+
+ui.detail.addEventListener("close", () => {
+  // Closed by Escape, the button or the backdrop: drop ?item= from the URL. When the
+  // panel was opened inside the viewer, going back restores the page as it was.
+  const state = readState();
+  if (!state.item) return;
+  detailShown = null;
+  if (window.history.state?.panel) window.history.back();
+  else window.history.replaceState({ panel: false }, "", toUrl({ ...state, item: null }));
+});
+
+// ---- the header ---------------------------------------------------------------------
+
+async function loadStats() {
+  try {
+    const stats = await api.stats();
+    const parts = [
+      h("span", { class: "stat" }, h("strong", {}, formatCount(stats.items)), " images"),
+      stats.manifests
+        ? h("span", { class: "stat" }, formatCount(stats.manifests), stats.manifests > 1 ? " manifestes" : " manifeste")
+        : null,
+      h(
+        "span",
+        { class: "stat", title: stats.model ? [stats.model.name, stats.model.pretrained].filter(Boolean).join(" · ") : null },
+        "modèle ",
+        h("span", { class: "model-name" }, stats.model ? stats.model.name : "aucun"),
+      ),
+      stats.pending ? h("span", { class: "stat" }, `${formatCount(stats.pending)} en attente`) : null,
+      stats.failed ? h("span", { class: "stat stat-warning" }, `${formatCount(stats.failed)} en échec`) : null,
+    ].filter(Boolean);
+    replace(ui.stats, parts.flatMap((part, i) => (i ? [h("span", { class: "sep", "aria-hidden": "true" }, " · "), part] : [part])));
+  } catch (error) {
+    ui.stats.classList.add("is-unavailable");
+    replace(ui.stats, "Statistiques indisponibles", " ", h("span", { class: "en", lang: "en" }, "stats unavailable"));
+    ui.stats.title = error.message;
+  }
+}
+
+// ---- start --------------------------------------------------------------------------
+
+window.history.replaceState({ panel: false }, "", window.location.href);
+loadStats();
+render();
+if (viewOf(readState()) === "home") ui.input.focus();

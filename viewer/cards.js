@@ -1,0 +1,134 @@
+// Result cards, the reference item of a "more like this" view, and the image
+// frame they share (with its placeholder when an image cannot be shown).
+
+import { bilingual, externalLink, formatScore, h } from "./dom.js";
+
+/**
+ * A fixed-size frame holding one image. When there is no URL, or every URL fails,
+ * the frame shows a placeholder instead of a broken-image icon.
+ * `sources` are tried in order; `lazy` defers loading until the frame is near the view.
+ */
+export function imageFrame(sources, { alt = "", lazy = true, className = "thumb", width, height } = {}) {
+  const frame = h("div", { class: className });
+  const urls = sources.filter(Boolean);
+
+  const showPlaceholder = () => {
+    frame.classList.add("is-missing");
+    frame.replaceChildren(
+      h(
+        "span",
+        { class: "placeholder", role: alt ? "img" : null, "aria-label": alt ? `${alt} (image indisponible)` : null },
+        h("span", { "aria-hidden": "true" }, "Image indisponible"),
+        h("span", { class: "en", lang: "en", "aria-hidden": "true" }, "Image unavailable"),
+      ),
+    );
+  };
+  if (urls.length === 0) {
+    showPlaceholder();
+    return frame;
+  }
+
+  const img = h("img", {
+    alt,
+    loading: lazy ? "lazy" : "eager",
+    decoding: "async",
+    width,
+    height,
+  });
+  let next = 0;
+  img.addEventListener("load", () => frame.classList.add("is-loaded"));
+  img.addEventListener("error", () => {
+    if (next < urls.length) img.src = urls[next++];
+    else showPlaceholder();
+  });
+  img.src = urls[next++];
+  frame.append(img);
+  return frame;
+}
+
+/** Links to the item in IIIF: its manifest and its canvas, each in a new tab. */
+export function iiifLinks(item) {
+  return [
+    item.manifest_id &&
+      externalLink(item.manifest_id, "Manifeste", {
+        class: "external iiif-manifest",
+        title: "Manifeste IIIF (nouvel onglet) · IIIF manifest (new tab)",
+      }),
+    item.canvas_id &&
+      externalLink(item.canvas_id, "Canevas", {
+        class: "external iiif-canvas",
+        title: "Canevas IIIF (nouvel onglet) · IIIF canvas (new tab)",
+      }),
+  ];
+}
+
+/**
+ * One search hit as a grid cell. `links` builds the viewer's own URLs:
+ * links.detail(id) and links.similar(id).
+ */
+export function resultCard(hit, rank, links) {
+  const titleId = `card-title-${rank}`;
+  return h(
+    "li",
+    { class: "card", "data-id": hit.id },
+    h(
+      "a",
+      {
+        class: "card-open",
+        href: links.detail(hit.id),
+        "data-nav": true,
+        "data-item": hit.id,
+        title: "Voir la fiche · open details",
+      },
+      // The label right below names the link: the image itself needs no second name.
+      imageFrame([hit.thumbnail_url]),
+      h("h2", { class: "card-title", id: titleId }, hit.label || "Sans titre"),
+    ),
+    h("p", { class: "card-manifest", title: hit.manifest_label }, hit.manifest_label),
+    h(
+      "p",
+      { class: "card-score", title: "Similarité cosinus avec la requête · cosine similarity" },
+      h("span", { class: "card-score-label" }, "score "),
+      h("data", { class: "score", value: hit.score }, formatScore(hit.score)),
+    ),
+    h(
+      "p",
+      { class: "card-actions" },
+      h(
+        "a",
+        {
+          class: "similar-link",
+          href: links.similar(hit.id),
+          "data-nav": true,
+          "aria-describedby": titleId,
+        },
+        bilingual("Similaires", "more like this"),
+      ),
+      iiifLinks(hit),
+    ),
+  );
+}
+
+/** The item a "more like this" view starts from, shown above its neighbours. */
+export function referenceBlock(item, links) {
+  return [
+    imageFrame([item.thumbnail_url], { alt: item.label, lazy: false, className: "thumb thumb-reference" }),
+    h(
+      "div",
+      { class: "reference-text" },
+      h("p", { class: "reference-kicker" }, bilingual("Image de référence", "reference image")),
+      h("p", { class: "reference-title" }, item.label || "Sans titre"),
+      h("p", { class: "reference-manifest" }, item.manifest_label),
+      h(
+        "p",
+        { class: "card-actions" },
+        h(
+          "a",
+          { href: links.detail(item.id), "data-nav": true, "data-item": item.id, class: "reference-open" },
+          bilingual("Voir la fiche", "details"),
+        ),
+        iiifLinks(item),
+      ),
+    ),
+  ];
+}

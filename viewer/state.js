@@ -1,0 +1,47 @@
+// The viewer's state lives in the URL, so that every view can be shared and the
+// back button works:
+//   ?q=red+circle          search results (an empty q is sent as is: the API explains)
+//   ?similar=ID            the neighbours of one item
+//   &item=ID               the detail panel, open over either view
+//   &k=48                  how many results (default DEFAULT_K)
+
+export const DEFAULT_K = 24;
+export const K_STEP = 24;
+export const MAX_K = 200; // the service's default max_k
+
+export function readState(search = window.location.search) {
+  const params = new URLSearchParams(search);
+  const k = Number.parseInt(params.get("k") ?? "", 10);
+  return {
+    q: params.has("q") ? params.get("q") : null,
+    similar: params.get("similar") || null,
+    item: params.get("item") || null,
+    k: Number.isFinite(k) && k > 0 ? k : DEFAULT_K,
+  };
+}
+
+/** What the results area shows: "similar", "search" or "home". */
+export function viewOf(state) {
+  if (state.similar) return "similar";
+  if (state.q !== null) return "search";
+  return "home";
+}
+
+/** A key that changes when the results must be fetched again. */
+export function resultsKey(state) {
+  const view = viewOf(state);
+  if (view === "similar") return `similar\u0000${state.similar}\u0000${state.k}`;
+  if (view === "search") return `search\u0000${state.q}\u0000${state.k}`;
+  return "home";
+}
+
+/** The URL query string for a state ("?…", or "./" for the home page). */
+export function toUrl(state) {
+  const params = new URLSearchParams();
+  if (state.similar) params.set("similar", state.similar);
+  else if (state.q !== null && state.q !== undefined) params.set("q", state.q);
+  if (state.item) params.set("item", state.item);
+  if (state.k && state.k !== DEFAULT_K) params.set("k", String(state.k));
+  const query = params.toString();
+  return query ? `?${query}` : "./";
+}
