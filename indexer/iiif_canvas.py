@@ -41,6 +41,11 @@ class ImageRef:
     `region` ("x,y,w,h") is set when only part of the image is painted (a
     SpecificResource with a selector). `choice_alternatives` lists the ids of the other
     options of a Choice; this one is the default (or first) option.
+
+    `version` changes when the image itself does (IIIF: None, the URL names it; folder
+    files: size and modification time), so the store re-embeds a changed image. `id_key`,
+    when set, is all that `item_id` is computed from: folder images use their path
+    relative to the folder, so that moving or renaming the folder changes no id.
     """
 
     manifest_id: str
@@ -56,6 +61,8 @@ class ImageRef:
     choice_alternatives: list[str] = field(default_factory=list)
     region: str | None = None
     canvas_metadata: list[dict[str, LanguageMap]] = field(default_factory=list)
+    version: str | None = None
+    id_key: str | None = None
 
     @property
     def item_id(self) -> str:
@@ -64,7 +71,11 @@ class ImageRef:
         (the service id when there is no URL), followed by ``"#xywh=" + region`` when only a
         region is painted. Stable across runs and machines, and the same whatever the
         canvas's position, so re-harvesting a reordered manifest changes no id.
+
+        When `id_key` is set (folder images), the digest is over its UTF-8 bytes alone.
         """
+        if self.id_key is not None:
+            return hashlib.sha1(self.id_key.encode("utf-8")).hexdigest()[:16]
         image = self.image_url or (self.service.id if self.service else "")
         if self.region:
             image += "#xywh=" + self.region

@@ -1,0 +1,192 @@
+"""Folders of image files, for collections that have no IIIF: read as a pseudo-manifest.
+
+`read_folder(root)` lists the JPEG, PNG, TIFF and WebP files under `root` (by extension,
+any case) as a `Manifest` the rest of the indexer takes like any other:
+
+- `Manifest.version` is 0, meaning "not IIIF: a folder"; its id is the folder's
+  ``file://`` URI (absolute, resolved), its label the folder's name;
+- one `ImageRef` per file, in the order of their paths relative to the folder (sorted
+  by code point, "/" separated): canvas id and image URL are the file's ``file://`` URI,
+  the canvas label its relative path, no Image API service, width and height from the
+  image header (None when the header cannot be read: the file is still listed, so that
+  the fetch-and-decode step records why it failed);
+- `ImageRef.id_key` is ``"folder:" + relative path``: item ids depend on nothing else,
+  so they survive moving or renaming the folder (two folders indexed into one store
+  must therefore not share relative paths);
+- `ImageRef.version` is ``"{size}-{mtime_ns}"``: rewriting a file changes it, and the
+  store re-embeds the image. A deleted file is simply absent.
+
+Hidden files and folders (name starting with ".") and other files are left out.
+Symbolic links are followed, except a link to a folder that is already on the path
+from the root (a loop), which is recorded in `Manifest.skipped` with folders that could
+not be read.
+
+`load_file_image(url, max_bytes)` reads the bytes of a ``file://`` image URL for the
+fetcher; its errors are `OSError`s whose message is the reason recorded for the item.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote_to_bytes, urlsplit
+
+from PIL import Image
+
+from indexer.errors import SourceError
+from indexer.iiif import Manifest
+from indexer.iiif_canvas import ImageRef, Skipped
+
+FOLDER_VERSION = 0  # Manifest.version of a folder: not a IIIF Presentation version
+
+FORMATS = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".webp": "image/webp",
+}
+
+SYMLINK_LOOP = "symbolic link loop: the folder is already on this path"
+BAD_NAME = "file name is not valid UTF-8"
+
+
+class FileImageError(OSError):
+    """A ``file://`` image that cannot be read; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class _File:
+    relpath: str  # "/" separated
+    stat: os.stat_result
+
+
+@dataclass(frozen=True)
+class _Listing:
+    files: list[_File]  # sorted by relative path
+    skipped: list[Skipped]
+
+
+def read_folder(root: Path) -> Manifest:
+    """The image files under `root` as a pseudo-manifest (see the module's docstring)."""
+    folder = Path(root).expanduser().resolve()
+    if not folder.is_dir():
+        problem = "is a file, not a folder" if folder.exists() else "no such folder"
+        raise SourceError(str(root), problem)
+    listing = _list_images(folder)
+    images = [_image_ref(folder, file, index) for index, file in enumerate(listing.files)]
+    return Manifest(
+        id=folder.as_uri(),
+        version=FOLDER_VERSION,
+        label={"none": [folder.name]},
+        images=images,
+        skipped=listing.skipped,
+        canvas_count=len(images),
+    )
+
+
+def _list_images(folder: Path) -> _Listing:
+    files: list[_File] = []
+    skipped: list[Skipped] = []
+    # (directory, its relative path with a trailing "/", the real folders above it)
+    stack: list[tuple[Path, str, frozenset[tuple[int, int]]]] = [(folder, "", frozenset())]
+    while stack:
+        directory, prefix, above = stack.pop()
+        try:
+            info = directory.stat()
+            entries = list(os.scandir(directory))
+        except OSError as error:
+            skipped.append(Skipped(directory.as_uri(), f"folder not read ({error.strerror})"))
+            continue
+        identity = (info.st_dev, info.st_ino)
+        if identity in above:
+            skipped.append(Skipped(directory.as_uri(), SYMLINK_LOOP))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            relpath = prefix + entry.name
+            try:
+                if entry.is_dir():  # follows links; loops are caught on the way in
+                    stack.append((Path(entry.path), relpath + "/", above | {identity}))
+                elif entry.is_file() and Path(entry.name).suffix.lower() in FORMATS:
+                    relpath.encode("utf-8")  # ids and labels are stored as UTF-8
+                    files.append(_File(relpath, entry.stat()))
+            except UnicodeEncodeError:
+                skipped.append(Skipped(Path(entry.path).as_uri(), BAD_NAME))
+            except OSError:
+                continue  # vanished or unreadable entry: not listed
+    return _Listing(sorted(files, key=lambda file: file.relpath), skipped)
+
+
+def _image_ref(folder: Path, file: _File, index: int) -> ImageRef:
+    relpath = file.relpath
+    path = folder / relpath
+    uri = path.as_uri()
+    width, height = _header_size(path)
+    return ImageRef(
+        manifest_id=folder.as_uri(),
+        canvas_id=uri,
+        canvas_index=index,
+        image_index=0,
+        canvas_label={"none": [relpath]},
+        image_url=uri,
+        service=None,
+        width=width,
+        height=height,
+        format=FORMATS[path.suffix.lower()],
+        version=f"{file.stat.st_size}-{file.stat.st_mtime_ns}",
+        id_key=f"folder:{relpath}",
+    )
+
+
+def _header_size(path: Path) -> tuple[int | None, int | None]:
+    """Width and height from the header alone (PIL decodes nothing until asked)."""
+    try:
+        with warnings.catch_warnings():
+            # Large scans are the norm here; the decode step applies the pixel limit.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None, None
+
+
+def file_url_path(url: str) -> Path:
+    """The local path of a ``file://`` URL (as made by `Path.as_uri`)."""
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        raise FileImageError(f"not a local file:// URL: {url}")
+    # Bytes, then the file system's decoding: names that are not UTF-8 round-trip.
+    return Path(os.fsdecode(unquote_to_bytes(parts.path)))
+
+
+def load_file_image(url: str, max_bytes: int) -> bytes:
+    """The bytes of the image file at a ``file://`` URL, at most `max_bytes` of them."""
+    path = file_url_path(url)
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a folder, or a device or pipe that never ends
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise FileImageError(f"not a file: {path} is {kind}")
+        if info.st_size > max_bytes:
+            raise FileImageError(
+                f"file of {info.st_size:,} bytes exceeds the {max_bytes:,} byte limit: {path}"
+            )
+        with path.open("rb") as handle:
+            body = handle.read(max_bytes + 1)  # the file may have grown since
+    except FileNotFoundError as error:
+        raise FileImageError(f"no such file: {path}") from error
+    except FileImageError:
+        raise
+    except OSError as error:
+        raise FileImageError(f"cannot read {path}: {error.strerror or error}") from error
+    if len(body) > max_bytes:
+        raise FileImageError(f"file exceeds the {max_bytes:,} byte limit: {path}")
+    if not body:
+        raise FileImageError(f"empty file (0 bytes): {path}")
+    return body

@@ -1,0 +1,301 @@
+"""Walking IIIF collections: every manifest reachable from the sources, once each.
+
+`walk(sources, load)` reads each source (a manifest or a collection), follows the
+collections it names to any depth, and the pages of paged collections (``first`` /
+``next``, as strings or objects with an id), and yields one `Found` per manifest:
+`FoundManifest`, `UnchangedManifest` (when `load` returned None) or `FailedSource`.
+
+- Each URL is loaded at most once, which also stops cycles (a collection that lists
+  itself, A → B → A); a collection met again under another URL (its id) is not walked
+  twice, and a manifest met again under another URL is yielded once.
+- A manifest embedded whole in its collection (it has canvases) is used as it is,
+  without a request; its content hash is that of its canonical JSON.
+- Manifests (and the sources) are loaded by `workers` daemon threads; collection pages
+  one at a time, a page ahead of need. At most ``2 * workers`` loads are queued or
+  running, so memory stays bounded whatever the size of the collection: only the
+  members of the pages read so far and the set of URLs seen are kept.
+- Closing the generator (or an exception such as KeyboardInterrupt in the consumer)
+  drops the queued loads; loads already running end on their own and their results are
+  dropped. The threads are daemons: none can keep the process alive.
+
+`parents` are the URLs of the collections above a manifest (or a failed page), the
+source first; pages are not parents: the members of every page, and the page itself,
+belong to the collection that was listed (the URL its first document was loaded from).
+
+Contract for `load`: return None only for a URL it already knows as a manifest (a
+conditional request found it unchanged). A collection must always be returned in full:
+a page that comes back as None is reported as a `FailedSource`, since its members could
+not be listed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from indexer.errors import SourceError
+from indexer.fetch import Document
+from indexer.iiif import Collection, Manifest, parse_document
+from indexer.iiif_canvas import as_list, node_id, node_types
+
+Load = Callable[[str], Document | None]
+
+
+@dataclass(frozen=True)
+class FoundManifest:
+    url: str
+    manifest: Manifest
+    content_hash: str
+    parents: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UnchangedManifest:
+    """`load` said the manifest has not changed since the last harvest."""
+
+    url: str
+    parents: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FailedSource:
+    """A manifest or collection page that could not be read or is not IIIF."""
+
+    url: str
+    reason: str
+    parents: tuple[str, ...] = ()
+
+
+Found = FoundManifest | UnchangedManifest | FailedSource
+
+# "source": a URL given to walk(), of either kind; "manifest": a member listed as one;
+# "collection": a member collection; "page": a `first`/`next` page of a collection.
+Kind = Literal["source", "manifest", "collection", "page"]
+_PAGES: frozenset[Kind] = frozenset({"collection", "page"})
+
+
+@dataclass(frozen=True)
+class _Task:
+    url: str
+    kind: Kind
+    parents: tuple[str, ...]  # for a page, they end with the collection it is a page of
+
+    @property
+    def members_parents(self) -> tuple[str, ...]:
+        return self.parents if self.kind == "page" else (*self.parents, self.url)
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A collection document read by a worker, with its embedded manifests parsed."""
+
+    collection: Collection
+    embedded: dict[str, tuple[Manifest, str]]
+
+
+def walk(sources: Sequence[str], load: Load, *, workers: int = 4) -> Iterator[Found]:
+    """Every manifest reachable from `sources`, yielded as its load completes."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    return _walk(sources, load, workers)
+
+
+def _walk(sources: Sequence[str], load: Load, workers: int) -> Iterator[Found]:
+    walker = _Walker(sources, load, workers)
+    try:
+        yield from walker.run()
+    finally:
+        walker.close()
+
+
+class _Walker:
+    def __init__(self, sources: Iterable[str], load: Load, workers: int):
+        self._sources = iter(sources)
+        self._limit = 2 * workers  # loads queued or running: keeps every worker busy
+        self._manifests: deque[_Task] = deque()  # FIFO: document order
+        self._pages: list[_Task] = []  # LIFO: a subtree is finished before the next
+        self._seen: set[str] = set()  # URLs queued or known: never loaded again
+        self._done: set[str] = set()  # ids of the manifests yielded, collections walked
+        self._in_flight = 0
+        self._page_in_flight = False
+        self._pool = _Pool(workers, lambda task: _read(task, load))
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def run(self) -> Iterator[Found]:
+        while True:
+            self._fill()
+            if self._in_flight == 0:
+                return
+            task, outcome = self._pool.results.get()
+            self._in_flight -= 1
+            if task.kind in _PAGES:
+                self._page_in_flight = False
+            if isinstance(outcome, BaseException):
+                raise outcome  # not raised by load (those are caught): a bug, not a source
+            if isinstance(outcome, _Page):
+                yield from self._expand(task, outcome)
+            elif isinstance(outcome, FoundManifest):
+                if self._first_sight(outcome.manifest.id):
+                    yield outcome
+            else:
+                yield outcome
+
+    def _fill(self) -> None:
+        """Start loads up to the limit: the next page once the queue of manifests runs
+        low, manifests in order, and a new source only when nothing else is left."""
+        while self._in_flight < self._limit:
+            if self._pages and not self._page_in_flight and len(self._manifests) < self._limit:
+                self._submit(self._pages.pop())
+            elif self._manifests:
+                self._submit(self._manifests.popleft())
+            elif self._pages or self._page_in_flight:
+                return  # the page being read will say what comes next
+            elif (source := next(self._sources, None)) is not None:
+                self._queue(source, "source", ())
+            else:
+                return
+
+    def _submit(self, task: _Task) -> None:
+        self._in_flight += 1
+        self._page_in_flight = self._page_in_flight or task.kind in _PAGES
+        self._pool.submit(task)
+
+    def _queue(self, url: str, kind: Kind, parents: tuple[str, ...]) -> None:
+        if url in self._seen:
+            return
+        self._seen.add(url)
+        task = _Task(url, kind, parents)
+        if kind in _PAGES:
+            self._pages.append(task)
+        else:
+            self._manifests.append(task)
+
+    def _first_sight(self, doc_id: str) -> bool:
+        """False when a document with this id was already yielded or walked (met under
+        another URL); else remembers it, so that its id is not loaded again either."""
+        if doc_id in self._done:
+            return False
+        self._done.add(doc_id)
+        self._seen.add(doc_id)
+        return True
+
+    def _expand(self, task: _Task, page: _Page) -> Iterator[Found]:
+        collection = page.collection
+        # A page's id may be that of its collection: only whole collections count here.
+        if task.kind != "page" and not self._first_sight(collection.id):
+            return
+        members_parents = task.members_parents
+        for ref in collection.manifests:
+            if ref.id in page.embedded and ref.id not in self._seen:
+                self._seen.add(ref.id)
+                manifest, content_hash = page.embedded[ref.id]
+                if self._first_sight(manifest.id):
+                    yield FoundManifest(ref.id, manifest, content_hash, members_parents)
+            else:
+                self._queue(ref.id, "manifest", members_parents)
+        # Pushed on a stack: the next page last, so that it is read first; then the
+        # member collections, in document order.
+        for ref in reversed(collection.collections):
+            self._queue(ref.id, "collection", members_parents)
+        for link in (collection.next, collection.first):
+            if link:
+                self._queue(link, "page", members_parents)
+
+
+def _read(task: _Task, load: Load) -> FoundManifest | UnchangedManifest | FailedSource | _Page:
+    """Load and parse one document (in a worker thread)."""
+    try:
+        document = load(task.url)
+        if document is None:
+            if task.kind in _PAGES:
+                reason = "collection came back as not modified: its members cannot be listed"
+                return FailedSource(task.url, reason, task.parents)
+            return UnchangedManifest(task.url, task.parents)
+        parsed = parse_document(document.data, task.url)
+    except SourceError as error:
+        return FailedSource(task.url, error.problem, task.parents)
+    except Exception as error:  # a run of 100,000 manifests goes on past one odd error
+        return FailedSource(task.url, f"{type(error).__name__}: {error}", task.parents)
+    if isinstance(parsed, Manifest):
+        return FoundManifest(task.url, parsed, document.content_hash, task.parents)
+    return _Page(parsed, _embedded_manifests(document.data))
+
+
+def _embedded_manifests(doc: Any) -> dict[str, tuple[Manifest, str]]:
+    """Members given whole in the collection (with canvases), parsed, by id."""
+    found: dict[str, tuple[Manifest, str]] = {}
+    for key in ("manifests", "members", "items"):
+        for entry in as_list(doc.get(key)):
+            entry_id = node_id(entry)
+            if not entry_id or not isinstance(entry, dict) or not _has_canvases(entry):
+                continue
+            try:
+                parsed = parse_document(entry, entry_id)
+            except SourceError:
+                continue  # fetched by its id instead
+            if isinstance(parsed, Manifest):
+                found.setdefault(entry_id, (parsed, _json_hash(entry)))
+    return found
+
+
+def _has_canvases(entry: dict[str, Any]) -> bool:
+    if "collection" in node_types(entry):
+        return False
+    for sequence in as_list(entry.get("sequences")):
+        if isinstance(sequence, dict) and as_list(sequence.get("canvases")):
+            return True
+    items = as_list(entry.get("items"))
+    return any(isinstance(item, dict) and "canvas" in node_types(item) for item in items)
+
+
+def _json_hash(node: Any) -> str:
+    canonical = json.dumps(node, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class _Pool:
+    """Daemon worker threads: a stopped walk never keeps the process alive waiting for
+    a slow server (a ThreadPoolExecutor's threads are joined at interpreter exit)."""
+
+    def __init__(self, workers: int, work: Callable[[_Task], Any]):
+        self._work = work
+        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self.results: queue.SimpleQueue[tuple[_Task, Any]] = queue.SimpleQueue()
+        self._stopped = threading.Event()
+        self.threads = [
+            threading.Thread(target=self._serve, name=f"regard-walk-{n}", daemon=True)
+            for n in range(workers)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def submit(self, task: _Task) -> None:
+        self._tasks.put(task)
+
+    def close(self) -> None:
+        self._stopped.set()
+        try:
+            while True:
+                self._tasks.get_nowait()
+        except queue.Empty:
+            pass
+        for _ in self.threads:
+            self._tasks.put(None)
+
+    def _serve(self) -> None:
+        while (task := self._tasks.get()) is not None and not self._stopped.is_set():
+            try:
+                outcome = self._work(task)
+            except BaseException as error:  # handed to the consumer, never lost
+                outcome = error
+            if self._stopped.is_set():
+                return
+            self.results.put((task, outcome))

@@ -1,0 +1,208 @@
+"""Folders of image files read as pseudo-manifests, and file:// images loaded."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from indexer.errors import SourceError
+from indexer.folders import (
+    BAD_NAME,
+    FOLDER_VERSION,
+    SYMLINK_LOOP,
+    FileImageError,
+    load_file_image,
+    read_folder,
+)
+from indexer.iiif import Manifest
+
+SIZES = {
+    "B.PNG": (40, 30),
+    "a.jpg": (64, 48),
+    "sub/c.tiff": (20, 10),
+    "sub/deeper/d.webp": (33, 17),
+}
+
+
+def write_image(path: Path, size: tuple[int, int], colour: str = "red") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".tiff": "TIFF", ".webp": "WEBP"}[path.suffix.lower()]
+    Image.new("RGB", size, colour).save(path, fmt)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "scans"
+    for relpath, size in SIZES.items():
+        write_image(root / relpath, size)
+    write_image(root / ".hidden.jpg", (8, 8))
+    write_image(root / ".thumbs" / "e.jpg", (8, 8))
+    (root / "notes.txt").write_text("not an image")
+    (root / "sub" / "corrupt.jpg").write_bytes(b"\xff\xd8 this is no JPEG")
+    return root
+
+
+def relpaths(manifest: Manifest) -> list[str]:
+    return [image.canvas_label["none"][0] for image in manifest.images]
+
+
+def ids_by_path(manifest: Manifest) -> dict[str, str]:
+    return {image.canvas_label["none"][0]: image.item_id for image in manifest.images}
+
+
+def test_images_listed_in_relative_path_order(tree):
+    manifest = read_folder(tree)
+
+    expected = sorted([*SIZES, "sub/corrupt.jpg"])  # code point order: "B" before "a"
+    assert relpaths(manifest) == expected
+    assert [image.canvas_index for image in manifest.images] == list(range(len(expected)))
+    assert manifest.canvas_count == len(expected)
+
+
+def test_pseudo_manifest_fields(tree):
+    manifest = read_folder(tree)
+
+    assert manifest.id == tree.resolve().as_uri()
+    assert manifest.version == FOLDER_VERSION == 0
+    assert manifest.label == {"none": ["scans"]}
+    first = manifest.images[0]
+    assert first.canvas_id == first.image_url == (tree / "B.PNG").resolve().as_uri()
+    assert first.manifest_id == manifest.id
+    assert first.service is None and first.image_index == 0
+    formats = {image.canvas_label["none"][0]: image.format for image in manifest.images}
+    assert formats == {
+        "B.PNG": "image/png",
+        "a.jpg": "image/jpeg",
+        "sub/c.tiff": "image/tiff",
+        "sub/corrupt.jpg": "image/jpeg",
+        "sub/deeper/d.webp": "image/webp",
+    }
+
+
+def test_sizes_from_headers_and_corrupt_files_still_listed(tree):
+    sizes = {
+        image.canvas_label["none"][0]: (image.width, image.height)
+        for image in read_folder(tree).images
+    }
+    assert sizes == {**SIZES, "sub/corrupt.jpg": (None, None)}
+
+
+def test_header_too_large_to_open_is_listed_without_size(tree):
+    # A PNG whose header claims 20000 x 20000 pixels: PIL refuses to open it as a bomb.
+    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr
+    chunk += struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    (tree / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk)
+
+    [huge] = [i for i in read_folder(tree).images if i.canvas_label["none"] == ["huge.png"]]
+    assert (huge.width, huge.height) == (None, None)
+
+
+def test_ids_survive_moving_and_renaming_the_folder(tree, tmp_path):
+    before = read_folder(tree)
+    moved = tmp_path / "elsewhere" / "renamed"
+    moved.parent.mkdir()
+    shutil.move(tree, moved)
+
+    after = read_folder(moved)
+
+    assert ids_by_path(after) == ids_by_path(before)
+    assert len(set(ids_by_path(after).values())) == len(after.images)
+    assert after.id != before.id and after.label == {"none": ["renamed"]}
+
+
+def test_version_changes_when_a_file_is_rewritten(tree):
+    before = {i.canvas_label["none"][0]: i for i in read_folder(tree).images}
+    path = tree / "a.jpg"
+    mtime = path.stat().st_mtime_ns
+    write_image(path, (64, 48), colour="blue")
+    os.utime(path, ns=(mtime + 5_000_000_000, mtime + 5_000_000_000))
+
+    after = {i.canvas_label["none"][0]: i for i in read_folder(tree).images}
+
+    assert after["a.jpg"].version != before["a.jpg"].version
+    assert after["a.jpg"].item_id == before["a.jpg"].item_id
+    assert after["B.PNG"].version == before["B.PNG"].version
+    size = path.stat().st_size
+    assert after["a.jpg"].version == f"{size}-{mtime + 5_000_000_000}"
+
+
+def test_deleted_file_is_absent(tree):
+    (tree / "sub" / "c.tiff").unlink()
+    assert "sub/c.tiff" not in relpaths(read_folder(tree))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symbolic links need privileges")
+def test_symlink_loop_is_not_followed_and_linked_folders_are(tree, tmp_path):
+    (tree / "sub" / "loop").symlink_to(tree, target_is_directory=True)
+    outside = tmp_path / "outside"
+    write_image(outside / "f.png", (5, 5))
+    (tree / "linked").symlink_to(outside, target_is_directory=True)
+
+    manifest = read_folder(tree)
+
+    assert "linked/f.png" in relpaths(manifest)
+    assert not any("loop" in path for path in relpaths(manifest))
+    assert [s.reason for s in manifest.skipped] == [SYMLINK_LOOP]
+    assert manifest.skipped[0].canvas_id == (tree.resolve() / "sub" / "loop").as_uri()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="file names are bytes only on Linux")
+def test_file_name_that_is_not_utf8_is_skipped_with_the_reason(tree):
+    bad = os.path.join(os.fsencode(tree), b"caf\xe9.png")
+    write_image(Path(os.fsdecode(bad)), (4, 4))
+
+    manifest = read_folder(tree)
+
+    assert [s.reason for s in manifest.skipped] == [BAD_NAME]
+    assert len(manifest.images) == len(SIZES) + 1
+
+
+def test_not_a_folder(tmp_path):
+    with pytest.raises(SourceError, match="no such folder"):
+        read_folder(tmp_path / "missing")
+    (tmp_path / "file.jpg").write_bytes(b"x")
+    with pytest.raises(SourceError, match="not a folder"):
+        read_folder(tmp_path / "file.jpg")
+
+
+# -- load_file_image -----------------------------------------------------------------------
+
+
+def test_load_file_image_reads_the_bytes(tmp_path):
+    path = tmp_path / "é t" / "image #1.png"  # characters that must be escaped in a URL
+    write_image(path, (10, 10))
+    url = read_folder(tmp_path).images[0].image_url
+    assert url is not None and "%20" in url
+    assert load_file_image(url, max_bytes=1_000_000) == path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: None, "no such file"),
+        (lambda p: p.mkdir(), "not a file"),
+        (lambda p: p.write_bytes(b""), "empty file"),
+        (lambda p: p.write_bytes(b"x" * 101), "exceeds the 100 byte limit"),
+    ],
+)
+def test_load_file_image_errors(tmp_path, make, message):
+    path = tmp_path / "image.jpg"
+    make(path)
+    with pytest.raises(FileImageError, match=message) as caught:
+        load_file_image(path.as_uri(), max_bytes=100)
+    assert isinstance(caught.value, OSError)  # what the fetcher catches
+
+
+def test_load_file_image_refuses_other_urls():
+    with pytest.raises(FileImageError, match="not a local file:// URL"):
+        load_file_image("http://example.org/a.jpg", max_bytes=100)
+    with pytest.raises(FileImageError, match="not a local file:// URL"):
+        load_file_image("file://otherhost/a.jpg", max_bytes=100)
