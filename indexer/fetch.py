@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from . import __version__
 from .errors import NotIIIFError, SourceError
+from .folders import load_file_image
+from .validators import Validators
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 
@@ -37,6 +45,8 @@ class FetchSettings:
     max_image_bytes: int = 64 * 1024 * 1024
     max_redirects: int = 5
     max_connections: int = 16
+    per_host: int = 4
+    max_retry_after: float = 120.0
 
     @property
     def user_agent(self) -> str:
@@ -48,6 +58,7 @@ class FetchSettings:
 class Document:
     data: Any
     content_hash: str
+    validators: Validators = Validators(None, None)
 
 
 def is_url(source: str) -> bool:
@@ -66,10 +77,44 @@ def describe_http_error(error: Exception) -> str:
     return str(error)
 
 
+class HostLimiter:
+    """At most `per_host` requests in flight to any one host, and `overall` in all.
+
+    Museums' image servers are often small: a harvest must never hammer one of them,
+    however many hosts it reads from at once.
+    """
+
+    def __init__(self, per_host: int, overall: int):
+        self.per_host = per_host
+        self._overall = threading.BoundedSemaphore(overall)
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self, url: str) -> Iterator[None]:
+        host = urlsplit(url).netloc.lower()
+        with self._lock:
+            semaphore = self._hosts.setdefault(host, threading.BoundedSemaphore(self.per_host))
+        with semaphore, self._overall:
+            yield
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    headers: httpx.Headers
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+
 class Fetcher:
     def __init__(self, settings: FetchSettings | None = None):
         self.settings = settings or FetchSettings()
         s = self.settings
+        self.limiter = HostLimiter(s.per_host, s.max_connections)
         self.client = httpx.Client(
             follow_redirects=True,
             max_redirects=s.max_redirects,
@@ -91,33 +136,52 @@ class Fetcher:
 
     # -- raw bytes -----------------------------------------------------------------------
 
-    def _get(self, url: str, max_bytes: int, accept: str) -> tuple[bytes, str]:
-        """GET with retries; returns (body, content type). Raises FetchError."""
+    def _get(self, url: str, max_bytes: int, headers: dict[str, str]) -> Answer:
+        """GET with retries on timeouts, connection errors, 429 and 5xx (honouring
+        Retry-After). Returns the answer (2xx or 304); raises FetchError otherwise."""
         attempt = 0
         while True:
             try:
-                with self.client.stream("GET", url, headers={"Accept": accept}) as response:
-                    if response.status_code in RETRY_STATUSES and attempt < self.settings.retries:
-                        delay = self._retry_delay(response, attempt)
-                    elif response.status_code >= 400:
-                        reason = response.reason_phrase or ""
-                        raise FetchError(f"HTTP {response.status_code} {reason}".strip())
+                with self.limiter.slot(url), self.client.stream("GET", url, headers=headers) as r:
+                    if r.status_code in RETRY_STATUSES and attempt < self.settings.retries:
+                        self._drain(r)
+                        delay = self._retry_delay(r, attempt)
+                    elif r.status_code >= 400:
+                        self._drain(r)
+                        reason = r.reason_phrase or ""
+                        raise FetchError(f"HTTP {r.status_code} {reason}".strip())
                     else:
-                        return self._read_limited(response, max_bytes), response.headers.get(
-                            "content-type", ""
-                        )
+                        return Answer(r.status_code, self._read_limited(r, max_bytes), r.headers)
+            except httpx.TooManyRedirects as error:
+                raise FetchError(describe_http_error(error)) from error
             except (httpx.TimeoutException, httpx.TransportError) as error:
-                if isinstance(error, httpx.TooManyRedirects) or attempt >= self.settings.retries:
+                if attempt >= self.settings.retries:
                     raise FetchError(describe_http_error(error)) from error
                 delay = self.settings.backoff * 2**attempt
             attempt += 1
             time.sleep(delay)
 
     def _retry_delay(self, response: httpx.Response, attempt: int) -> float:
-        retry_after = response.headers.get("retry-after", "")
+        """Retry-After (seconds or an HTTP date) when the server gives it, else backoff."""
+        retry_after = response.headers.get("retry-after", "").strip()
+        delay = self.settings.backoff * 2**attempt
         if retry_after.isdigit():
-            return min(float(retry_after), 60.0)
-        return self.settings.backoff * 2**attempt
+            delay = float(retry_after)
+        elif retry_after:
+            try:
+                when = parsedate_to_datetime(retry_after)
+                delay = max(0.0, (when - datetime.now(UTC)).total_seconds())
+            except (TypeError, ValueError):
+                pass
+        return min(delay, self.settings.max_retry_after)
+
+    @staticmethod
+    def _drain(response: httpx.Response, limit: int = 65536) -> None:
+        """Read a small error body, so the connection can be reused rather than reset."""
+        try:
+            Fetcher._read_limited(response, limit)
+        except (FetchError, httpx.HTTPError):
+            pass
 
     @staticmethod
     def _read_limited(response: httpx.Response, max_bytes: int) -> bytes:
@@ -134,40 +198,67 @@ class Fetcher:
 
     # -- documents and images ------------------------------------------------------------
 
-    def document(self, source: str) -> Document:
-        """A JSON document from a URL or a local file. Raises SourceError naming the source."""
+    def document(self, source: str, known: Validators | None = None) -> Document | None:
+        """A JSON document from a URL or a local file; raises SourceError naming the source.
+
+        With `known` validators from an earlier harvest, the request is conditional and
+        None means "not modified" (304, or the same bytes as last time).
+        """
         if is_url(source):
+            headers = {"Accept": "application/ld+json, application/json"}
+            if known and known.etag:
+                headers["If-None-Match"] = known.etag
+            if known and known.last_modified:
+                headers["If-Modified-Since"] = known.last_modified
             try:
-                body, content_type = self._get(
-                    source,
-                    self.settings.max_document_bytes,
-                    "application/ld+json, application/json",
-                )
+                answer = self._get(source, self.settings.max_document_bytes, headers)
             except FetchError as error:
                 raise SourceError(source, str(error)) from error
+            if answer.status == 304:
+                return None
+            body, content_type = answer.body, answer.content_type
+            validators = Validators(answer.headers.get("etag"), answer.headers.get("last-modified"))
         else:
             path = Path(source)
             if not path.is_file():
                 raise SourceError(source, "no such file (nor an http(s) URL)")
-            body, content_type = path.read_bytes(), ""
-        return Document(parse_json(source, body, content_type), hashlib.sha256(body).hexdigest())
+            body, content_type, validators = path.read_bytes(), "", Validators(None, None)
+        content_hash = hashlib.sha256(body).hexdigest()
+        if known and known.content_hash == content_hash:
+            return None
+        data = parse_json(source, body, content_type)
+        return Document(data, content_hash, validators)
 
     def image(self, url: str) -> bytes:
-        body, content_type = self._get(url, self.settings.max_image_bytes, "image/*")
-        if not body:
+        if url.startswith("file://"):
+            try:
+                return load_file_image(url, self.settings.max_image_bytes)
+            except OSError as error:
+                raise FetchError(str(error)) from error
+        answer = self._get(url, self.settings.max_image_bytes, {"Accept": "image/*"})
+        if not answer.body:
             raise FetchError("empty response (0 bytes)")
-        if content_type.startswith(("text/html", "application/json", "text/plain")):
-            raise FetchError(f"not an image: the server sent {content_type.split(';')[0]}")
-        return body
+        # Servers mislabel images often enough that the bytes decide, not the header:
+        # only a body that is text is refused here, with what it looked like.
+        if looks_like_text(answer.body):
+            kind = answer.content_type.split(";")[0] or "text"
+            raise FetchError(f"not an image: the server sent {kind} (an error page?)")
+        return answer.body
+
+
+def looks_like_text(body: bytes) -> bool:
+    head = body.lstrip()[:64].lower()
+    return head.startswith((b"<", b"{", b"["))
 
 
 def parse_json(source: str, body: bytes, content_type: str) -> Any:
+    """Parse a IIIF document; the content type is only a hint (servers mislabel JSON)."""
     if not body.strip():
         raise NotIIIFError(source, "the response is empty (0 bytes)")
-    head = body.lstrip()[:100].lower()
-    if head.startswith((b"<!doctype html", b"<html")) or "text/html" in content_type:
-        raise NotIIIFError(source, "is an HTML page, not a IIIF JSON document")
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        head = body.lstrip()[:100].lower()
+        if head.startswith((b"<!doctype html", b"<html")) or "text/html" in content_type:
+            raise NotIIIFError(source, "is an HTML page, not a IIIF JSON document") from error
         raise NotIIIFError(source, f"is not valid JSON ({error})") from error

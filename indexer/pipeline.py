@@ -1,16 +1,15 @@
 """The indexing run: sources → manifests → images → vectors → store.
 
-Manifests are read first and their images recorded as pending; then every pending
-image is fetched, decoded and preprocessed by a pool of threads while the model
+Manifests are walked and saved as they arrive (see harvest.py); their pending
+images are fetched, decoded and preprocessed by a pool of threads while the model
 embeds the previous batch. Each batch is committed on its own, so an interrupted
 run keeps all finished work and the next run starts where this one stopped.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -18,12 +17,11 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from .errors import SourceError
 from .fetch import Fetcher, FetchError, FetchSettings
-from .iiif import Collection, ImageRef, Manifest, parse_document
+from .harvest import Harvest, HarvestProgress, HarvestReport
 from .imageapi import ImageService, image_request_url
 from .images import DEFAULT_MAX_PIXELS, DecodeError, decode_image
-from .store import EmbeddedImage, ImageRow, ManifestRow, PendingItem, Store
+from .store import EmbeddedImage, PendingItem, Store
 from .vector_index import VectorIndex
 
 
@@ -39,87 +37,46 @@ class ImageEncoder(Protocol):
 class IndexOptions:
     batch_size: int = 32
     workers: int = 8
+    manifest_workers: int = 4
     max_pixels: int = DEFAULT_MAX_PIXELS
     fetch: FetchSettings = field(default_factory=FetchSettings)
 
 
 @dataclass
 class IndexReport:
-    sources: int = 0
-    source_failures: list[tuple[str, str]] = field(default_factory=list)
-    manifests: int = 0
-    images_found: int = 0
+    harvest: HarvestReport = field(default_factory=HarvestReport)
     embedded: int = 0
     failed: Counter[str] = field(default_factory=Counter)
-    skipped_canvases: Counter[str] = field(default_factory=Counter)
     interrupted: bool = False
 
     def as_dict(self) -> dict[str, Any]:
+        h = self.harvest
         return {
-            "sources": self.sources,
-            "source_failures": [{"source": s, "reason": r} for s, r in self.source_failures],
-            "manifests": self.manifests,
-            "images_found": self.images_found,
+            "manifests": h.manifests,
+            "unchanged_manifests": h.unchanged,
+            "images_found": h.images_found,
             "embedded": self.embedded,
             "failed": dict(self.failed),
-            "skipped_canvases": dict(self.skipped_canvases),
+            "removed": h.removed,
+            "skipped": dict(h.skipped),
+            "source_failures": [{"source": s, "reason": r} for s, r in h.source_failures],
             "interrupted": self.interrupted,
         }
 
 
-Progress = Callable[[int], None]
+class Progress(HarvestProgress, Protocol):
+    def images_done(self, count: int) -> None: ...
 
 
-# -- reading sources -----------------------------------------------------------------------
+class NoProgress:
+    def manifest_read(self) -> None:
+        pass
 
+    def images_queued(self, count: int) -> None:
+        pass
 
-def read_manifests(sources: Sequence[str], fetcher: Fetcher) -> Iterator[tuple[str, Any]]:
-    """(source, Manifest) for each manifest; (source, SourceError) for each failure."""
-    for source in sources:
-        try:
-            document = fetcher.document(source)
-            parsed = parse_document(document.data, source)
-            if isinstance(parsed, Collection):
-                raise SourceError(
-                    source,
-                    "is a IIIF collection; this version of Regard indexes manifests: "
-                    "give the manifest URLs it lists",
-                )
-            yield source, (parsed, document.content_hash)
-        except SourceError as error:
-            yield source, error
-
-
-def manifest_row(manifest: Manifest, source: str, content_hash: str | None) -> ManifestRow:
-    return ManifestRow(
-        id=manifest.id,
-        source=source,
-        version=manifest.version,
-        label=manifest.label,
-        summary=manifest.summary,
-        metadata=manifest.metadata,
-        rights=manifest.rights,
-        required_statement=manifest.required_statement,
-        content_hash=content_hash,
-    )
-
-
-def image_row(ref: ImageRef) -> ImageRow:
-    return ImageRow(
-        id=ref.item_id,
-        manifest_id=ref.manifest_id,
-        canvas_id=ref.canvas_id,
-        canvas_index=ref.canvas_index,
-        image_index=ref.image_index,
-        canvas_label=ref.canvas_label,
-        image_url=ref.image_url,
-        service=dataclasses.asdict(ref.service) if ref.service else None,
-        width=ref.width,
-        height=ref.height,
-        format=ref.format,
-        region=ref.region,
-        canvas_metadata=ref.canvas_metadata,
-    )
+    def images_done(self, count: int) -> None:
+        pass
 
 
 # -- fetching and embedding ----------------------------------------------------------------
@@ -163,39 +120,43 @@ def prepare(
 
 
 def prepared_in_order(
-    items: Sequence[PendingItem],
+    items: Iterable[PendingItem],
     fetcher: Fetcher,
     encoder: ImageEncoder,
     options: IndexOptions,
 ) -> Iterator[Prepared]:
-    """Prepared images in order, keeping a bounded window of work in flight."""
+    """Prepared images in order, keeping a bounded window of work in flight.
+
+    `items` is pulled lazily (it may still be walking manifests); on Ctrl-C or an
+    early close, queued work is cancelled rather than waited for.
+    """
     window = max(options.batch_size * 2, options.workers * 2)
-    with ThreadPoolExecutor(options.workers, thread_name_prefix="regard-fetch") as pool:
-        pending: deque[Future[Prepared]] = deque()
-        queue = iter(items)
-        try:
-            for item in queue:
-                pending.append(pool.submit(prepare, item, fetcher, encoder, options.max_pixels))
-                if len(pending) >= window:
-                    yield pending.popleft().result()
-            while pending:
+    pool = ThreadPoolExecutor(options.workers, thread_name_prefix="regard-fetch")
+    pending: deque[Future[Prepared]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(prepare, item, fetcher, encoder, options.max_pixels))
+            if len(pending) >= window:
                 yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def embed_pending(
     store: Store,
     encoder: Any,
-    fingerprint_key: str,
-    items: Sequence[PendingItem],
+    items: Iterable[PendingItem],
     fetcher: Fetcher,
     options: IndexOptions,
     report: IndexReport,
     run_id: int,
     progress: Progress,
 ) -> None:
+    """Embed `items` batch by batch; each batch is one transaction. On Ctrl-C the batch
+    in hand is still written, so no finished download is lost."""
+    fingerprint_key = encoder.fingerprint.key
     batch: list[Prepared] = []
 
     def flush() -> None:
@@ -210,20 +171,24 @@ def embed_pending(
             fingerprint_key,
         )
         report.embedded += len(batch)
-        progress(len(batch))
+        progress.images_done(len(batch))
         batch.clear()
 
-    for prepared in prepared_in_order(items, fetcher, encoder, options):
-        if prepared.error:
-            store.record_item_failure(
-                run_id, prepared.item, prepared.url, prepared.stage, prepared.error
-            )
-            report.failed[prepared.error] += 1
-            progress(1)
-            continue
-        batch.append(prepared)
-        if len(batch) >= options.batch_size:
-            flush()
+    try:
+        for prepared in prepared_in_order(items, fetcher, encoder, options):
+            if prepared.error:
+                store.record_item_failure(
+                    run_id, prepared.item, prepared.url, prepared.stage, prepared.error
+                )
+                report.failed[prepared.error] += 1
+                progress.images_done(1)
+                continue
+            batch.append(prepared)
+            if len(batch) >= options.batch_size:
+                flush()
+    except KeyboardInterrupt:
+        flush()
+        raise
     flush()
 
 
@@ -235,38 +200,24 @@ def run_index(
     store: Store,
     encoder: Any,
     options: IndexOptions | None = None,
-    progress_factory: Callable[[int], Progress] | None = None,
+    progress: Progress | None = None,
 ) -> IndexReport:
     """Index `sources` into `store` with `encoder`; resumable, and never does work twice.
 
     The store must already be bound to the encoder's model (Store.bind_model).
     """
     options = options or IndexOptions()
-    report = IndexReport(sources=len(sources))
-    fingerprint_key = encoder.fingerprint.key
+    progress = progress or NoProgress()
+    report = IndexReport()
     run_id = store.begin_run(sources)
     status = "failed"
     try:
         with Fetcher(options.fetch) as fetcher:
-            manifest_ids: list[str] = []
-            for source, result in read_manifests(sources, fetcher):
-                if isinstance(result, SourceError):
-                    report.source_failures.append((source, result.problem))
-                    store.record_source_failure(run_id, source, result.problem)
-                    continue
-                manifest, content_hash = result
-                images = [image_row(ref) for ref in manifest.images]
-                store.save_manifest(manifest_row(manifest, source, content_hash), images)
-                manifest_ids.append(manifest.id)
-                report.manifests += 1
-                report.images_found += len(images)
-                report.skipped_canvases.update(skip.reason for skip in manifest.skipped)
-
-            pending = store.pending_items(manifest_ids) if manifest_ids else []
-            progress = progress_factory(len(pending)) if progress_factory else (lambda n: None)
-            embed_pending(
-                store, encoder, fingerprint_key, pending, fetcher, options, report, run_id, progress
-            )
+            harvest = Harvest(store, fetcher, run_id, progress, options.manifest_workers)
+            report.harvest = harvest.report
+            items = harvest.pending_items(sources)
+            embed_pending(store, encoder, items, fetcher, options, report, run_id, progress)
+            harvest.finish()
         VectorIndex.load_or_build(store)
         status = "finished"
     except KeyboardInterrupt:

@@ -52,6 +52,32 @@ def _create_v1(conn: sqlite3.Connection) -> None:
             fetched_at         TEXT NOT NULL
         );
 
+        -- What each source URL gave last time, to re-harvest only what changed.
+        CREATE TABLE IF NOT EXISTS sources (
+            url           TEXT PRIMARY KEY,
+            manifest_id   TEXT,                 -- NULL for a collection
+            etag          TEXT,
+            last_modified TEXT,
+            content_hash  TEXT,
+            fetched_at    TEXT NOT NULL
+        );
+
+        -- Which manifests each source given to `regard index` led to (itself, or the
+        -- members of a collection): a manifest no longer listed has its items removed.
+        CREATE TABLE IF NOT EXISTS source_manifests (
+            root        TEXT NOT NULL,
+            manifest_id TEXT NOT NULL,
+            PRIMARY KEY (root, manifest_id)
+        );
+
+        -- Canvases that hold nothing to index, with why (audio, no image, login, ...).
+        CREATE TABLE IF NOT EXISTS skips (
+            manifest_id TEXT NOT NULL,
+            canvas_id   TEXT NOT NULL,
+            reason      TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS skips_manifest ON skips(manifest_id);
+
         -- One row per painted image. `key` is the integer id FAISS knows the item by.
         CREATE TABLE IF NOT EXISTS items (
             key             INTEGER PRIMARY KEY,
@@ -68,6 +94,7 @@ def _create_v1(conn: sqlite3.Connection) -> None:
             height          INTEGER,
             format          TEXT,
             region          TEXT,               -- "x,y,w,h" of the image shown on the canvas
+            version         TEXT,               -- changes when the image does (files: size+mtime)
             state           TEXT NOT NULL DEFAULT 'pending', -- pending/indexed/failed/removed
             fetched_url     TEXT,               -- the request that gave the embedded pixels
             fetched_width   INTEGER,

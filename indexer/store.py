@@ -25,6 +25,7 @@ import numpy as np
 
 from .errors import IndexerError
 from .schema import migrate
+from .validators import Validators
 
 DB_FILE = "store.sqlite"
 
@@ -135,6 +136,57 @@ class ImageRow:
     format: str | None
     region: str | None = None
     canvas_metadata: list[dict[str, LanguageMap]] = field(default_factory=list)
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Skip:
+    canvas_id: str
+    reason: str
+
+
+_UPSERT_ITEM = """
+    INSERT INTO items(id, manifest_id, canvas_id, canvas_index, image_index, canvas_label,
+                      canvas_metadata, image_url, service, width, height, format, region,
+                      version, added_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT(id) DO UPDATE SET
+        manifest_id = excluded.manifest_id, canvas_id = excluded.canvas_id,
+        image_url = excluded.image_url, canvas_index = excluded.canvas_index,
+        image_index = excluded.image_index,
+        canvas_label = excluded.canvas_label, canvas_metadata = excluded.canvas_metadata,
+        service = excluded.service, width = excluded.width, height = excluded.height,
+        format = excluded.format, region = excluded.region,
+        state = CASE
+            WHEN items.version IS NOT excluded.version THEN 'pending'
+            WHEN items.state != 'removed' THEN items.state
+            WHEN EXISTS (SELECT 1 FROM vectors v WHERE v.item_key = items.key) THEN 'indexed'
+            ELSE 'pending'
+        END,
+        version = excluded.version,
+        updated_at = excluded.updated_at
+"""
+
+
+def _item_params(image: ImageRow, stamp: str) -> tuple:
+    return (
+        image.id,
+        image.manifest_id,
+        image.canvas_id,
+        image.canvas_index,
+        image.image_index,
+        _dumps(image.canvas_label),
+        _dumps(image.canvas_metadata),
+        image.image_url,
+        _dumps(image.service),
+        image.width,
+        image.height,
+        image.format,
+        image.region,
+        image.version,
+        stamp,
+        stamp,
+    )
 
 
 def _dumps(value: Any) -> str | None:
@@ -300,70 +352,164 @@ class Store:
 
     # -- manifests and items -------------------------------------------------------------
 
-    def save_manifest(self, manifest: ManifestRow, images: Sequence[ImageRow]) -> None:
-        """Store a manifest and its images; images already known keep their vectors."""
+    def save_manifest(
+        self, manifest: ManifestRow, images: Sequence[ImageRow], skips: Sequence[Skip] = ()
+    ) -> None:
+        """Store a manifest as it is now, in one transaction.
+
+        Known images keep their vectors unless their `version` changed (then they are
+        embedded again); images no longer in the manifest are marked removed (kept,
+        hidden from search); removed images that come back are searchable again.
+        """
         stamp = now()
+        with self._transaction() as conn:
+            before = self._searchable_signature(conn, manifest.id)
+            self._upsert_manifest(conn, manifest, len(images), stamp)
+            conn.executemany(_UPSERT_ITEM, [_item_params(image, stamp) for image in images])
+            ids = [image.id for image in images]
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS current_ids (id TEXT PRIMARY KEY)")
+            conn.execute("DELETE FROM current_ids")
+            conn.executemany("INSERT OR IGNORE INTO current_ids VALUES (?)", [(i,) for i in ids])
+            conn.execute(
+                "UPDATE items SET state = 'removed', updated_at = ? WHERE manifest_id = ? "
+                "AND state != 'removed' AND id NOT IN (SELECT id FROM current_ids)",
+                (stamp, manifest.id),
+            )
+            conn.execute("DELETE FROM skips WHERE manifest_id = ?", (manifest.id,))
+            conn.executemany(
+                "INSERT INTO skips(manifest_id, canvas_id, reason) VALUES (?, ?, ?)",
+                [(manifest.id, skip.canvas_id, skip.reason) for skip in skips],
+            )
+            if self._searchable_signature(conn, manifest.id) != before:
+                self._bump_generation(conn)
+
+    @staticmethod
+    def _upsert_manifest(
+        conn: sqlite3.Connection, manifest: ManifestRow, image_count: int, stamp: str
+    ) -> None:
+        conn.execute(
+            """
+            INSERT INTO manifests(id, source, version, label, summary, metadata, rights,
+                                  required_statement, image_count, content_hash, fetched_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET
+                source = excluded.source, version = excluded.version,
+                label = excluded.label, summary = excluded.summary,
+                metadata = excluded.metadata, rights = excluded.rights,
+                required_statement = excluded.required_statement,
+                image_count = excluded.image_count, content_hash = excluded.content_hash,
+                fetched_at = excluded.fetched_at
+            """,
+            (
+                manifest.id,
+                manifest.source,
+                manifest.version,
+                _dumps(manifest.label),
+                _dumps(manifest.summary),
+                _dumps(manifest.metadata),
+                manifest.rights,
+                _dumps(manifest.required_statement),
+                image_count,
+                manifest.content_hash,
+                stamp,
+            ),
+        )
+
+    @staticmethod
+    def _searchable_signature(conn: sqlite3.Connection, manifest_id: str) -> tuple:
+        """Changes whenever the manifest's searchable items do."""
+        return tuple(
+            conn.execute(
+                "SELECT COUNT(*), TOTAL(key) FROM items "
+                "WHERE manifest_id = ? AND state = 'indexed'",
+                (manifest_id,),
+            ).fetchone()
+        )
+
+    @staticmethod
+    def _bump_generation(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        generation = int(row[0]) + 1 if row else 1
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('generation', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (str(generation),),
+        )
+        return generation
+
+    def remove_manifests(self, manifest_ids: Iterable[str]) -> int:
+        """Mark every item of these manifests removed; returns how many were searchable."""
+        ids = list(manifest_ids)
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        with self._transaction() as conn:
+            searchable = conn.execute(
+                f"SELECT COUNT(*) FROM items WHERE state = 'indexed' AND manifest_id IN ({marks})",
+                ids,
+            ).fetchone()[0]
+            conn.execute(
+                f"UPDATE items SET state = 'removed', updated_at = ? "
+                f"WHERE state != 'removed' AND manifest_id IN ({marks})",
+                [now(), *ids],
+            )
+            if searchable:
+                self._bump_generation(conn)
+        return searchable
+
+    # -- sources: what each URL gave last time --------------------------------------------
+
+    def source_validators(self, url: str) -> Validators | None:
+        row = (
+            self._conn()
+            .execute("SELECT etag, last_modified, content_hash FROM sources WHERE url = ?", (url,))
+            .fetchone()
+        )
+        return None if row is None else Validators(row[0], row[1], row[2])
+
+    def source_manifest(self, url: str) -> str | None:
+        row = (
+            self._conn().execute("SELECT manifest_id FROM sources WHERE url = ?", (url,)).fetchone()
+        )
+        return None if row is None else row[0]
+
+    def save_source(self, url: str, manifest_id: str | None, validators: Validators) -> None:
         with self._transaction() as conn:
             conn.execute(
                 """
-                INSERT INTO manifests(id, source, version, label, summary, metadata, rights,
-                                      required_statement, image_count, content_hash, fetched_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET
-                    source = excluded.source, version = excluded.version,
-                    label = excluded.label, summary = excluded.summary,
-                    metadata = excluded.metadata, rights = excluded.rights,
-                    required_statement = excluded.required_statement,
-                    image_count = excluded.image_count, content_hash = excluded.content_hash,
-                    fetched_at = excluded.fetched_at
+                INSERT INTO sources(url, manifest_id, etag, last_modified, content_hash, fetched_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(url) DO UPDATE SET
+                    manifest_id = excluded.manifest_id, etag = excluded.etag,
+                    last_modified = excluded.last_modified,
+                    content_hash = excluded.content_hash, fetched_at = excluded.fetched_at
                 """,
                 (
-                    manifest.id,
-                    manifest.source,
-                    manifest.version,
-                    _dumps(manifest.label),
-                    _dumps(manifest.summary),
-                    _dumps(manifest.metadata),
-                    manifest.rights,
-                    _dumps(manifest.required_statement),
-                    len(images),
-                    manifest.content_hash,
-                    stamp,
+                    url,
+                    manifest_id,
+                    validators.etag,
+                    validators.last_modified,
+                    validators.content_hash,
+                    now(),
                 ),
             )
+
+    def roots(self) -> list[str]:
+        rows = self._conn().execute("SELECT DISTINCT root FROM source_manifests")
+        return [row[0] for row in rows]
+
+    def root_manifests(self, root: str) -> set[str]:
+        rows = self._conn().execute(
+            "SELECT manifest_id FROM source_manifests WHERE root = ?", (root,)
+        )
+        return {row[0] for row in rows}
+
+    def set_root_manifests(self, root: str, manifest_ids: Iterable[str]) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM source_manifests WHERE root = ?", (root,))
             conn.executemany(
-                """
-                INSERT INTO items(id, manifest_id, canvas_id, canvas_index, image_index,
-                                  canvas_label, canvas_metadata, image_url, service, width,
-                                  height, format, region, added_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET
-                    canvas_index = excluded.canvas_index, image_index = excluded.image_index,
-                    canvas_label = excluded.canvas_label,
-                    canvas_metadata = excluded.canvas_metadata, service = excluded.service,
-                    width = excluded.width, height = excluded.height, format = excluded.format,
-                    region = excluded.region
-                """,
-                [
-                    (
-                        image.id,
-                        image.manifest_id,
-                        image.canvas_id,
-                        image.canvas_index,
-                        image.image_index,
-                        _dumps(image.canvas_label),
-                        _dumps(image.canvas_metadata),
-                        image.image_url,
-                        _dumps(image.service),
-                        image.width,
-                        image.height,
-                        image.format,
-                        image.region,
-                        stamp,
-                        stamp,
-                    )
-                    for image in images
-                ],
+                "INSERT OR IGNORE INTO source_manifests(root, manifest_id) VALUES (?, ?)",
+                [(root, manifest_id) for manifest_id in manifest_ids],
             )
 
     def pending_items(self, manifest_ids: Iterable[str] | None = None) -> list[PendingItem]:
@@ -397,12 +543,7 @@ class Store:
             return
         stamp = now()
         with self._transaction() as conn:
-            generation = int(
-                (conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone() or [0])[
-                    0
-                ]
-            )
-            generation += 1
+            generation = self._bump_generation(conn)
             conn.executemany(
                 "INSERT OR REPLACE INTO vectors(item_key, vector, fingerprint, generation, "
                 "created_at) VALUES (?, ?, ?, ?, ?)",
@@ -424,11 +565,6 @@ class Store:
                     (e.fetched_url, e.fetched_width, e.fetched_height, stamp, e.key)
                     for e in embedded
                 ],
-            )
-            conn.execute(
-                "INSERT INTO meta(key, value) VALUES ('generation', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (str(generation),),
             )
 
     # -- reading -------------------------------------------------------------------------
@@ -517,6 +653,11 @@ class Store:
                 "GROUP BY failure_reason ORDER BY 2 DESC"
             ).fetchall()
         )
+        skipped_by_reason = dict(
+            conn.execute(
+                "SELECT reason, COUNT(*) FROM skips GROUP BY reason ORDER BY 2 DESC"
+            ).fetchall()
+        )
         manifests = conn.execute("SELECT COUNT(*) FROM manifests").fetchone()[0]
         last_run = conn.execute(
             "SELECT id, started_at, finished_at, status, summary FROM runs ORDER BY id DESC LIMIT 1"
@@ -528,6 +669,8 @@ class Store:
             "failed": states.get("failed", 0),
             "failed_by_reason": failed_by_reason,
             "removed": states.get("removed", 0),
+            "skipped": sum(skipped_by_reason.values()),
+            "skipped_by_reason": skipped_by_reason,
             "manifests": manifests,
             "model": None
             if model is None

@@ -6,8 +6,12 @@ import argparse
 import json
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from indexer.pipeline import IndexReport
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -37,7 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         "model's input size, embed them and store the vectors. Running it again adds "
         "nothing twice and downloads nothing twice; an interrupted run resumes.",
     )
-    index.add_argument("sources", nargs="+", metavar="SOURCE", help="manifest URL or JSON file")
+    index.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="IIIF manifest or collection (URL or JSON file), or a folder of image files",
+    )
     _store_arg(index)
     index.add_argument(
         "--model",
@@ -59,6 +68,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index.add_argument(
         "--workers", type=int, default=8, metavar="N", help="parallel downloads and decodes"
+    )
+    index.add_argument(
+        "--per-host",
+        type=int,
+        default=4,
+        metavar="N",
+        help="at most N requests at once to any one server (default 4): be gentle",
+    )
+    index.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up on a response that sends nothing for this long (default 30; retried)",
+    )
+    index.add_argument(
+        "--max-pixels",
+        type=int,
+        default=100_000_000,
+        metavar="N",
+        help="refuse images of more pixels than this before decoding them (default 100000000)",
     )
     index.add_argument(
         "--contact",
@@ -99,26 +129,6 @@ def _error(message: str) -> None:
 # -- index ---------------------------------------------------------------------------------
 
 
-def _progress_factory(quiet: bool) -> Callable[[int], Callable[[int], None]] | None:
-    if quiet:
-        return None
-    from tqdm import tqdm
-
-    def factory(total: int) -> Callable[[int], None]:
-        bar = tqdm(total=total, unit="img", desc="images", file=sys.stderr, dynamic_ncols=True)
-
-        def advance(n: int) -> None:
-            bar.update(n)
-            if bar.n >= total:
-                bar.close()
-
-        if total == 0:
-            bar.close()
-        return advance
-
-    return factory
-
-
 def _remove_new_store(path: Path, existed_before: bool) -> None:
     """Leave no half-made store behind when nothing at all could be indexed."""
     if not existed_before and path.exists():
@@ -130,6 +140,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     from indexer.fetch import FetchSettings
     from indexer.pipeline import IndexOptions, run_index
     from indexer.store import Store
+    from service.progress import BarProgress
 
     existed = Store.exists(args.store)
     store = Store.open(args.store, create=True)
@@ -142,34 +153,48 @@ def cmd_index(args: argparse.Namespace) -> int:
     options = IndexOptions(
         batch_size=args.batch_size,
         workers=args.workers,
-        fetch=FetchSettings(contact=args.contact),
+        max_pixels=args.max_pixels,
+        fetch=FetchSettings(
+            contact=args.contact, per_host=args.per_host, read_timeout=args.timeout
+        ),
     )
+    progress = None if args.quiet else BarProgress()
     try:
-        report = run_index(args.sources, store, encoder, options, _progress_factory(args.quiet))
+        report = run_index(args.sources, store, encoder, options, progress)
     except KeyboardInterrupt:
         _error(
             f"interrupted: finished work is kept in {args.store}; run the same command to resume"
         )
         return EXIT_INTERRUPTED
-    for source, problem in report.source_failures:
+    finally:
+        if progress:
+            progress.close()
+    harvest = report.harvest
+    for source, problem in harvest.source_failures:
         _error(f"{source}: {problem}")
-    if report.manifests == 0:
+    if harvest.manifests + harvest.unchanged == 0:
         store.close()
         _remove_new_store(args.store, existed)
         _error("nothing was indexed: no source could be read")
         return EXIT_FAILED
-    stats = store.stats()
+    print_summary(report, store.stats())
+    return EXIT_FAILED if harvest.source_failures else EXIT_OK
+
+
+def print_summary(report: IndexReport, stats: dict) -> None:
+    harvest = report.harvest
     failed = sum(report.failed.values())
     print(
-        f"{report.manifests} manifest(s), {report.images_found} image(s): "
-        f"{report.embedded} embedded now, {failed} failed; "
-        f"the store holds {stats['items']} searchable image(s) ({stats['failed']} failed)."
+        f"{harvest.manifests} manifest(s) read, {harvest.unchanged} unchanged; "
+        f"{report.embedded} image(s) embedded now, {failed} failed, "
+        f"{harvest.removed} removed; the store holds {stats['items']} searchable image(s)."
     )
     for reason, count in report.failed.most_common():
-        print(f"  failed: {count} × {reason}")
-    for reason, count in report.skipped_canvases.most_common():
-        print(f"  skipped canvases: {count} × {reason}")
-    return EXIT_FAILED if report.source_failures else EXIT_OK
+        print(f"  failed:  {count} × {reason}")
+    for reason, count in harvest.skipped.most_common():
+        print(f"  skipped: {count} × {reason}")
+    for source, problem in harvest.source_failures:
+        print(f"  unread:  {source}: {problem}")
 
 
 # -- serve, stats, failures ----------------------------------------------------------------
@@ -208,6 +233,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     for reason, count in stats["failed_by_reason"].items():
         print(f"           {count} × {reason}")
     print(f"removed:   {stats['removed']}")
+    print(f"skipped:   {stats['skipped']} canvas(es) with nothing to index")
+    for reason, count in stats["skipped_by_reason"].items():
+        print(f"           {count} × {reason}")
     return EXIT_OK
 
 

@@ -70,6 +70,8 @@ class StatsResponse(BaseModel):
     failed: int
     failed_by_reason: dict[str, int]
     removed: int
+    skipped: int = Field(description="Canvases with nothing to index (audio, no image...).")
+    skipped_by_reason: dict[str, int]
     manifests: int
     model: ModelInfo | None
     generation: int

@@ -24,7 +24,8 @@ that states ``maxArea`` (which generated info.json documents then state); other 
 get exactly the size asked for, up to 25 MP.
 
 Test hooks: `requests` counts requests per path (decoded, query included) and `count()`
-reads it; `fail()` makes matching paths misbehave (see `FAILURE_MODES`); `latency` adds a
+reads it; `max_in_flight` is the most requests answered at once and `user_agents` who
+asked; `fail()` makes matching paths misbehave (see `FAILURE_MODES`); `latency` adds a
 delay to every request; `add_document()` serves any JSON; `reset()` undoes all of these.
 
 Run alone: ``python -m tests.iiif_server --port 8765 [--shapes-per-pair N]``.
@@ -142,6 +143,9 @@ class IIIFTestServer:
         }
         self.max_pixels = max_pixels
         self.latency = 0.0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.user_agents: set[str] = set()
         self.requests: Counter[str] = Counter()
         self.log: list[tuple[str, str, int]] = []
         self._failures: list[Failure] = []
@@ -271,6 +275,8 @@ class IIIFTestServer:
         """Forget counts, log, failures, latency and added documents."""
         with self._lock:
             self.requests.clear()
+            self.max_in_flight = 0
+            self.user_agents.clear()
             self.log.clear()
             self._failures.clear()
             self.latency = 0.0
@@ -419,6 +425,17 @@ class IIIFTestServer:
                     return rule
         return None
 
+    def enter(self, user_agent: str) -> None:
+        """A request begins: track how many are in flight at once, and who asks."""
+        with self._lock:
+            self.user_agents.add(user_agent)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
     def record(self, method: str, key: str, status: int) -> None:
         with self._lock:
             self.requests[key] += 1
@@ -428,6 +445,9 @@ class IIIFTestServer:
 def _make_handler(server: IIIFTestServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real IIIF servers do
+        # Headers and body go out in two writes: without this, Nagle's algorithm and
+        # delayed ACKs add about 40 ms to every keep-alive request.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet: the counters and `log` say what happened
@@ -439,6 +459,13 @@ def _make_handler(server: IIIFTestServer) -> type[BaseHTTPRequestHandler]:
             self._serve(send_body=True)
 
         def _serve(self, send_body: bool) -> None:
+            server.enter(self.headers.get("User-Agent", ""))
+            try:
+                self._answer(send_body)
+            finally:
+                server.leave()
+
+        def _answer(self, send_body: bool) -> None:
             key = key_of(self.path)
             params = dict(parse_qsl(urlsplit(self.path).query))
             if server.latency:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from indexer.store import Store
@@ -80,8 +81,6 @@ def test_a_missing_local_file_is_named(tmp_path: Path):
 
 def test_a_local_manifest_file_is_indexed(tmp_path: Path, server: IIIFTestServer):
     # A file on disk whose images are on the (test) web, as a museum exporting its manifests.
-    import httpx
-
     manifest = tmp_path / "manifest.json"
     manifest.write_bytes(httpx.get(server.url("v3/kranenburgh_ldmax.json")).content)
     assert index(str(manifest), store=tmp_path / "store") == 0
@@ -166,3 +165,83 @@ def test_similar_k_out_of_range(api):
 def test_unknown_api_path_is_a_json_404(api):
     response = api.get("/api/nothing-here")
     assert response.status_code == 404 and "/api" in error_of(response)
+
+
+# -- images and documents that misbehave (the harvesting issue's list) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "kwargs", "reason"),
+    [
+        ("empty", {}, "empty response (0 bytes)"),
+        ("corrupt", {}, "corrupt"),
+        ("truncated", {}, "truncated or corrupt"),
+        ("invalid_json", {}, "not an image"),
+        ("redirect_loop", {}, "redirect"),
+        ("status", {"status": 410}, "HTTP 410"),
+        ("status", {"status": 500}, "HTTP 500"),
+        ("reset", {}, "network error"),
+    ],
+)
+def test_each_bad_image_is_a_recorded_failure_with_its_reason(
+    tmp_path: Path, server: IIIFTestServer, mode: str, kwargs: dict, reason: str
+):
+    url = server.shapes_manifest_url(per_pair=1, seed=1000, twins=[])
+    server.fail("/shapes/iiif/yellow-star-1000/*", mode, **kwargs)
+    store = tmp_path / "store"
+    assert index(url, store=store, extra=["--timeout", "5"]) == 0
+    stats = Store.open(store).stats()
+    assert stats["items"] == 15 and stats["failed"] == 1
+    (recorded,) = stats["failed_by_reason"]
+    assert reason in recorded
+
+
+def test_an_image_labelled_with_the_wrong_type_is_still_used(tmp_path: Path, server):
+    url = server.shapes_manifest_url(per_pair=1, seed=1001, twins=[])
+    server.fail("/shapes/iiif/*", "wrong_type")
+    assert index(url, store=tmp_path / "s") == 0
+    assert Store.open(tmp_path / "s").stats()["items"] == 16
+
+
+def test_a_manifest_labelled_with_the_wrong_type_is_still_read(tmp_path: Path, server):
+    url = server.url(GOOD)
+    server.fail("/fixtures/v3/vam*", "wrong_type")
+    assert index(url, store=tmp_path / "s") == 0
+    assert Store.open(tmp_path / "s").stats()["items"] == 1
+
+
+def test_an_image_of_too_many_pixels_is_refused_before_decoding(tmp_path: Path, server):
+    # A level-0 service can only give its whole image: here 1200 x 900 = 1.08 MP.
+    url = server.url("v2/harvardartmuseums_299843.json")
+    store = tmp_path / "store"
+    assert index(url, store=store, extra=["--max-pixels", "1000"]) == 0
+    stats = Store.open(store).stats()
+    assert stats["items"] == 0 and stats["failed"] == 6
+    assert all("exceeds the limit of 1,000 pixels" in r for r in stats["failed_by_reason"])
+
+
+def test_a_slow_server_times_out_and_the_run_goes_on(tmp_path: Path, server):
+    url = server.shapes_manifest_url(per_pair=1, seed=1002, twins=[])
+    server.fail("/shapes/iiif/red-star-1002/*", "slow", delay=3.0)
+    store = tmp_path / "store"
+    assert index(url, store=store, extra=["--timeout", "0.5"]) == 0
+    stats = Store.open(store).stats()
+    assert stats["items"] == 15 and list(stats["failed_by_reason"]) == ["timed out"]
+
+
+def test_a_manifest_redirect_loop_is_named(tmp_path: Path, small_store: Path, server):
+    url = server.url("v2/artic_manifest.2.artic-27992.json")
+    server.fail("/fixtures/v2/artic*", "redirect_loop")
+    result = run_cli("index", url, "--store", str(small_store), "--model", "regard-test")
+    assert result.returncode == 1 and "redirect" in result.stderr
+
+
+def test_a_five_megabyte_manifest_is_read(tmp_path: Path, server):
+    base = httpx.get(server.shapes_manifest_url(per_pair=1, seed=1003, twins=[])).json()
+    padding = [{"label": {"en": [f"note {i}"]}, "value": {"en": ["x" * 500]}} for i in range(9000)]
+    big = dict(base, metadata=padding)
+    url = server.add_document("/docs/big-manifest.json", big, rewrite=False)
+    assert len(httpx.get(url).content) > 5_000_000
+    store = tmp_path / "store"
+    assert index(url, store=store) == 0
+    assert Store.open(store).stats()["items"] == 16

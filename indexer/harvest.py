@@ -1,0 +1,190 @@
+"""Harvesting sources into the store: collections walked, manifests saved, items queued.
+
+`Harvest.pending_items()` is a generator: it walks every source (a manifest, a
+collection of any depth, or a local folder), saves each manifest as it arrives and
+yields that manifest's images that still need a vector. The image pipeline pulls from
+it, so images are fetched while later manifests are still being read, and every write
+happens in the thread that consumes it.
+
+Re-harvesting asks only for manifests that changed (ETag / Last-Modified, else the
+content hash); a manifest that has left its collection has its items marked removed,
+but only after a walk of that collection that met no failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from .fetch import Document, Fetcher
+from .folders import read_folder
+from .iiif import ImageRef, Manifest
+from .iiif_collections import FailedSource, FoundManifest, UnchangedManifest, walk
+from .store import ImageRow, ManifestRow, PendingItem, Skip, Store
+from .validators import Validators
+
+
+class HarvestProgress(Protocol):
+    def manifest_read(self) -> None: ...
+
+    def images_queued(self, count: int) -> None: ...
+
+
+@dataclass
+class HarvestReport:
+    manifests: int = 0
+    unchanged: int = 0
+    images_found: int = 0
+    removed: int = 0
+    source_failures: list[tuple[str, str]] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+def manifest_row(manifest: Manifest, source: str, content_hash: str | None) -> ManifestRow:
+    return ManifestRow(
+        id=manifest.id,
+        source=source,
+        version=manifest.version,
+        label=manifest.label,
+        summary=manifest.summary,
+        metadata=manifest.metadata,
+        rights=manifest.rights,
+        required_statement=manifest.required_statement,
+        content_hash=content_hash,
+    )
+
+
+def image_row(ref: ImageRef) -> ImageRow:
+    return ImageRow(
+        id=ref.item_id,
+        manifest_id=ref.manifest_id,
+        canvas_id=ref.canvas_id,
+        canvas_index=ref.canvas_index,
+        image_index=ref.image_index,
+        canvas_label=ref.canvas_label,
+        image_url=ref.image_url,
+        service=dataclasses.asdict(ref.service) if ref.service else None,
+        width=ref.width,
+        height=ref.height,
+        format=ref.format,
+        region=ref.region,
+        canvas_metadata=ref.canvas_metadata,
+        version=ref.version,
+    )
+
+
+class Harvest:
+    def __init__(
+        self,
+        store: Store,
+        fetcher: Fetcher,
+        run_id: int,
+        progress: HarvestProgress,
+        manifest_workers: int = 4,
+    ):
+        self.store = store
+        self.fetcher = fetcher
+        self.run_id = run_id
+        self.progress = progress
+        self.manifest_workers = manifest_workers
+        self.report = HarvestReport()
+        self._found: dict[str, set[str]] = defaultdict(set)  # root -> manifest ids
+        self._failed_roots: set[str] = set()
+        self._roots: list[str] = []
+        # Filled by _load (in the walker's threads), read when the manifest is saved.
+        self._validators: dict[str, Validators] = {}
+
+    # -- walking -------------------------------------------------------------------------
+
+    def pending_items(self, sources: Sequence[str]) -> Iterator[PendingItem]:
+        urls = []
+        for source in sources:
+            if Path(source).is_dir():
+                root = str(Path(source).resolve())
+                self._roots.append(root)
+                yield from self._save(root, read_folder(Path(source)), None)
+            else:
+                self._roots.append(source)
+                urls.append(source)
+        for found in walk(urls, self._load, workers=self.manifest_workers):
+            root = found.parents[0] if found.parents else found.url
+            if isinstance(found, FoundManifest):
+                pending = self._save(root, found.manifest, found.content_hash)
+                self.store.save_source(found.url, found.manifest.id, self._validators_of(found))
+                yield from pending
+            elif isinstance(found, UnchangedManifest):
+                yield from self._unchanged(root, found.url)
+            elif isinstance(found, FailedSource):
+                self._failed_roots.add(root)
+                self.report.source_failures.append((found.url, found.reason))
+                self.store.record_source_failure(self.run_id, found.url, found.reason)
+
+    def _load(self, url: str) -> Document | None:
+        """Fetch a document; conditionally when we know it as a manifest (collection pages
+        are always read: their members may have changed even when they have not)."""
+        known = self.store.source_validators(url) if self.store.source_manifest(url) else None
+        document = self.fetcher.document(url, known)
+        if document is not None:
+            self._validators[url] = dataclasses.replace(
+                document.validators, content_hash=document.content_hash
+            )
+        return document
+
+    def _validators_of(self, found: FoundManifest) -> Validators:
+        # Inline manifests (embedded in their collection) were never loaded on their own.
+        return self._validators.pop(found.url, Validators(None, None, found.content_hash))
+
+    def _save(self, root: str, manifest: Manifest, content_hash: str | None) -> list[PendingItem]:
+        images = [image_row(ref) for ref in manifest.images]
+        skips = [Skip(skip.canvas_id, skip.reason) for skip in manifest.skipped]
+        self.store.save_manifest(manifest_row(manifest, root, content_hash), images, skips)
+        self._found[root].add(manifest.id)
+        self.report.manifests += 1
+        self.report.images_found += len(images)
+        self.report.skipped.update(skip.reason for skip in manifest.skipped)
+        self.progress.manifest_read()
+        return self._queue(manifest.id)
+
+    def _unchanged(self, root: str, url: str) -> list[PendingItem]:
+        manifest_id = self.store.source_manifest(url)
+        assert manifest_id is not None  # only known manifests are asked conditionally
+        self._found[root].add(manifest_id)
+        self.report.unchanged += 1
+        self.progress.manifest_read()
+        return self._queue(manifest_id)
+
+    def _queue(self, manifest_id: str) -> list[PendingItem]:
+        """The manifest's images still without a vector: new, changed, or left by an
+        interrupted run."""
+        pending = self.store.pending_items([manifest_id])
+        self.progress.images_queued(len(pending))
+        return pending
+
+    # -- after a complete walk -----------------------------------------------------------
+
+    def finish(self) -> None:
+        """Record which manifests each source led to; remove those that have left it.
+
+        Called only after a complete run: an interrupted walk proves nothing gone.
+        """
+        for root in self._roots:
+            found = self._found.get(root, set())
+            before = self.store.root_manifests(root)
+            if root in self._failed_roots:
+                # Some of it could not be read: what was there is kept, not removed.
+                self.store.set_root_manifests(root, before | found)
+                continue
+            gone = before - found - self._listed_elsewhere(root)
+            self.report.removed += self.store.remove_manifests(gone)
+            self.store.set_root_manifests(root, found)
+
+    def _listed_elsewhere(self, root: str) -> set[str]:
+        others: set[str] = set()
+        for other in self.store.roots():
+            if other != root:
+                others |= self._found.get(other) or self.store.root_manifests(other)
+        return others

@@ -1,0 +1,258 @@
+"""Harvesting real collections: politely, resumably, and re-harvesting only what changed."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from indexer.store import Store
+from tests.iiif_server import IIIFTestServer
+from tests.regard_fixtures import index, regard_command
+
+
+@pytest.fixture
+def server(iiif_server: IIIFTestServer):
+    iiif_server.reset()
+    yield iiif_server
+    iiif_server.reset()
+
+
+def stats(store: Path) -> dict:
+    return Store.open(store).stats()
+
+
+def last_run(store: Path) -> dict:
+    return stats(store)["last_run"]["summary"]
+
+
+def search_ids(store: Path) -> set[str]:
+    conn = sqlite3.connect(store / "store.sqlite")
+    return {row[0] for row in conn.execute("SELECT id FROM items WHERE state = 'indexed'")}
+
+
+def shapes_doc(server: IIIFTestServer, seed: int, per_pair: int = 1) -> dict:
+    url = server.shapes_manifest_url(per_pair=per_pair, seed=seed, twins=[])
+    return httpx.get(url).json()
+
+
+def test_a_collection_of_manifests_is_harvested_whole(tmp_path: Path, server):
+    store = tmp_path / "store"
+    assert index(server.shapes_collection_url(per_pair=1, seed=300), store=store) == 0
+    counts = stats(store)
+    assert counts["manifests"] == 16 and counts["items"] == 16 and counts["failed"] == 0
+
+
+def test_reharvest_fetches_only_what_changed_and_marks_the_gone_removed(tmp_path: Path, server):
+    doc = shapes_doc(server, seed=400)
+    url = server.add_document("/docs/changing.json", doc, rewrite=False)
+    store = tmp_path / "store"
+    assert index(url, store=store) == 0
+    first = search_ids(store)
+    assert len(first) == 16
+
+    # unchanged: the manifest is asked conditionally (304) and no image is fetched
+    server.reset()
+    server.add_document("/docs/changing.json", doc, rewrite=False)
+    assert index(url, store=store) == 0
+    assert last_run(store)["unchanged_manifests"] == 1
+    assert server.count("/shapes/iiif/*") == 0
+    assert [status for _, key, status in server.log if key == "/docs/changing.json"] == [304]
+
+    # changed: one canvas gone, one new: only the new image is fetched
+    changed = copy.deepcopy(doc)
+    gone = changed["items"].pop(0)
+    changed["items"].append(shapes_doc(server, seed=401)["items"][0])
+    server.reset()
+    server.add_document("/docs/changing.json", changed, rewrite=False)
+    assert index(url, store=store) == 0
+    assert server.count("/shapes/iiif/*") == 1
+    counts = stats(store)
+    assert counts["items"] == 16 and counts["removed"] == 1
+    now = search_ids(store)
+    assert len(now - first) == 1 and len(first - now) == 1
+
+    # removed items are kept but hidden from search
+    conn = sqlite3.connect(store / "store.sqlite")
+    (state,) = conn.execute("SELECT state FROM items WHERE canvas_id = ?", (gone["id"],)).fetchone()
+    assert state == "removed"
+
+    # and the canvas that comes back is searchable again without a download
+    server.reset()
+    server.add_document("/docs/changing.json", doc, rewrite=False)
+    assert index(url, store=store) == 0
+    assert server.count(gone["items"][0]["items"][0]["body"]["service"][0]["id"] + "/*") == 0
+    assert (
+        conn.execute("SELECT state FROM items WHERE canvas_id = ?", (gone["id"],)).fetchone()[0]
+        == "indexed"
+    )
+
+
+def collection_of(server: IIIFTestServer, path: str, manifest_urls: list[str]) -> str:
+    return server.add_document(
+        path,
+        {
+            "@context": "http://iiif.io/api/presentation/3/context.json",
+            "id": server.base_url + path,
+            "type": "Collection",
+            "label": {"en": ["test"]},
+            "items": [{"id": u, "type": "Manifest", "label": {"en": [u]}} for u in manifest_urls],
+        },
+        rewrite=False,
+    )
+
+
+def test_a_manifest_that_leaves_its_collection_is_removed(tmp_path: Path, server):
+    a = server.shapes_manifest_url(per_pair=1, seed=500, twins=[])
+    b = server.shapes_manifest_url(per_pair=1, seed=501, twins=[])
+    url = collection_of(server, "/docs/coll.json", [a, b])
+    store = tmp_path / "store"
+    assert index(url, store=store) == 0
+    assert stats(store)["items"] == 32
+
+    # a collection page that fails proves nothing gone: nothing is removed
+    server.reset()
+    collection_of(server, "/docs/coll.json", [a, b])
+    server.fail(b, "status", status=503)
+    assert index(url, store=store) == 1
+    assert stats(store)["items"] == 32 and stats(store)["removed"] == 0
+
+    server.reset()
+    collection_of(server, "/docs/coll.json", [a])
+    assert index(url, store=store) == 0
+    counts = stats(store)
+    assert counts["items"] == 16 and counts["removed"] == 16
+    assert last_run(store)["removed"] == 16
+
+
+def test_requests_to_one_host_are_limited(tmp_path: Path, server):
+    server.latency = 0.05
+    url = server.shapes_manifest_url(per_pair=2, seed=600, twins=[])
+    assert index(url, store=tmp_path / "s", extra=["--per-host", "2", "--workers", "8"]) == 0
+    assert server.max_in_flight == 2
+
+
+def test_retry_after_is_honoured_and_the_run_goes_on(tmp_path: Path, server):
+    url = server.shapes_manifest_url(per_pair=1, seed=700, twins=[])
+    server.fail("/shapes/iiif/red-circle-700/*", "429", times=1, retry_after=1)
+    server.fail("/shapes/iiif/blue-circle-700/*", "status", status=503, times=2)
+    server.fail("/shapes/iiif/green-circle-700/*", "reset", times=1)
+    assert index(url, store=tmp_path / "s") == 0
+    counts = stats(tmp_path / "s")
+    assert counts["items"] == 16 and counts["failed"] == 0
+    assert server.count("/shapes/iiif/red-circle-700/*") == 2
+
+
+def test_user_agent_names_regard_and_the_contact(tmp_path: Path, server):
+    url = server.shapes_manifest_url(per_pair=1, seed=800, twins=[])
+    assert index(url, store=tmp_path / "s", extra=["--contact", "archives@example.org"]) == 0
+    (agent,) = server.user_agents
+    assert agent.startswith("Regard/") and "archives@example.org" in agent
+
+
+def run_until(store: Path, url: str, at_least: int, sig: int) -> subprocess.Popen:
+    """Start `regard index` and send it `sig` once `at_least` vectors are stored."""
+    process = subprocess.Popen(
+        regard_command(
+            "index", url, "--store", str(store), "--model", "regard-test", "--quiet",
+            "--batch-size", "4", "--workers", "2",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if (store / "store.sqlite").exists():
+            try:
+                conn = sqlite3.connect(store / "store.sqlite", timeout=5)
+                done = conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+                conn.close()
+            except sqlite3.OperationalError:
+                done = 0
+            if done >= at_least:
+                os.kill(process.pid, sig)
+                break
+        time.sleep(0.05)
+    process.wait(timeout=60)
+    return process
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_an_interrupted_run_resumes_without_downloading_again(tmp_path: Path, server, sig):
+    server.latency = 0.03  # slow enough to be stopped in the middle
+    url = server.shapes_manifest_url(per_pair=3, seed=900 + sig, twins=[])
+    store = tmp_path / "store"
+    process = run_until(store, url, at_least=8, sig=sig)
+    if sig == signal.SIGINT:
+        assert process.returncode == 130
+        assert "run the same command to resume" in process.stderr.read()
+    else:
+        assert process.returncode == -signal.SIGKILL
+    kept = Store.open(store)
+    done = {item.id: item for item in kept.items_by_key(list(range(1, 49))).values()}
+    stored = {i for i, item in done.items() if item.state == "indexed"}
+    assert 8 <= len(stored) < 48
+
+    server.reset()
+    assert index(url, store=store) == 0
+    counts = stats(store)
+    assert counts["items"] == 48 and counts["failed"] == 0 and counts["pending"] == 0
+    # no image whose vector was kept is downloaded again, and none twice
+    fetched = [key for _, key, _ in server.log if key.startswith("/shapes/iiif/")]
+    assert len(fetched) == len(set(fetched)) == 48 - len(stored)
+    kept_paths = {urlsplit(done[i].service["id"]).path + "/" for i in stored}
+    assert not [key for key in fetched if key.startswith(tuple(kept_paths))]
+
+
+def test_a_folder_of_images_is_indexed_and_kept_in_step(tmp_path: Path):
+    from models.shapes import ShapeSpec, render
+
+    scans = tmp_path / "scans"
+    (scans / "box-1").mkdir(parents=True)
+    (scans / "box-2").mkdir()
+    render(ShapeSpec("circle", "red", 1), 200).save(scans / "box-1" / "a.jpg")
+    render(ShapeSpec("square", "blue", 2), 200).save(scans / "box-1" / "b.png")
+    render(ShapeSpec("star", "green", 3), 200).save(scans / "box-2" / "c.webp")
+    render(ShapeSpec("triangle", "yellow", 4), 200).save(scans / "box-2" / "d.tiff")
+    (scans / "notes.txt").write_text("not an image")
+    store = tmp_path / "store"
+    assert index(str(scans), store=store) == 0
+    counts = stats(store)
+    assert counts["items"] == 4 and counts["failed"] == 0
+
+    # a file changed is embedded again; a file deleted is removed; nothing else is redone
+    render(ShapeSpec("circle", "green", 5), 240).save(scans / "box-1" / "a.jpg")
+    (scans / "box-2" / "d.tiff").unlink()
+    generation = counts["generation"]
+    assert index(str(scans), store=store) == 0
+    counts = stats(store)
+    assert counts["items"] == 3 and counts["removed"] == 1
+    assert last_run(store)["embedded"] == 1
+    assert counts["generation"] > generation
+
+
+def test_a_moved_folder_keeps_its_items_and_vectors(tmp_path: Path):
+    from models.shapes import ShapeSpec, render
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for i, colour in enumerate(["red", "blue", "green"]):
+        render(ShapeSpec("circle", colour, i), 128).save(scans / f"{colour}.jpg")
+    store = tmp_path / "store"
+    assert index(str(scans), store=store) == 0
+    before = search_ids(store)
+
+    moved = tmp_path / "archive-2026"
+    scans.rename(moved)
+    assert index(str(moved), store=store) == 0
+    assert search_ids(store) == before
+    assert last_run(store)["embedded"] == 0 and stats(store)["removed"] == 0
