@@ -10,9 +10,21 @@ from indexer.store import ItemRecord
 from .schemas import Hit, ItemDetail, ItemSummary, MetadataEntry
 
 
+def local_image_url(item: ItemRecord, size: int | None = None) -> str:
+    """Images of a local folder are served by the service itself (browsers cannot open
+    file:// links from a web page)."""
+    return f"/api/items/{item.id}/image" + (f"?size={size}" if size else "")
+
+
 def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
     service = ImageService.from_dict(item.service) if item.service else None
     manifest_label = best_label(item.manifest_label)
+    if item.image_url and item.image_url.startswith("file://"):
+        thumbnail, image = local_image_url(item, thumbnail_size), local_image_url(item)
+    elif service:
+        thumbnail, image = thumbnail_url(service, thumbnail_size), item.image_url
+    else:
+        thumbnail, image = item.image_url, item.image_url
     return {
         "id": item.id,
         "label": best_label(item.canvas_label) or manifest_label,
@@ -20,8 +32,8 @@ def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
         "manifest_label": manifest_label,
         "canvas_id": item.canvas_id,
         "canvas_index": item.canvas_index,
-        "thumbnail_url": thumbnail_url(service, thumbnail_size) if service else item.image_url,
-        "image_url": item.image_url,
+        "thumbnail_url": thumbnail,
+        "image_url": image,
         "width": item.width,
         "height": item.height,
     }

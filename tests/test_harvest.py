@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import os
 import signal
 import sqlite3
@@ -256,3 +257,26 @@ def test_a_moved_folder_keeps_its_items_and_vectors(tmp_path: Path):
     assert index(str(moved), store=store) == 0
     assert search_ids(store) == before
     assert last_run(store)["embedded"] == 0 and stats(store)["removed"] == 0
+
+
+def test_folder_images_are_served_by_the_service(tmp_path: Path):
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from models.shapes import ShapeSpec, render
+    from service.app import create_app
+    from service.settings import Settings
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    render(ShapeSpec("star", "red", 1), 600).save(scans / "red star.png")
+    store = tmp_path / "store"
+    assert index(str(scans), store=store) == 0
+    with TestClient(create_app(Settings(store=store))) as client:
+        hit = client.get("/api/search", params={"q": "red star", "k": 1}).json()["results"][0]
+        assert hit["label"] == "red star.png"
+        thumbnail = client.get(hit["thumbnail_url"])
+        assert thumbnail.status_code == 200 and thumbnail.headers["content-type"] == "image/jpeg"
+        assert max(Image.open(io.BytesIO(thumbnail.content)).size) == 256
+        full = client.get(hit["image_url"])
+        assert Image.open(io.BytesIO(full.content)).size == (600, 600)

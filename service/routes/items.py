@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
+from indexer.folders import load_file_image
+from indexer.images import DecodeError, decode_image
 from indexer.store import ItemRecord
 
 from ..context import ContextDep, ServiceContext
@@ -32,6 +35,38 @@ def _find(ctx: ServiceContext, item_id: str) -> ItemRecord:
 async def get_item(ctx: ContextDep, item_id: ItemId) -> ItemDetail:
     item = await run_in_threadpool(_find, ctx, item_id)
     return item_detail(item, ctx.settings.thumbnail_size)
+
+
+@router.get(
+    "/items/{item_id}/image",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+async def local_image(
+    ctx: ContextDep,
+    item_id: ItemId,
+    size: Annotated[int | None, Query(ge=16, le=4096, description="Longest side.")] = None,
+) -> Response:
+    """The picture of an item indexed from a local folder (IIIF items link to their
+    own Image API instead)."""
+    item = await run_in_threadpool(_find, ctx, item_id)
+    if not (item.image_url or "").startswith("file://"):
+        raise NotFound(f"item {item_id!r} is not a local file: its image is at {item.image_url}")
+    try:
+        body = await run_in_threadpool(render_local_image, item.image_url, size)
+    except (OSError, DecodeError) as error:
+        raise NotFound(f"the image file of item {item_id!r} cannot be read: {error}") from error
+    return Response(body, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+
+def render_local_image(url: str, size: int | None) -> bytes:
+    data = load_file_image(url, max_bytes=256 * 1024 * 1024)
+    image = decode_image(data, min_side=size or 1_000_000)
+    if size:
+        image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
 
 
 @router.get("/items/{item_id}/similar", response_model=SimilarResponse)
