@@ -74,6 +74,7 @@ def image_row(ref: ImageRef) -> ImageRow:
         region=ref.region,
         canvas_metadata=ref.canvas_metadata,
         version=ref.version,
+        alternatives=ref.choice_alternatives,
     )
 
 

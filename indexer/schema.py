@@ -95,6 +95,7 @@ def _create_v1(conn: sqlite3.Connection) -> None:
             format          TEXT,
             region          TEXT,               -- "x,y,w,h" of the image shown on the canvas
             version         TEXT,               -- changes when the image does (files: size+mtime)
+            alternatives    TEXT,               -- JSON: ids of a Choice's other options
             state           TEXT NOT NULL DEFAULT 'pending', -- pending/indexed/failed/removed
             fetched_url     TEXT,               -- the request that gave the embedded pixels
             fetched_width   INTEGER,

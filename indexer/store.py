@@ -76,6 +76,7 @@ class ItemRecord:
     service: dict[str, Any] | None
     width: int | None
     height: int | None
+    alternatives: list[str]
     state: str
     failure_reason: str | None
     fetched_url: str | None
@@ -137,6 +138,7 @@ class ImageRow:
     region: str | None = None
     canvas_metadata: list[dict[str, LanguageMap]] = field(default_factory=list)
     version: str | None = None
+    alternatives: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -148,8 +150,8 @@ class Skip:
 _UPSERT_ITEM = """
     INSERT INTO items(id, manifest_id, canvas_id, canvas_index, image_index, canvas_label,
                       canvas_metadata, image_url, service, width, height, format, region,
-                      version, added_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      version, alternatives, added_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT(id) DO UPDATE SET
         manifest_id = excluded.manifest_id, canvas_id = excluded.canvas_id,
         image_url = excluded.image_url, canvas_index = excluded.canvas_index,
@@ -157,6 +159,7 @@ _UPSERT_ITEM = """
         canvas_label = excluded.canvas_label, canvas_metadata = excluded.canvas_metadata,
         service = excluded.service, width = excluded.width, height = excluded.height,
         format = excluded.format, region = excluded.region,
+        alternatives = excluded.alternatives,
         state = CASE
             WHEN items.version IS NOT excluded.version THEN 'pending'
             WHEN items.state != 'removed' THEN items.state
@@ -184,6 +187,7 @@ def _item_params(image: ImageRow, stamp: str) -> tuple:
         image.format,
         image.region,
         image.version,
+        _dumps(image.alternatives or None),
         stamp,
         stamp,
     )
@@ -591,6 +595,7 @@ class Store:
             service=_loads(row["service"]),
             width=row["width"],
             height=row["height"],
+            alternatives=_loads(row["alternatives"]) or [],
             state=row["state"],
             failure_reason=row["failure_reason"],
             fetched_url=row["fetched_url"],

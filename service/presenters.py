@@ -57,6 +57,7 @@ def item_detail(item: ItemRecord, thumbnail_size: int) -> ItemDetail:
         rights=item.rights,
         required_statement=item.required_statement,
         image_service=(item.service or {}).get("id"),
+        alternatives=item.alternatives,
         state=item.state,
         failure_reason=item.failure_reason,
     )

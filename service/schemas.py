@@ -39,6 +39,11 @@ class ItemDetail(ItemSummary):
     rights: str | None = None
     required_statement: LanguageMap | None = None
     image_service: str | None = Field(None, description="Base URI of the Image API service.")
+    alternatives: list[str] = Field(
+        default_factory=list,
+        description="Other options of a IIIF Choice (e.g. other lighting); this image is "
+        "the default one.",
+    )
     state: str = Field(description="indexed, pending, failed or removed.")
     failure_reason: str | None = None
 

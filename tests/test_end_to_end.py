@@ -179,3 +179,21 @@ def test_the_cli_and_server_work_as_separate_processes(shapes_store: Path, live_
     assert page.status_code == 200 and "<html" in page.text.lower()
     search = httpx.get(f"{live_service.url}/api/search", params={"q": "blue circle", "k": 3})
     assert [shape_of(r) for r in search.json()["results"]] == ["blue circle"] * 3
+
+
+def test_choice_keeps_the_default_option_and_notes_the_others(real_store: Path):
+    store = Store.open(real_store)
+    rows = (
+        store._conn()
+        .execute(
+            "SELECT i.id FROM items i JOIN manifests m ON m.id = i.manifest_id "
+            "WHERE m.source LIKE '%codexxolotl%'"
+        )
+        .fetchall()
+    )
+    assert len(rows) == 17
+    items = [store.get_item(row[0]) for row in rows]
+    with_options = [item for item in items if item.alternatives]
+    assert with_options, "the Codex Xolotl canvases offer a Choice of images"
+    for item in with_options:
+        assert item.image_url not in item.alternatives
