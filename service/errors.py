@@ -16,9 +16,12 @@ class ApiError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, code: str | None = None):
         super().__init__(message)
         self.message = message
+        # A specific code (e.g. "empty_query") lets a client say it in its own language.
+        if code:
+            self.code = code
 
 
 class BadRequest(ApiError):

@@ -9,6 +9,8 @@ from indexer.store import ItemRecord
 
 from .schemas import Hit, ItemDetail, ItemSummary, MetadataEntry
 
+PREVIEW_SIZE = 1024
+
 
 def local_image_url(item: ItemRecord, size: int | None = None) -> str:
     """Images of a local folder are served by the service itself (browsers cannot open
@@ -21,10 +23,12 @@ def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
     manifest_label = best_label(item.manifest_label)
     if item.image_url and item.image_url.startswith("file://"):
         thumbnail, image = local_image_url(item, thumbnail_size), local_image_url(item)
+        preview = local_image_url(item, PREVIEW_SIZE)
     elif service:
         thumbnail, image = thumbnail_url(service, thumbnail_size), item.image_url
+        preview = thumbnail_url(service, PREVIEW_SIZE)
     else:
-        thumbnail, image = item.image_url, item.image_url
+        thumbnail = image = preview = item.image_url
     return {
         "id": item.id,
         "label": best_label(item.canvas_label) or manifest_label,
@@ -32,7 +36,9 @@ def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
         "manifest_label": manifest_label,
         "canvas_id": item.canvas_id,
         "canvas_index": item.canvas_index,
+        "labels": item.canvas_label,
         "thumbnail_url": thumbnail,
+        "preview_url": preview,
         "image_url": image,
         "width": item.width,
         "height": item.height,
@@ -50,7 +56,6 @@ def hit(result: SearchHit, thumbnail_size: int) -> Hit:
 def item_detail(item: ItemRecord, thumbnail_size: int) -> ItemDetail:
     return ItemDetail(
         **_summary_fields(item, thumbnail_size),
-        labels=item.canvas_label,
         manifest_labels=item.manifest_label,
         canvas_metadata=[MetadataEntry(**entry) for entry in item.canvas_metadata],
         metadata=[MetadataEntry(**entry) for entry in item.metadata],

@@ -14,12 +14,14 @@ class MetadataEntry(BaseModel):
 
 class ItemSummary(BaseModel):
     id: str = Field(description="Regard's stable id of the image.")
-    label: str = Field(description="The canvas label, else the manifest label.")
+    label: str = Field(description="The canvas label, else the manifest label (French first).")
+    labels: LanguageMap = Field(description="The canvas label in all its languages.")
     manifest_id: str = Field(description="IIIF id (URL) of the manifest holding the image.")
     manifest_label: str
     canvas_id: str = Field(description="IIIF id of the canvas the image is painted on.")
     canvas_index: int = Field(description="Position of the canvas in its manifest, from 0.")
     thumbnail_url: str | None = Field(description="A small rendition, from the Image API.")
+    preview_url: str | None = Field(description="A rendition of about 1024 pixels.")
     image_url: str | None = Field(description="The image itself (a IIIF Image API URL or file).")
     width: int | None = None
     height: int | None = None
@@ -30,7 +32,6 @@ class Hit(ItemSummary):
 
 
 class ItemDetail(ItemSummary):
-    labels: LanguageMap = Field(description="The canvas label in all its languages.")
     manifest_labels: LanguageMap
     canvas_metadata: list[MetadataEntry] = Field(
         description="The canvas's own metadata, as published (often empty)."

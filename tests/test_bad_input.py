@@ -133,20 +133,21 @@ def error_of(response) -> str:
 
 
 @pytest.mark.parametrize(
-    ("params", "status", "words"),
+    ("params", "status", "code", "words"),
     [
-        ({"q": ""}, 400, "empty"),
-        ({"q": "   "}, 400, "empty"),
-        ({"q": "x" * 501}, 400, "limit is 500"),
-        ({"q": "chaise", "k": 0}, 400, "out of range"),
-        ({"q": "chaise", "k": 100000}, 400, "out of range"),
-        ({"q": "chaise", "k": "many"}, 422, "k"),
+        ({"q": ""}, 400, "empty_query", "empty"),
+        ({"q": "   "}, 400, "empty_query", "empty"),
+        ({"q": "x" * 501}, 400, "query_too_long", "limit is 500"),
+        ({"q": "chaise", "k": 0}, 400, "k_out_of_range", "out of range"),
+        ({"q": "chaise", "k": 100000}, 400, "k_out_of_range", "out of range"),
+        ({"q": "chaise", "k": "many"}, 422, "invalid_request", "k"),
     ],
 )
-def test_bad_queries_get_a_json_error(api, params: dict, status: int, words: str):
+def test_bad_queries_get_a_json_error(api, params: dict, status: int, code: str, words: str):
     response = api.get("/api/search", params=params)
     assert response.status_code == status
     assert words in error_of(response)
+    assert response.json()["error"]["code"] == code
 
 
 def test_unknown_item_is_a_404_that_says_where_ids_come_from(api):

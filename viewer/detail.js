@@ -4,7 +4,6 @@
 import { bilingual, externalLink, formatCount, h } from "./dom.js";
 import { imageFrame } from "./cards.js";
 import {
-  imageUrl,
   infoJsonUrl,
   langAttribute,
   languageEntries,
@@ -13,7 +12,6 @@ import {
   pickValues,
 } from "./iiif.js";
 
-const PREVIEW_SIZE = 1024;
 
 const LANGUAGE_NAMES = { fr: "français", en: "anglais · English", none: "sans langue" };
 
@@ -113,7 +111,8 @@ export function detailContent(item, links) {
   const { lang: titleLang } = pickValues(item.labels);
   const manifestTitle = pickText(item.manifest_labels, item.manifest_label);
 
-  const preview = imageFrame([imageUrl(item.image_service, PREVIEW_SIZE), item.thumbnail_url, item.image_url], {
+  // The server builds the preview within each Image API service's limits.
+  const preview = imageFrame([item.preview_url, item.thumbnail_url, item.image_url], {
     alt: title,
     lazy: false,
     className: "detail-image",

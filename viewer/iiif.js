@@ -90,9 +90,4 @@ export function languageMapNodes(map) {
 }
 
 /** An Image API URL for the whole image, fitted in a `size` × `size` box. */
-export function imageUrl(service, size) {
-  if (!service) return null;
-  return `${service.replace(/\/+$/, "")}/full/!${size},${size}/0/default.jpg`;
-}
-
 export const infoJsonUrl = (service) => (service ? `${service.replace(/\/+$/, "")}/info.json` : null);

@@ -27,7 +27,10 @@ ItemId = Annotated[str, Path(description="Regard's id of the image, as search re
 def _find(ctx: ServiceContext, item_id: str) -> ItemRecord:
     item = ctx.store.get_item(item_id)
     if item is None:
-        raise NotFound(f"no item with id {item_id!r} in this collection: ids come from /api/search")
+        raise NotFound(
+            f"no item with id {item_id!r} in this collection: ids come from /api/search",
+            code="unknown_item",
+        )
     return item
 
 
@@ -51,11 +54,16 @@ async def local_image(
     own Image API instead)."""
     item = await run_in_threadpool(_find, ctx, item_id)
     if not (item.image_url or "").startswith("file://"):
-        raise NotFound(f"item {item_id!r} is not a local file: its image is at {item.image_url}")
+        raise NotFound(
+            f"item {item_id!r} is not a local file: its image is at {item.image_url}",
+            code="not_a_local_file",
+        )
     try:
         body = await run_in_threadpool(render_local_image, item.image_url, size)
     except (OSError, DecodeError) as error:
-        raise NotFound(f"the image file of item {item_id!r} cannot be read: {error}") from error
+        raise NotFound(
+            f"the image file of item {item_id!r} cannot be read: {error}", code="unreadable_file"
+        ) from error
     return Response(body, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
 
@@ -83,7 +91,8 @@ async def similar(
         raise BadRequest(
             f"item {item_id!r} has no vector yet ({item.state}"
             + (f": {item.failure_reason}" if item.failure_reason else "")
-            + "): run `regard index` again to embed it"
+            + "): run `regard index` again to embed it",
+            code="no_vector",
         )
     size = ctx.settings.thumbnail_size
     return SimilarResponse(

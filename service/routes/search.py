@@ -25,11 +25,15 @@ async def search(
 ) -> SearchResponse:
     query = q.strip()
     if not query:
-        raise BadRequest("the query is empty: give some words to search for, as ?q=fauteuil")
+        raise BadRequest(
+            "the query is empty: give some words to search for, as ?q=fauteuil",
+            code="empty_query",
+        )
     limit = ctx.settings.max_query_length
     if len(query) > limit:
         raise BadRequest(
-            f"the query is {len(query)} characters long; the limit is {limit}: shorten it"
+            f"the query is {len(query)} characters long; the limit is {limit}: shorten it",
+            code="query_too_long",
         )
     check_k(k, ctx.settings.max_k)
     started = time.perf_counter()
