@@ -1,20 +1,34 @@
 """Searching a store: text queries and "more like this", over an index kept fresh.
 
-The index is rebuilt when the store's generation moves (an indexer wrote new
-vectors). One thread rebuilds while the others go on answering from the previous
-index, so a query never meets a half-built one.
+The index is refreshed when the store's generation moves (an indexer wrote new
+vectors, or items left the collection): new vectors are added to a copy of the
+index, anything else rebuilds it. A background thread refreshes while every query
+goes on answering from the previous index, so a query never meets a half-built one
+and never waits for a rebuild (only the very first build is waited for).
+Items that are no longer searchable (removed, failed) are never returned, even by
+an index built before they left.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from .index_memory import IndexTooLargeError
+from .index_plan import IndexSettings
 from .store import ItemRecord, Store
-from .vector_index import VectorIndex
+from .store_vectors import StoreVectors
+from .text_cache import TextEmbeddingCache
+from .vector_index import Neighbour, VectorIndex, refreshed
+
+log = logging.getLogger(__name__)
+
+SEARCHABLE_STATE = "indexed"
+OVERFETCH = 8  # at most 8 times the results asked for, to make up for items that left
 
 
 class TextEncoder(Protocol):
@@ -28,39 +42,116 @@ class Hit:
 
 
 class Searcher:
-    def __init__(self, store: Store, encoder: TextEncoder):
+    def __init__(
+        self,
+        store: Store,
+        encoder: TextEncoder,
+        settings: IndexSettings | None = None,
+        text_cache: TextEmbeddingCache | None = None,
+    ):
         self.store = store
         self.encoder = encoder
+        self.settings = settings or IndexSettings()
+        self.text_cache = text_cache if text_cache is not None else TextEmbeddingCache()
+        self._model_key = _model_key(encoder)
+        self._vectors = StoreVectors(store.db_path)
         self._index: VectorIndex | None = None
-        self._rebuild_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        # A generation whose refresh failed (e.g. too large for memory): not retried per query.
+        self._refused: tuple[int, str] | None = None
 
     def index(self) -> VectorIndex:
-        """The current index; rebuilt here when the store has moved on."""
+        """The index to answer from now; a refresh starts behind it when the store moved.
+
+        Only the very first build is waited for: there is nothing to answer from before it.
+        """
         current = self._index
-        if current is not None and current.generation == self.store.generation:
-            return current
-        if current is not None and not self._rebuild_lock.acquire(blocking=False):
-            return current  # another thread is rebuilding: answer from the previous index
         if current is None:
-            self._rebuild_lock.acquire()
-        try:
-            if self._index is None or self._index.generation != self.store.generation:
-                self._index = VectorIndex.load_or_build(self.store)
+            return self.refresh()
+        if self._is_stale(current) and self._refresh_lock.acquire(blocking=False):
+            threading.Thread(
+                target=self._refresh_in_background, name="regard-index-refresh", daemon=True
+            ).start()
+        return current
+
+    def refresh(self) -> VectorIndex:
+        """Bring the index up to the store's generation now, waiting for any refresh."""
+        with self._refresh_lock:
+            self._refresh_locked()
+            assert self._index is not None
             return self._index
+
+    def _is_stale(self, index: VectorIndex) -> bool:
+        generation = self.store.generation
+        refused = self._refused is not None and self._refused[0] == generation
+        return index.generation != generation and not refused
+
+    def _refresh_in_background(self) -> None:
+        try:
+            self._refresh_locked()
         finally:
-            self._rebuild_lock.release()
+            self._refresh_lock.release()
+
+    def _refresh_locked(self) -> None:
+        """Swap in an index for the store as it is now; the caller holds the lock."""
+        current = self._index
+        if current is None:
+            self._index = VectorIndex.load_or_build(self.store, self.settings, self._vectors)
+            return
+        if not self._is_stale(current):
+            return
+        generation = self.store.generation
+        try:
+            # The previous index stays in use until the new one is whole: one assignment.
+            self._index = refreshed(current, self.store, self.settings, self._vectors)
+        except Exception as error:
+            # Serving the previous index beats serving nothing; said in describe(), and
+            # not tried again until the store moves on.
+            if not isinstance(error, IndexTooLargeError):
+                log.exception("index refresh to generation %s failed", generation)
+            else:
+                log.error("index not refreshed to generation %s: %s", generation, error)
+            self._refused = (generation, str(error))
+
+    def describe(self) -> dict[str, Any]:
+        """The index in use and the text cache, for the service's status endpoints."""
+        description = {**self.index().describe(), "text_cache": self.text_cache.describe()}
+        if self._refused is not None and self._refused[0] == self.store.generation:
+            description["stale"] = self._refused[1]
+        return description
+
+    # -- searching -----------------------------------------------------------------------
+
+    def embed_text(self, query: str) -> np.ndarray:
+        """The query's vector, from the cache when the same query came before."""
+        return self.text_cache.get(
+            self._model_key, query, lambda text: self.encoder.embed_texts([text])[0]
+        )
 
     def search_text(self, query: str, k: int) -> list[Hit]:
-        vector = self.encoder.embed_texts([query])[0]
-        return self.search_vector(vector, k)
+        return self.search_vector(self.embed_text(query), k)
 
     def search_vector(self, vector: np.ndarray, k: int, exclude: int | None = None) -> list[Hit]:
-        extra = 1 if exclude is not None else 0
-        neighbours = self.index().search(vector[None, :], k + extra)[0]
-        neighbours = [n for n in neighbours if n.key != exclude][:k]
-        records = self.store.items_by_key([n.key for n in neighbours])
-        # An item removed since the index was built is simply left out.
-        return [Hit(records[n.key], n.score) for n in neighbours if n.key in records]
+        index = self.index()
+        wanted = k + (1 if exclude is not None else 0)
+        # Items that left since the index was built take places: ask for more, within
+        # reason (after a large removal, the rebuild under way will set it right).
+        most = min(index.size, max(OVERFETCH * wanted, 256))
+        while True:
+            neighbours = index.search(vector[None, :], wanted)[0]
+            hits = self._searchable_hits(neighbours, exclude)
+            if len(hits) >= k or len(neighbours) < wanted or wanted >= most:
+                return hits[:k]
+            wanted = min(2 * wanted, most)
+
+    def _searchable_hits(self, neighbours: list[Neighbour], exclude: int | None) -> list[Hit]:
+        keys = [n.key for n in neighbours if n.key != exclude]
+        records = self.store.items_by_key(keys)
+        return [
+            Hit(records[n.key], n.score)
+            for n in neighbours
+            if n.key in records and records[n.key].state == SEARCHABLE_STATE
+        ]
 
     def similar(self, item: ItemRecord, k: int) -> list[Hit] | None:
         """Nearest neighbours of an item's own vector; None when it has no vector."""
@@ -68,3 +159,10 @@ class Searcher:
         if vector is None:
             return None
         return self.search_vector(vector, k, exclude=item.key)
+
+
+def _model_key(encoder: TextEncoder) -> str:
+    """What tells one model's text vectors from another's: its fingerprint when it has one."""
+    fingerprint = getattr(encoder, "fingerprint", None)
+    key = getattr(fingerprint, "key", None)
+    return str(key) if key is not None else f"{type(encoder).__name__}@{id(encoder):x}"

@@ -1,21 +1,32 @@
 """The FAISS index: a cache derived from the store's vectors, never trusted when stale.
 
-`index.faiss` holds the index and `index.json` the store generation it was built
-from. A missing, unreadable or stale pair is rebuilt from SQLite. Files are written
-to a temporary name and renamed, so a reader never meets a half-written index.
+`index.faiss` holds the index and `index.json` the store generation it was built from
+and the plan it follows (exact or IVF, with its parameters: see `index_plan.py`). A
+missing, unreadable, stale or differently planned pair is rebuilt from SQLite, in
+chunks, after checking that it fits in memory. Files are written to a temporary name
+and renamed, so a reader never meets a half-written index.
+
+An index is never changed once built: adding vectors makes a new one (`with_added`), so
+threads still searching the previous one are never disturbed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 import faiss
 import numpy as np
 
+from .index_memory import BUILD_CHUNK_ROWS, check_fits, estimate
+from .index_plan import IndexPlan, IndexSettings, plan_index
 from .store import Store
+from .store_vectors import Snapshot, StoreVectors
 
 INDEX_FILE = "index.faiss"
 INDEX_META_FILE = "index.json"
@@ -27,81 +38,351 @@ class Neighbour:
     score: float
 
 
-class VectorIndex:
-    """Exact inner-product search over unit vectors (cosine similarity)."""
+class RerankSource(Protocol):
+    """Where the IVF index finds the exact vectors of its candidates."""
 
-    def __init__(self, index: faiss.Index, generation: int, dim: int):
+    def vectors_of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class ArrayVectors:
+    """Vectors held in memory, for indexes built from arrays (tests, scripts)."""
+
+    def __init__(self, keys: np.ndarray, vectors: np.ndarray):
+        order = np.argsort(keys)
+        self._keys = np.asarray(keys, dtype=np.int64)[order]
+        self._vectors = np.asarray(vectors, dtype=np.float16)[order]
+
+    def with_added(self, keys: np.ndarray, vectors: np.ndarray) -> ArrayVectors:
+        return ArrayVectors(
+            np.concatenate([self._keys, keys]), np.concatenate([self._vectors, vectors])
+        )
+
+    def vectors_of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        where = np.searchsorted(self._keys, keys).clip(max=max(len(self._keys) - 1, 0))
+        found = self._keys[where] == keys if len(self._keys) else np.zeros(len(keys), bool)
+        return np.asarray(keys)[found], self._vectors[where[found]]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class VectorIndex:
+    """Inner-product search over unit vectors (cosine similarity), exact or IVF."""
+
+    def __init__(
+        self,
+        index: faiss.Index,
+        plan: IndexPlan,
+        generation: int,
+        dim: int,
+        keys: np.ndarray,
+        source: RerankSource | None = None,
+        origin: str = "built",
+        built_at: str | None = None,
+    ):
         self._index = index
+        self.plan = plan
         self.generation = generation
         self.dim = dim
+        self.keys = keys  # sorted: the items this index can return
+        self._source = source
+        self.origin = origin  # built | loaded (from the cache files) | added (incrementally)
+        self.built_at = built_at or _now()
+        if plan.kind == "ivf":
+            self._params = faiss.SearchParametersIVF(nprobe=plan.nprobe)
 
     @property
     def size(self) -> int:
         return int(self._index.ntotal)
 
+    def describe(self) -> dict[str, Any]:
+        """The index as the service reports it: kind, why, parameters, size, memory."""
+        return {
+            **self.plan.to_dict(),
+            "count": self.size,
+            "dim": self.dim,
+            "generation": self.generation,
+            "origin": self.origin,
+            "built_at": self.built_at,
+            "memory_bytes": estimate(self.plan, self.size, self.dim).resident,
+        }
+
+    # -- searching -----------------------------------------------------------------------
+
     def search(self, queries: np.ndarray, k: int) -> list[list[Neighbour]]:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        if self.size == 0:
+        if self.size == 0 or k < 1:
             return [[] for _ in range(len(queries))]
         if queries.shape[1] != self.dim:
             raise ValueError(f"query of dimension {queries.shape[1]}, index of {self.dim}")
+        if self.plan.kind == "ivf":
+            return [self._search_ivf(query, k) for query in queries]
         scores, keys = self._index.search(queries, min(k, self.size))
         return [
-            [
-                Neighbour(int(key), float(score))
-                for key, score in zip(row_keys, row_scores, strict=True)
-                if key >= 0
-            ]
+            _neighbours(row_keys, row_scores)
             for row_keys, row_scores in zip(keys, scores, strict=True)
         ]
 
-    # -- building and caching ------------------------------------------------------------
+    def _search_ivf(self, query: np.ndarray, k: int) -> list[Neighbour]:
+        """Candidates from the compressed lists, scored again with the exact vectors."""
+        wanted = min(max(self.plan.rerank, k), self.size)
+        scores, keys = self._index.search(query[None, :], wanted, params=self._params)
+        candidates = keys[0][keys[0] >= 0]
+        if self._source is None:
+            return _neighbours(candidates, scores[0][: len(candidates)])[:k]
+        # Items no longer searchable are not returned by the source: they drop out here.
+        found, vectors = self._source.vectors_of(candidates)
+        if not len(found):
+            return []
+        exact = vectors.astype(np.float32) @ query
+        top = np.argsort(-exact, kind="stable")[:k]
+        return _neighbours(found[top], exact[top])
+
+    # -- building ------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, keys: np.ndarray, vectors: np.ndarray, generation: int) -> VectorIndex:
+    def build(
+        cls,
+        keys: np.ndarray,
+        vectors: np.ndarray,
+        generation: int,
+        settings: IndexSettings | None = None,
+    ) -> VectorIndex:
+        """An index over vectors already in memory (they also serve the re-ranking)."""
+        settings = settings or IndexSettings()
+        keys = np.asarray(keys, dtype=np.int64)
         dim = vectors.shape[1] if vectors.size else 0
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(max(dim, 1)))
-        if len(keys):
-            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), keys)
-        return cls(index, generation, dim)
+        plan = plan_index(len(keys), settings)
+        check_fits(plan, len(keys), dim, settings.memory_limit, building=True)
+        sample = None
+        if plan.kind == "ivf":
+            rng = np.random.default_rng(0)
+            sample = vectors[rng.choice(len(keys), plan.train_size, replace=False)]
+        index = _new_faiss_index(plan, dim, sample)
+        _add(index, keys, vectors)
+        source = ArrayVectors(keys, vectors) if plan.kind == "ivf" else None
+        return cls(index, plan, generation, dim, np.sort(keys), source)
 
     @classmethod
-    def load_or_build(cls, store: Store) -> VectorIndex:
-        """The cached index when it matches the store's generation, else a fresh one."""
-        cached = cls._load_cached(store.path, store.generation)
-        if cached is not None:
-            return cached
-        keys, vectors, generation = store.searchable_vectors()
-        index = cls.build(keys, vectors, generation)
+    def build_from(
+        cls, snapshot: Snapshot, settings: IndexSettings, source: RerankSource | None = None
+    ) -> VectorIndex:
+        """An index over a store snapshot, read in chunks: never all of it as float32."""
+        count, dim = snapshot.count_and_dim()
+        plan = plan_index(count, settings)
+        check_fits(plan, count, dim, settings.memory_limit, building=True)
+        sample = snapshot.sample(plan.train_size) if plan.kind == "ivf" else None
+        index = _new_faiss_index(plan, dim, sample)
+        del sample
+        keys: list[np.ndarray] = []
+        for chunk_keys, chunk_vectors in snapshot.chunks(BUILD_CHUNK_ROWS):
+            _add(index, chunk_keys, chunk_vectors)
+            keys.append(chunk_keys)
+        all_keys = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+        source = source if plan.kind == "ivf" else None  # exact scores need no re-ranking
+        return cls(index, plan, snapshot.generation, dim, all_keys, source)
+
+    def with_added(
+        self, keys: np.ndarray, vectors: np.ndarray, generation: int
+    ) -> VectorIndex | None:
+        """A new index with these vectors added; this one is left as it was.
+
+        None where the index cannot take additions (a memory-mapped one is read-only).
+        """
+        if self.plan.mmap:
+            return None
+        keys = np.asarray(keys, dtype=np.int64)
+        index = faiss.clone_index(self._index)
+        _add(index, keys, vectors)
+        merged = np.sort(np.concatenate([self.keys, keys]))
+        source = self._source
+        if isinstance(source, ArrayVectors):  # the store's source sees new vectors by itself
+            source = source.with_added(keys, vectors)
+        return VectorIndex(index, self.plan, generation, self.dim, merged, source, origin="added")
+
+    # -- the cache files -----------------------------------------------------------------
+
+    @classmethod
+    def load_or_build(
+        cls,
+        store: Store,
+        settings: IndexSettings | None = None,
+        source: StoreVectors | None = None,
+    ) -> VectorIndex:
+        """The cached index when it matches the store and the plan, else a fresh one."""
+        settings = settings or IndexSettings()
+        source = source or StoreVectors(store.db_path)
+        with source.snapshot() as snapshot:
+            count, dim = snapshot.count_and_dim()
+            plan = plan_index(count, settings)
+            cached = cls._load_cached(store.path, snapshot.generation, plan, settings, source)
+            if cached is not None:
+                return cached
+            index = cls.build_from(snapshot, settings, source)
         index.save(store.path)
+        if plan.mmap:
+            # Built in memory; served from the file, so that memory goes back now.
+            reloaded = cls._load_cached(store.path, index.generation, plan, settings, source)
+            if reloaded is not None:
+                reloaded.origin = "built"
+                return reloaded
         return index
 
     @classmethod
-    def _load_cached(cls, folder: Path, generation: int) -> VectorIndex | None:
+    def _load_cached(
+        cls,
+        folder: Path,
+        generation: int,
+        plan: IndexPlan,
+        settings: IndexSettings,
+        source: RerankSource,
+    ) -> VectorIndex | None:
         try:
             meta = json.loads((folder / INDEX_META_FILE).read_text())
             if meta.get("generation") != generation:
                 return None
-            index = faiss.read_index(str(folder / INDEX_FILE))
-        except (OSError, ValueError, RuntimeError):
+            # Indexes written before plans were recorded (exact, float32) are rebuilt.
+            recorded = IndexPlan.from_dict(meta.get("plan") or {"kind": "exact", "chosen_by": ""})
+            if not recorded.serves(plan):
+                return None
+            dim = int(meta["dim"])
+            count = int(meta["count"])
+        except (OSError, ValueError, KeyError, TypeError):
             return None  # missing or unreadable: rebuilt by the caller
-        if index.ntotal != meta.get("count"):
+        plan = recorded.with_search_settings(settings)
+        check_fits(plan, count, dim, settings.memory_limit, building=False)
+        try:
+            index = faiss.read_index(str(folder / INDEX_FILE), _read_flags(plan))
+        except (RuntimeError, ValueError):
             return None
-        return cls(index, generation, int(meta.get("dim", index.d)))
+        if index.ntotal != count:
+            return None
+        return cls(
+            index,
+            plan,
+            generation,
+            dim,
+            _index_keys(index),
+            source if plan.kind == "ivf" else None,
+            origin="loaded",
+            built_at=meta.get("built_at"),
+        )
 
     def save(self, folder: Path) -> None:
         """Write the index, then its meta; readers check both, so order makes it safe."""
         pid = os.getpid()
         tmp_index = folder / f".{INDEX_FILE}.{pid}.tmp"
         tmp_meta = folder / f".{INDEX_META_FILE}.{pid}.tmp"
+        meta = {
+            "generation": self.generation,
+            "count": self.size,
+            "dim": self.dim,
+            "plan": self.plan.to_dict(),
+            "built_at": self.built_at,
+        }
         try:
             faiss.write_index(self._index, str(tmp_index))
-            tmp_meta.write_text(
-                json.dumps({"generation": self.generation, "count": self.size, "dim": self.dim})
-            )
+            tmp_meta.write_text(json.dumps(meta, indent=1))
             os.replace(tmp_index, folder / INDEX_FILE)
             os.replace(tmp_meta, folder / INDEX_META_FILE)
-        except OSError:
+        except (OSError, RuntimeError):
             # A read-only store still serves: the index simply lives in memory only.
             for tmp in (tmp_index, tmp_meta):
                 tmp.unlink(missing_ok=True)
+
+
+def refreshed(
+    previous: VectorIndex,
+    store: Store,
+    settings: IndexSettings,
+    source: StoreVectors,
+) -> VectorIndex:
+    """The index for the store as it is now, built on `previous` where only items were added.
+
+    Additions are applied to a copy of the previous index; anything else (items removed,
+    failed or embedded again, a plan that no longer fits the size) rebuilds it.
+    """
+    with source.snapshot() as snapshot:
+        if snapshot.generation == previous.generation:
+            return previous
+        update = _additions(previous, snapshot, settings)
+        if update is not None:
+            keys, vectors = update
+            added = previous.with_added(keys, vectors, snapshot.generation)
+            if added is not None:
+                added.save(store.path)
+                return added
+    return VectorIndex.load_or_build(store, settings, source)
+
+
+def _additions(
+    previous: VectorIndex, snapshot: Snapshot, settings: IndexSettings
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The vectors added since `previous`, when nothing else changed; else None."""
+    if previous.plan.mmap:
+        return None
+    count, dim = snapshot.count_and_dim()
+    plan = plan_index(count, settings)
+    if not previous.plan.serves(plan) or dim != previous.dim:
+        return None
+    # Every item the previous index holds must still be searchable with the same vector.
+    if not np.array_equal(snapshot.keys(up_to_generation=previous.generation), previous.keys):
+        return None
+    keys, vectors = snapshot.since(previous.generation)
+    if len(keys) + previous.size != count:
+        return None
+    check_fits(plan, count, dim, settings.memory_limit, building=False)
+    return keys, vectors
+
+
+# -- faiss helpers ---------------------------------------------------------------------------
+
+
+def _new_faiss_index(plan: IndexPlan, dim: int, sample: np.ndarray | None) -> faiss.Index:
+    # An exact index gets IDMap, not IDMap2: the reverse map would cost ~50 bytes a vector.
+    index = faiss.index_factory(max(dim, 1), plan.factory, faiss.METRIC_INNER_PRODUCT)
+    if plan.kind == "ivf":
+        assert sample is not None
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    return index
+
+
+def _add(index: faiss.Index, keys: np.ndarray, vectors: np.ndarray) -> None:
+    for start in range(0, len(keys), BUILD_CHUNK_ROWS):
+        part = slice(start, start + BUILD_CHUNK_ROWS)
+        index.add_with_ids(
+            np.ascontiguousarray(vectors[part], dtype=np.float32),
+            np.ascontiguousarray(keys[part], dtype=np.int64),
+        )
+
+
+def _read_flags(plan: IndexPlan) -> int:
+    if not plan.mmap:
+        return 0
+    # Exact: the flat vectors are mapped; IVF: the inverted lists become on-disk lists.
+    return faiss.IO_FLAG_MMAP_IFC if plan.kind == "exact" else faiss.IO_FLAG_MMAP
+
+
+def _index_keys(index: faiss.Index) -> np.ndarray:
+    """The sorted ids an index holds, read back from it."""
+    if hasattr(index, "id_map"):  # IndexIDMap, IndexIDMap2
+        return np.sort(faiss.vector_to_array(index.id_map).astype(np.int64))
+    ivf = faiss.extract_index_ivf(index)
+    lists = ivf.invlists
+    parts: list[np.ndarray] = []
+    for list_no in range(ivf.nlist):
+        size = lists.list_size(list_no)
+        if size:
+            ids = lists.get_ids(list_no)
+            parts.append(faiss.rev_swig_ptr(ids, size).astype(np.int64).copy())
+            lists.release_ids(list_no, ids)
+    return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _neighbours(keys: Iterable[int], scores: Iterable[float]) -> list[Neighbour]:
+    return [
+        Neighbour(int(key), float(score))
+        for key, score in zip(keys, scores, strict=True)
+        if key >= 0
+    ]

@@ -1,0 +1,160 @@
+"""The searcher: text cache, items that left, refreshes while others search, memory limits."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from indexer import search as search_module
+from indexer.index_memory import IndexTooLargeError, estimate
+from indexer.index_plan import IndexSettings, plan_index
+from indexer.search import Searcher
+from indexer.store import PendingItem
+from indexer.text_cache import TextEmbeddingCache
+from indexer.vector_index import VectorIndex
+from tests.vector_stores import DIM, add_manifest, clustered, manifest_url, vector_store
+
+SMALL = IndexSettings(exact_limit=500)
+
+
+def near_twins(n: int, seed: int) -> np.ndarray:
+    """n vectors nearly alike and far from the rest: each other's nearest neighbours."""
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal(DIM) + 0.05 * rng.standard_normal((n, DIM))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+class CountingEncoder:
+    """Texts to fixed vectors (a text names the item whose vector it returns)."""
+
+    def __init__(self, vectors: np.ndarray, key: str = "toy|sha256:0|32"):
+        self.vectors = vectors
+        self.calls: list[str] = []
+        self.fingerprint = type("Fingerprint", (), {"key": key})()
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        self.calls += texts
+        return np.stack([self.vectors[int(text.split()[-1])] for text in texts])
+
+
+@pytest.mark.parametrize("settings", [IndexSettings(), SMALL], ids=["exact", "ivf"])
+def test_repeated_text_queries_hit_the_cache(tmp_path, settings):
+    vectors = clustered(600)
+    store = vector_store(tmp_path / "s", vectors)
+    encoder = CountingEncoder(vectors)
+    searcher = Searcher(store, encoder, settings)
+    first = searcher.search_text("item 3", 5)
+    again = searcher.search_text("item 3", 5)
+    assert encoder.calls == ["item 3"]
+    assert [h.item.key for h in first] == [h.item.key for h in again]
+    assert first[0].item.key == 4 and first[0].score == pytest.approx(1.0, abs=1e-3)
+    searcher.search_text("item  3", 5)  # keyed by the exact string
+    assert encoder.calls == ["item 3", "item  3"]
+    assert searcher.describe()["text_cache"] == {"size": 1024, "entries": 2, "hits": 1, "misses": 2}
+
+
+def test_text_cache_keeps_the_most_recent_and_separates_models():
+    cache = TextEmbeddingCache(size=2)
+    calls: list[str] = []
+
+    def embed(text: str) -> np.ndarray:
+        calls.append(text)
+        return np.full(4, len(calls), dtype=np.float32)
+
+    cache.get("a", "one", embed)
+    cache.get("a", "two", embed)
+    cache.get("a", "one", embed)  # "two" is now the least recent
+    cache.get("a", "three", embed)
+    cache.get("a", "one", embed)
+    cache.get("b", "one", embed)  # another model: another vector
+    assert calls == ["one", "two", "three", "one"]
+    vector = cache.get("a", "one", embed)
+    with pytest.raises(ValueError):
+        vector[0] = 0  # shared between requests: read-only
+
+
+@pytest.mark.parametrize("settings", [IndexSettings(), SMALL], ids=["exact", "ivf"])
+def test_removed_and_failed_items_are_never_returned(tmp_path, settings):
+    vectors = clustered(600)
+    store = vector_store(tmp_path / "s", vectors)
+    gone_vectors = near_twins(10, seed=4)
+    gone = set(add_manifest(store, gone_vectors, "gone").tolist())
+    searcher = Searcher(store, CountingEncoder(vectors), settings)
+    assert gone <= {h.item.key for h in searcher.search_vector(gone_vectors[0], 10)}
+
+    # A failed item leaves search at once, without a new generation or a rebuild.
+    failed = next(iter(gone))
+    store.record_item_failure(
+        None, PendingItem(failed, "x", None, None, None, None), "u", "fetch", "HTTP 404"
+    )
+    hits = searcher.search_vector(gone_vectors[0], 10)
+    assert failed not in {h.item.key for h in hits} and len(hits) == 10
+
+    store.remove_manifests([manifest_url("gone")])
+    for vector in gone_vectors:
+        hits = searcher.search_vector(vector, 10)
+        assert len(hits) == 10 and not gone & {h.item.key for h in hits}
+    assert searcher.refresh().size == 600
+
+
+def test_parallel_queries_are_answered_by_the_previous_index_during_a_rebuild(
+    tmp_path, monkeypatch
+):
+    vectors = clustered(300)
+    store = vector_store(tmp_path / "s", vectors)
+    searcher = Searcher(store, CountingEncoder(vectors))
+    previous = searcher.index()
+    store.remove_manifests([manifest_url("m1")])  # a removal: a full rebuild
+    new_vectors = clustered(40, draw=5)
+    new_keys = set(add_manifest(store, new_vectors, "m2").tolist())
+
+    started, release = threading.Event(), threading.Event()
+    real_refreshed = search_module.refreshed
+
+    def slow_refreshed(*args, **kwargs):
+        started.set()
+        assert release.wait(10)
+        return real_refreshed(*args, **kwargs)
+
+    monkeypatch.setattr(search_module, "refreshed", slow_refreshed)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        # The query that notices the change starts the rebuild and does not wait for it.
+        assert pool.submit(searcher.index).result(timeout=10) is previous
+        assert started.wait(10)
+        # While it rebuilds, queries get answers at once, from the whole previous index
+        # (never a part-built one), with m1's items filtered out as removed.
+        indexes = [pool.submit(searcher.index) for _ in range(20)]
+        searches = [pool.submit(searcher.search_vector, v, 5) for v in new_vectors[:10]]
+        assert all(f.result(timeout=10) is previous for f in indexes)
+        assert all(f.result(timeout=10) == [] for f in searches)
+        release.set()
+    fresh = searcher.refresh()
+    assert fresh.size == 40 and fresh.generation == store.generation
+    assert {h.item.key for h in searcher.search_vector(new_vectors[0], 5)} <= new_keys
+
+
+def test_a_store_too_large_is_refused_at_start_and_the_previous_index_kept_later(tmp_path):
+    vectors = clustered(400)
+    store = vector_store(tmp_path / "s", vectors)
+    exact = plan_index(400, IndexSettings())
+    fits_400 = estimate(exact, 400, DIM).build_peak
+    with pytest.raises(IndexTooLargeError, match="400 vectors of dimension 32"):
+        Searcher(store, CountingEncoder(vectors), IndexSettings(memory_limit=100)).index()
+
+    searcher = Searcher(store, CountingEncoder(vectors), IndexSettings(memory_limit=fits_400))
+    previous = searcher.index()
+    add_manifest(store, clustered(1600, draw=6), "m2")  # now far too large
+    assert searcher.refresh() is previous
+    assert searcher.search_vector(vectors[0], 1)[0].item.key == 1
+    assert "2,000 vectors" in searcher.describe()["stale"]
+
+
+def test_describe_reports_the_index_choice(tmp_path):
+    store = vector_store(tmp_path / "s", clustered(600))
+    described = Searcher(store, CountingEncoder(clustered(1)), SMALL).describe()
+    assert described["kind"] == "ivf" and described["chosen_by"] == "size"
+    assert described["count"] == 600 and described["generation"] == store.generation
+    assert isinstance(VectorIndex.load_or_build(store, SMALL).describe()["nprobe"], int)

@@ -1,0 +1,188 @@
+"""The vector index: exact or IVF by size, recall, the cache files, additions, memory limits."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from indexer.index_memory import IndexTooLargeError, check_fits, estimate
+from indexer.index_plan import IndexSettings, plan_index
+from indexer.store_vectors import StoreVectors
+from indexer.vector_index import INDEX_FILE, INDEX_META_FILE, VectorIndex, refreshed
+from tests.vector_stores import add_manifest, clustered, manifest_url, vector_store
+
+SMALL = IndexSettings(exact_limit=500)  # tests' threshold: exact up to 500 vectors
+
+
+def exact_top(vectors: np.ndarray, keys: np.ndarray, queries: np.ndarray, k: int) -> list[set]:
+    scores = queries @ vectors.T
+    return [set(keys[np.argsort(-row)[:k]].tolist()) for row in scores]
+
+
+def recall(index: VectorIndex, truth: list[set], queries: np.ndarray, k: int) -> float:
+    found = index.search(queries, k)
+    return np.mean(
+        [len({n.key for n in row} & want) / k for row, want in zip(found, truth, strict=True)]
+    )
+
+
+def test_exact_up_to_the_threshold_then_ivf(tmp_path):
+    small = vector_store(tmp_path / "small", clustered(400))
+    index = VectorIndex.load_or_build(small, SMALL)
+    assert index.plan.kind == "exact" and index.plan.chosen_by == "size"
+
+    large = vector_store(tmp_path / "large", clustered(2000))
+    index = VectorIndex.load_or_build(large, SMALL)
+    described = index.describe()
+    assert described["kind"] == "ivf" and described["chosen_by"] == "size"
+    assert described["nlist"] >= 8 and described["nprobe"] >= 1 and described["rerank"] > 0
+    assert described["count"] == 2000 and described["memory_bytes"] > 0
+    # The choice and its parameters are recorded beside the index.
+    meta = json.loads((large.path / INDEX_META_FILE).read_text())
+    assert meta["plan"]["kind"] == "ivf" and meta["plan"]["factory"] == described["factory"]
+
+
+def test_a_setting_overrides_the_choice_by_size(tmp_path):
+    store = vector_store(tmp_path / "s", clustered(2000))
+    forced = VectorIndex.load_or_build(store, IndexSettings(kind="exact", exact_limit=500))
+    assert (forced.plan.kind, forced.plan.chosen_by) == ("exact", "setting")
+    forced = VectorIndex.load_or_build(store, IndexSettings(kind="ivf", nprobe=3, rerank=50))
+    assert (forced.plan.kind, forced.plan.nprobe, forced.plan.rerank) == ("ivf", 3, 50)
+    with pytest.raises(ValueError, match="auto, exact, ivf"):
+        IndexSettings(kind="hnsw")
+
+
+def test_ivf_recall_against_exact_search(tmp_path):
+    vectors = clustered(3000)
+    store = vector_store(tmp_path / "s", vectors)
+    index = VectorIndex.load_or_build(store, SMALL)
+    assert index.plan.kind == "ivf"
+    queries = clustered(50, draw=1)  # near the data, not from it
+    keys = np.array(sorted(index.keys))
+    truth = exact_top(vectors.astype(np.float16).astype(np.float32), keys, queries, 10)
+    assert recall(index, truth, queries, 10) >= 0.95
+    # The scores are exact cosines, from the stored vectors.
+    top = index.search(queries[:1], 1)[0][0]
+    stored = StoreVectors(store.db_path).vectors_of(np.array([top.key]))[1][0]
+    assert top.score == pytest.approx(float(stored.astype(np.float32) @ queries[0]), abs=1e-5)
+
+
+def test_cached_index_is_loaded_unless_the_plan_changed(tmp_path):
+    store = vector_store(tmp_path / "s", clustered(1000))
+    assert VectorIndex.load_or_build(store, SMALL).origin == "built"
+    again = VectorIndex.load_or_build(store, SMALL)
+    assert again.origin == "loaded" and again.plan.kind == "ivf"
+    # Search-time knobs apply to the cached index; a different kind rebuilds it.
+    tuned = VectorIndex.load_or_build(store, IndexSettings(exact_limit=500, nprobe=2))
+    assert tuned.origin == "loaded" and tuned.plan.nprobe == 2
+    exact = VectorIndex.load_or_build(store, IndexSettings(kind="exact"))
+    assert exact.origin == "built" and exact.plan.kind == "exact"
+
+
+@pytest.mark.parametrize("kind", ["exact", "ivf"])
+def test_memory_mapped_index_answers_like_the_one_in_memory(tmp_path, kind):
+    vectors = clustered(1000)
+    store = vector_store(tmp_path / "s", vectors)
+    in_memory = VectorIndex.load_or_build(store, IndexSettings(kind=kind))
+    mapped = VectorIndex.load_or_build(store, IndexSettings(kind=kind, mmap=True))
+    assert mapped.plan.mmap and mapped.origin == "loaded"
+    assert mapped.describe()["memory_bytes"] < in_memory.describe()["memory_bytes"]
+    queries = clustered(5, draw=2)
+    assert mapped.search(queries, 5) == in_memory.search(queries, 5)
+
+
+def test_a_store_too_large_for_memory_is_refused_with_the_way_out(tmp_path):
+    store = vector_store(tmp_path / "s", clustered(1000))
+    ivf_peak = estimate(plan_index(1000, IndexSettings(kind="ivf")), 1000, 32).build_peak
+    exact = IndexSettings(kind="exact", memory_limit=ivf_peak)  # ivf fits, exact does not
+    with pytest.raises(IndexTooLargeError) as refused:
+        VectorIndex.load_or_build(store, exact)
+    message = str(refused.value)
+    assert "exact index of 1,000 vectors of dimension 32 needs about" in message
+    assert "the limit set by REGARD_INDEX_MEMORY_LIMIT" in message
+    assert "REGARD_INDEX_KIND=ivf" in message
+    assert not (store.path / INDEX_FILE).exists()  # refused before building anything
+    # Nothing fits at all: the message says so, rather than offering what would fail too.
+    with pytest.raises(IndexTooLargeError, match="No index of this collection fits"):
+        VectorIndex.load_or_build(store, IndexSettings(memory_limit=10))
+
+
+def test_refusal_offers_only_what_fits():
+    plan = plan_index(1_000_000, IndexSettings())
+    assert plan.kind == "ivf" and plan.nlist == 1024
+    with pytest.raises(IndexTooLargeError) as refused:
+        check_fits(
+            plan_index(1_000_000, IndexSettings(kind="exact")),
+            1_000_000,
+            768,
+            limit=1 << 30,
+            building=False,
+        )
+    message = str(refused.value)
+    assert "1.4 GB" in message and "1.0 GB" in message
+    assert "REGARD_INDEX_KIND=ivf" in message and "REGARD_INDEX_MMAP=true" in message
+
+
+@pytest.mark.parametrize("settings", [IndexSettings(), SMALL], ids=["exact", "ivf"])
+def test_additions_update_the_index_without_a_rebuild(tmp_path, monkeypatch, settings):
+    store = vector_store(tmp_path / "s", clustered(1000))
+    source = StoreVectors(store.db_path)
+    before = VectorIndex.load_or_build(store, settings, source)
+    new_vectors = clustered(30, draw=7)
+    new_keys = add_manifest(store, new_vectors, "m2")
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("the index was rebuilt for an addition")
+
+    monkeypatch.setattr(VectorIndex, "build_from", no_rebuild)
+    after = refreshed(before, store, settings, source)
+    assert after.origin == "added" and after.size == 1030
+    assert after.generation == store.generation and after.plan == before.plan
+    assert before.size == 1000  # the previous index is left as it was, for its readers
+    top = after.search(new_vectors[:3], 1)
+    assert [row[0].key for row in top] == new_keys[:3].tolist()
+    # The added index was saved: a restart loads it rather than building.
+    assert VectorIndex.load_or_build(store, settings, source).origin == "loaded"
+
+
+def test_removed_items_rebuild_the_index(tmp_path):
+    store = vector_store(tmp_path / "s", clustered(600))
+    gone = add_manifest(store, clustered(20, draw=3), "gone")
+    source = StoreVectors(store.db_path)
+    before = VectorIndex.load_or_build(store, SMALL, source)
+    store.remove_manifests([manifest_url("gone")])
+    after = refreshed(before, store, SMALL, source)
+    assert after.origin == "built" and after.size == 600
+    assert not set(gone.tolist()) & set(after.keys.tolist())
+
+
+def test_ivf_never_returns_items_that_left_since_it_was_built(tmp_path):
+    store = vector_store(tmp_path / "s", clustered(600))
+    gone_vectors = clustered(20, draw=3)
+    gone = add_manifest(store, gone_vectors, "gone")
+    index = VectorIndex.load_or_build(store, SMALL)
+    store.remove_manifests([manifest_url("gone")])  # the index is now stale
+    found = {n.key for row in index.search(gone_vectors, 10) for n in row}
+    assert found and not found & set(gone.tolist())
+
+
+def test_an_index_written_before_plans_is_rebuilt(tmp_path):
+    store = vector_store(tmp_path / "s", clustered(100))
+    VectorIndex.load_or_build(store, IndexSettings(kind="exact"))
+    meta_file = store.path / INDEX_META_FILE
+    meta = json.loads(meta_file.read_text())
+    del meta["plan"]
+    meta_file.write_text(json.dumps(meta))
+    rebuilt = VectorIndex.load_or_build(store)
+    assert rebuilt.origin == "built" and rebuilt.plan.code == "SQfp16"
+
+
+def test_an_index_built_from_arrays_takes_additions_too():
+    vectors, more = clustered(800), clustered(20, draw=8)
+    index = VectorIndex.build(np.arange(1, 801), vectors, generation=1, settings=SMALL)
+    assert index.plan.kind == "ivf"
+    added = index.with_added(np.arange(801, 821), more, generation=2)
+    assert [row[0].key for row in added.search(more[:3], 1)] == [801, 802, 803]
+    assert index.search(more[:1], 1)[0][0].key <= 800  # the original is unchanged
