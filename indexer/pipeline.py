@@ -21,6 +21,7 @@ from .fetch import Fetcher, FetchError, FetchSettings
 from .harvest import Harvest, HarvestProgress, HarvestReport
 from .imageapi import ImageService, image_request_url
 from .images import DEFAULT_MAX_PIXELS, DecodeError, decode_image
+from .index_plan import IndexSettings
 from .store import EmbeddedImage, PendingItem, Store
 from .vector_index import VectorIndex
 
@@ -218,7 +219,7 @@ def run_index(
             items = harvest.pending_items(sources)
             embed_pending(store, encoder, items, fetcher, options, report, run_id, progress)
             harvest.finish()
-        VectorIndex.load_or_build(store)
+        VectorIndex.load_or_build(store, IndexSettings.from_env())
         status = "finished"
     except KeyboardInterrupt:
         report.interrupted = True

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from indexer.encoders import encoder_for_store
 from indexer.search import Searcher
 from indexer.store import Store
+from indexer.text_cache import TextEmbeddingCache
 from models import Encoder
 
 from .settings import Settings
@@ -29,7 +30,12 @@ class ServiceContext:
     def load(cls, settings: Settings) -> ServiceContext:
         store = Store.open(settings.store)
         encoder = encoder_for_store(store, settings.device)
-        searcher = Searcher(store, encoder)
+        searcher = Searcher(
+            store,
+            encoder,
+            settings.index_settings(),
+            TextEmbeddingCache(settings.text_cache_size),
+        )
         searcher.index()  # build or load the index now, not on the first query
         return cls(settings, store, encoder, searcher)
 

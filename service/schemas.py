@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 LanguageMap = dict[str, list[str]]
@@ -81,6 +83,10 @@ class StatsResponse(BaseModel):
     manifests: int
     model: ModelInfo | None
     generation: int
+    index: dict[str, Any] = Field(
+        description="The search index in use: kind (exact or ivf), why, its parameters, "
+        "size, and whether it is being refreshed."
+    )
 
 
 class HealthResponse(BaseModel):

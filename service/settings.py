@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from indexer.index_plan import IndexSettings
+
 VIEWER_DIR = Path(__file__).resolve().parent.parent / "viewer"
 
 
@@ -24,3 +26,24 @@ class Settings(BaseSettings):
     max_query_length: int = Field(500, description="Longest text query accepted, in characters.")
     thumbnail_size: int = Field(256, description="Side of the thumbnails linked in results.")
     viewer_dir: Path = Field(VIEWER_DIR, description="Folder of the web viewer's static files.")
+    index_kind: str = Field(
+        "auto", description="auto (exact up to index_exact_limit, IVF above), exact or ivf."
+    )
+    index_exact_limit: int = Field(100_000, description="auto: exact search up to this size.")
+    index_nprobe: int | None = Field(None, description="IVF cells scanned per query.")
+    index_rerank: int | None = Field(None, description="IVF candidates re-scored exactly.")
+    index_mmap: bool = Field(False, description="Memory-map the index instead of loading it.")
+    index_memory_limit: int | None = Field(
+        None, description="Bytes the index may use (default: the memory available)."
+    )
+    text_cache_size: int = Field(1024, description="Text queries whose vectors are kept.")
+
+    def index_settings(self) -> IndexSettings:
+        return IndexSettings(
+            kind=self.index_kind,
+            exact_limit=self.index_exact_limit,
+            nprobe=self.index_nprobe,
+            rerank=self.index_rerank,
+            mmap=self.index_mmap,
+            memory_limit=self.index_memory_limit,
+        )

@@ -13,7 +13,8 @@ router = APIRouter(tags=["status"])
 
 @router.get("/stats", response_model=StatsResponse)
 async def stats(ctx: ContextDep) -> StatsResponse:
-    return StatsResponse(**await run_in_threadpool(ctx.store.stats))
+    counts = await run_in_threadpool(ctx.store.stats)
+    return StatsResponse(**counts, index=ctx.searcher.describe())
 
 
 @router.get("/health", response_model=HealthResponse)
