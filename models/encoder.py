@@ -4,13 +4,20 @@ encoder = Encoder("regard-test")                      # the tiny model shipped f
 encoder = Encoder("ViT-B-32-SigLIP2-256", "webli")    # hub tag, cached after first use
 encoder = Encoder("ViT-B-32-SigLIP2-256", "/srv/models/siglip2/")  # air-gapped copy
 vectors = encoder.embed_texts(["fauteuil en fer forgé"])  # (1, dim) float32, unit rows
+
+The image tower runs in the fastest runtime that stays within the fidelity bar of float32
+(models.runtime: int8 on CPU for the measured architectures, float16 on CUDA), checked on
+probe pictures at every load. Its vectors are interchangeable with float32 ones (cosine
+above 0.995), so the runtime is not part of the fingerprint: a store indexed on a GPU in
+float16 is searched on a CPU, and a store indexed in float32 is extended in int8.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Literal
 
 import numpy as np
@@ -20,8 +27,11 @@ from PIL import Image
 
 from models.checkpoints import RANDOM, ResolvedWeights, resolve_weights
 from models.errors import ModelError, UnknownPretrainedError
+from models.fidelity import LOAD_CHECK_MIN_COSINE, cosines, probe_batch
 from models.fingerprint import Fingerprint
 from models.hub import HubAccess
+from models.preprocess import Preprocess, stack
+from models.quantize import NoBlocksError, quantized_copy
 from models.registry import (
     DEFAULT_MODEL,
     DEFAULT_PRETRAINED,
@@ -29,11 +39,20 @@ from models.registry import (
     default_pretrained,
     model_config,
 )
+from models.runtime import (
+    Runtime,
+    apply_threads,
+    autocast_dtype,
+    device_settings,
+    resolve_runtime,
+)
 from models.text_side import load_tokenizer, local_text_tower
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_PRETRAINED", "TEST_MODEL", "Encoder"]
 
 Scoring = Literal["sigmoid", "softmax"]
+
+log = logging.getLogger(__name__)
 
 # Random weights are seeded so that "random" always names the same weights (per torch version).
 RANDOM_SEED = 0
@@ -45,6 +64,11 @@ class Encoder:
     `pretrained` is an open_clip tag, a local checkpoint file or folder, or "random"
     (only ever when asked for). When None, Regard's choice for that model is used: the
     shipped checkpoint for `regard-test`, "webli" for the default model.
+
+    `runtime` is how the image tower runs: "auto" (the measured best for this model and
+    device, else float32), "float32", "int8" (CPU), "float16" (CUDA) or "bfloat16". A
+    fast runtime is checked against float32 at load: "auto" falls back to float32 when it
+    does not pass, an explicit one raises ModelError.
     """
 
     def __init__(
@@ -55,6 +79,7 @@ class Encoder:
         device: str | torch.device | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         batch_size: int | None = None,
+        runtime: str = "auto",
     ) -> None:
         config = model_config(name)
         pretrained = _pretrained_or_default(name, pretrained)
@@ -62,6 +87,13 @@ class Encoder:
         weights = resolve_weights(name, pretrained, hub)
         self._tokenize = load_tokenizer(name, config, weights.tokenizer_dir, hub)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        try:
+            wanted = resolve_runtime(runtime, name, self.device)
+        except ValueError as error:
+            raise ModelError(f"Model {name!r}: {error}.") from None
+        settings = device_settings(self.device)
+        apply_threads(settings)
+        self.threads = torch.get_num_threads() if self.device.type == "cpu" else None
         self._model, self._preprocess = _create_model(
             name, weights, self.device, local_text_tower(name, config, hub)
         )
@@ -71,7 +103,10 @@ class Encoder:
         self.dim = int(config["embed_dim"])
         self.image_size = _side(self._model.visual.preprocess_cfg["size"])
         self.fingerprint = Fingerprint(model=name, pretrained=weights.identity, dim=self.dim)
-        self.batch_size = batch_size or (128 if self.device.type == "cuda" else 32)
+        self.batch_size = batch_size or settings.batch_size
+        self.runtime: Runtime = "float32"
+        self.runtime_cosine: float | None = None  # the load check's worst probe, if any
+        self._use_runtime(wanted, explicit=runtime != "auto")
 
         # For zero-shot scoring: logit = logit_scale * cosine + logit_bias.
         bias = getattr(self._model, "logit_bias", None)
@@ -80,10 +115,28 @@ class Encoder:
         self.logit_bias = float(bias.detach().item()) if bias is not None else 0.0
 
     def __repr__(self) -> str:
-        return f"Encoder({self.fingerprint.key!r}, device={self.device.type!r})"
+        return (
+            f"Encoder({self.fingerprint.key!r}, device={self.device.type!r}, "
+            f"runtime={self.runtime!r})"
+        )
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """How this encoder runs, for logs and benchmark reports."""
+        return {
+            "device": str(self.device),
+            "runtime": self.runtime,
+            "runtime_cosine": self.runtime_cosine,
+            "threads": self.threads,
+            "batch_size": self.batch_size,
+        }
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
-        """The model's own open_clip preprocessing: a (3, image_size, image_size) tensor."""
+        """The model's own open_clip preprocessing: a (3, image_size, image_size) tensor.
+
+        Bit-for-bit open_clip's, but cheap and free of torch threads (models.preprocess):
+        the indexer calls it from its download threads.
+        """
         return self._preprocess(image)
 
     @torch.inference_mode()
@@ -94,17 +147,19 @@ class Encoder:
         return self._embed(
             images,
             batch_size,
-            lambda chunk: self._model.encode_image(
-                torch.stack([self.preprocess(image) for image in chunk]).to(self.device)
-            ),
+            lambda chunk: self._encode_images(stack([self.preprocess(i) for i in chunk])),
         )
 
     @torch.inference_mode()
-    def embed_tensors(self, batch: torch.Tensor) -> np.ndarray:
-        """Unit vectors for images already preprocessed (e.g. in loader threads): (n, dim)."""
-        return self._embed(
-            batch, None, lambda chunk: self._model.encode_image(chunk.to(self.device))
-        )
+    def embed_tensors(self, batch: torch.Tensor | Sequence[torch.Tensor]) -> np.ndarray:
+        """Unit vectors for images already preprocessed (e.g. in loader threads): (n, dim).
+
+        Give a list of tensors rather than stacking them: they are stacked without torch's
+        threads, which wait for a free core per tensor when the CPU is busy (models.preprocess).
+        """
+        if not isinstance(batch, torch.Tensor):
+            batch = stack(batch, self.image_size)
+        return self._embed(batch, None, self._encode_images)
 
     @torch.inference_mode()
     def embed_texts(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
@@ -114,6 +169,45 @@ class Encoder:
             batch_size,
             lambda chunk: self._model.encode_text(self._tokenize(list(chunk)).to(self.device)),
         )
+
+    def _encode_images(self, batch: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            return self._model.encode_image(batch.to(self.device))
+
+    def _autocast(self) -> AbstractContextManager[Any]:
+        dtype = autocast_dtype(self.runtime)
+        return nullcontext() if dtype is None else torch.autocast(self.device.type, dtype)
+
+    @torch.inference_mode()
+    def _use_runtime(self, runtime: Runtime, explicit: bool) -> None:
+        """Switch the image tower to `runtime` if its vectors stay close to float32's."""
+        if runtime == "float32":
+            return
+        probes = probe_batch(self._preprocess)
+        reference = self._encode_images(probes).float().cpu().numpy()
+        float_tower = self._model.visual
+        try:
+            if runtime == "int8":
+                self._model.visual = quantized_copy(float_tower)
+            self.runtime = runtime
+            candidate = self._encode_images(probes).float().cpu().numpy()
+            worst = float(cosines(reference, candidate).min())
+            problem = (
+                None
+                if worst >= LOAD_CHECK_MIN_COSINE
+                else f"its vectors differ from float32 (worst cosine {worst:.4f}, "
+                f"needs {LOAD_CHECK_MIN_COSINE})"
+            )
+        except (NoBlocksError, RuntimeError) as error:
+            worst, problem = None, f"it cannot be applied ({error})"
+        if problem is None:
+            self.runtime_cosine = worst
+            return
+        self._model.visual, self.runtime = float_tower, "float32"
+        message = f"Model {self.name!r} cannot run in {runtime}: {problem}."
+        if explicit:
+            raise ModelError(message + " Use runtime 'float32' (or 'auto').")
+        log.warning("%s Using float32.", message)
 
     def _embed(
         self,
@@ -173,7 +267,7 @@ def _create_model(
             f"{type(error).__name__}: {error}. Is the file whole, and made for that model?"
         ) from error
     model.eval()
-    return model, preprocess_val
+    return model, Preprocess(preprocess_val)
 
 
 @contextmanager

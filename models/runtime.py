@@ -1,0 +1,157 @@
+"""How the model runs on this machine: threads, batch size and the runtime of the image tower.
+
+Every choice here was measured on 2 cores of an Intel Xeon (Sapphire/Emerald Rapids:
+AVX-512, avx512_bf16, VNNI, no AMX exposed) with torch 2.14 and ViT-B-32, images/second
+of the image tower on ready tensors (scripts/bench_embed --settings; docs/benchmarks.md):
+
+- threads: one per physical core (torch's default on bare metal, but not in a container
+  whose CPU quota is smaller than the host's cores: oversubscribed OpenMP threads stall);
+- batch size on CPU: 16 and 32 are equal within noise, 64 is slower (cache), 1 is about
+  half as fast: 32 keeps the pipeline's batches few; on CUDA 128 (not measured here);
+- inference_mode vs no_grad: equal; channels_last: no gain (only the patch embedding is a
+  convolution); torch.compile: no gain for float32 (the matrix products dominate) and
+  30 s of compilation: all three left out;
+- bfloat16 autocast on this CPU: about half the float32 speed (no AMX: bf16 products are
+  emulated), so it is never chosen on its own; it stays an explicit option for CPUs with AMX;
+- int8 (dynamic quantisation of the transformer blocks' linear layers): 2.2 to 2.4 times
+  float32 on ViT-B-32 and ViT-B-32-SigLIP2-256, within the fidelity bar (see INT8_MEASURED);
+- float16 autocast on CUDA: the usual choice on GPUs with tensor cores; not measured here
+  (no GPU), checked against float32 at load like every fast runtime.
+
+The runtime changes only the image tower (indexing); texts are always encoded in float32,
+one query at a time, so query vectors are those of the reference model.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+Runtime = Literal["float32", "int8", "float16", "bfloat16"]
+RuntimeRequest = Literal["auto", "float32", "int8", "float16", "bfloat16"]
+RUNTIMES: tuple[str, ...] = ("auto", "float32", "int8", "float16", "bfloat16")
+
+# Where int8 is on by default on CPU: measured with scripts/bench_embed (random weights,
+# 256 shape images) against float32. On top of this, every load re-checks the real
+# weights (models.fidelity). min cosine / top-10 neighbour overlap / speed-up:
+#   ViT-B-32               0.9997 / 0.98 / 2.3x
+#   ViT-B-32-SigLIP2-256   0.9997 / 0.99 / 2.3x  (MAP pooling head kept in float32:
+#                          quantised, it alone drops the cosine to 0.974)
+INT8_MEASURED = frozenset({"ViT-B-32", "ViT-B-32-SigLIP2-256"})
+
+CPU_BATCH_SIZE = 32
+CUDA_BATCH_SIZE = 128
+
+SYSFS_CPUS = Path("/sys/devices/system/cpu")
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """What the encoder uses on a device: torch threads (CPU only) and the batch size."""
+
+    device: torch.device
+    threads: int | None
+    batch_size: int
+
+
+def device_settings(device: torch.device) -> DeviceSettings:
+    if device.type == "cpu":
+        return DeviceSettings(device, cpu_threads(), CPU_BATCH_SIZE)
+    return DeviceSettings(device, None, CUDA_BATCH_SIZE)
+
+
+def apply_threads(settings: DeviceSettings) -> None:
+    """Set torch's intra-op threads, unless the user chose them with OMP_NUM_THREADS."""
+    if settings.threads and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(settings.threads)
+
+
+def cpu_threads() -> int:
+    """Physical cores this process may use, capped by the cgroup's CPU quota."""
+    cores = _physical_cores(_allowed_cpus())
+    quota = _cgroup_cpu_quota()
+    return max(1, min(cores, math.floor(quota)) if quota else cores)
+
+
+def resolve_runtime(requested: str, name: str, device: torch.device) -> Runtime:
+    """The runtime to try for `requested` on `device`; ValueError when it cannot run there."""
+    if requested not in RUNTIMES:
+        raise ValueError(f"unknown runtime {requested!r}: one of {', '.join(RUNTIMES)}")
+    if requested == "auto":
+        return default_runtime(name, device)
+    if requested == "int8" and device.type != "cpu":
+        raise ValueError("the int8 runtime runs on CPU only; on a GPU use float16")
+    if requested == "int8" and not int8_available():
+        raise ValueError("this torch build has no dynamic int8 quantisation engine")
+    if requested == "float16" and device.type != "cuda":
+        raise ValueError("the float16 runtime needs a CUDA device; on CPU use int8")
+    return requested  # type: ignore[return-value]
+
+
+def default_runtime(name: str, device: torch.device) -> Runtime:
+    if device.type == "cuda":
+        return "float16"
+    if device.type == "cpu" and name in INT8_MEASURED and int8_available():
+        return "int8"
+    return "float32"
+
+
+def int8_available() -> bool:
+    """Dynamic int8 quantisation is deprecated in torch.ao: a future torch may drop it."""
+    quantization = getattr(torch.ao, "quantization", None)
+    engine = torch.backends.quantized.engine
+    return hasattr(quantization, "quantize_dynamic") and engine not in ("none", None)
+
+
+def autocast_dtype(runtime: Runtime) -> torch.dtype | None:
+    return {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(runtime)
+
+
+@cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (Linux), e.g. to tell whether bfloat16 has hardware (AMX)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def _allowed_cpus() -> list[int]:
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def _physical_cores(cpus: list[int], sysfs: Path = SYSFS_CPUS) -> int:
+    """Hyper-threads share a core's vector units: count (package, core) pairs."""
+    cores = set()
+    for cpu in cpus:
+        topology = sysfs / f"cpu{cpu}" / "topology"
+        try:
+            package = (topology / "physical_package_id").read_text().strip()
+            core = (topology / "core_id").read_text().strip()
+        except OSError:
+            package, core = "?", str(cpu)
+        cores.add((package, core))
+    return max(1, len(cores))
+
+
+def _cgroup_cpu_quota(cpu_max: Path = CGROUP_CPU_MAX) -> float | None:
+    """CPUs granted by a cgroup v2 quota ("200000 100000" is 2), None when unlimited."""
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    return int(quota) / int(period)

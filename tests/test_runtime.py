@@ -1,0 +1,306 @@
+"""How the encoder runs: preprocessing, the int8 runtime and its checks, device settings.
+
+Fast (a few seconds on 2 cores) and without timed assertions: speed is measured by
+scripts/bench_embed, not here.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+from open_clip.transform import image_transform
+from PIL import Image
+from torch import nn
+
+import models.encoder
+import models.runtime
+from models import TEST_MODEL, Encoder, ModelError
+from models.fidelity import (
+    MIN_COSINE,
+    MIN_NEIGHBOUR_OVERLAP,
+    cosines,
+    neighbour_overlap,
+    probe_pictures,
+)
+from models.preprocess import Preprocess, stack
+from models.quantize import NoBlocksError, SelfAttention, block_stacks, quantized_copy
+from models.runtime import (
+    CPU_BATCH_SIZE,
+    CUDA_BATCH_SIZE,
+    _cgroup_cpu_quota,
+    _physical_cores,
+    apply_threads,
+    device_settings,
+    int8_available,
+    resolve_runtime,
+)
+from models.shapes import collection, render
+
+CPU = torch.device("cpu")
+CUDA = torch.device("cuda")
+needs_int8 = pytest.mark.skipif(not int8_available(), reason="no int8 engine in this torch")
+
+
+@pytest.fixture(scope="module")
+def float32() -> Encoder:
+    return Encoder(TEST_MODEL, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def int8() -> Encoder:
+    return Encoder(TEST_MODEL, device="cpu", runtime="int8")
+
+
+def shapes(count: int, size: int = 96) -> list[Image.Image]:
+    return [render(spec, size) for spec in collection(per_pair=8, seed=700_000)[:count]]
+
+
+def assorted_pictures() -> list[Image.Image]:
+    """Sizes and modes the indexer meets: square, portrait, landscape, tiny, odd modes."""
+    base = render(collection(per_pair=1, seed=3)[5], 400)
+    sizes = [(224, 224), (224, 300), (301, 224), (97, 61), (640, 480), (257, 1000)]
+    pictures = [base.resize(size) for size in sizes]
+    pictures += [base.convert(mode) for mode in ("L", "RGBA", "P", "CMYK", "I;16")]
+    return pictures
+
+
+# --- preprocessing ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "resize_mode", "mean", "std"),
+    [
+        (224, "shortest", open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD),
+        (256, "squash", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # SigLIP's
+        (64, "longest", (0.5, 0.4, 0.3), (0.2, 0.3, 0.25)),
+        ((192, 160), "shortest", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    ],
+)
+def test_preprocessing_gives_open_clips_tensors(
+    size: int | tuple[int, int], resize_mode: str, mean: tuple, std: tuple
+) -> None:
+    transform = image_transform(size, is_train=False, mean=mean, std=std, resize_mode=resize_mode)
+    fast = Preprocess(transform)
+    assert fast.uses_table
+    for picture in assorted_pictures():
+        expected = transform(picture)
+        got = fast(picture)
+        assert got.dtype == torch.float32 and got.shape == expected.shape
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+def test_encoder_preprocess_matches_open_clip(float32: Encoder) -> None:
+    _, _, transform = open_clip.create_model_and_transforms(TEST_MODEL)
+    for picture in assorted_pictures():
+        torch.testing.assert_close(
+            float32.preprocess(picture), transform(picture), atol=1e-6, rtol=0
+        )
+
+
+def test_unknown_transforms_are_used_as_they_are() -> None:
+    def transform(picture: Image.Image) -> torch.Tensor:
+        return torch.ones(3, 8, 8)
+
+    fast = Preprocess(transform)
+    assert not fast.uses_table
+    assert torch.equal(fast(render(collection(per_pair=1, seed=1)[0], 32)), torch.ones(3, 8, 8))
+
+
+def test_stack_is_torch_stack() -> None:
+    tensors = [torch.randn(3, 16, 16) for _ in range(5)]
+    assert torch.equal(stack(tensors), torch.stack(tensors))
+    assert stack([], 16).shape == (0, 3, 16, 16)
+
+
+def test_embed_tensors_takes_a_list(float32: Encoder) -> None:
+    tensors = [float32.preprocess(picture) for picture in shapes(6)]
+    np.testing.assert_allclose(
+        float32.embed_tensors(tensors), float32.embed_tensors(torch.stack(tensors)), atol=1e-6
+    )
+    assert float32.embed_tensors([]).shape == (0, float32.dim)
+
+
+# --- the int8 image tower --------------------------------------------------------------------
+
+
+def test_self_attention_computes_what_multihead_attention_does() -> None:
+    torch.manual_seed(0)
+    attention = nn.MultiheadAttention(32, 4, batch_first=True).eval()
+    replaced = SelfAttention(attention).eval()
+    x = torch.randn(3, 7, 32)
+    causal = torch.full((7, 7), float("-inf")).triu(1)  # open_clip's text mask
+    masked = torch.rand(7, 7) > 0.7
+    masked.fill_diagonal_(False)
+    with torch.inference_mode():
+        for mask in (None, causal, masked):
+            expected = attention(x, x, x, need_weights=False, attn_mask=mask)[0]
+            torch.testing.assert_close(replaced(x, x, x, attn_mask=mask)[0], expected)
+
+
+def test_only_the_transformer_blocks_are_quantised(float32: Encoder) -> None:
+    tower = float32._model.visual
+    (blocks,) = block_stacks(tower)
+    assert blocks is tower.transformer.resblocks
+    quantised = quantized_copy(tower)
+    layers = list(quantised.transformer.resblocks.modules())
+    assert not any(isinstance(m, nn.MultiheadAttention) for m in layers)
+    assert not any(type(m) is nn.Linear for m in layers)  # all replaced by int8 ones
+    assert isinstance(tower.transformer.resblocks[0].attn, nn.MultiheadAttention)  # a copy
+
+
+def test_a_tower_without_blocks_cannot_be_quantised() -> None:
+    with pytest.raises(NoBlocksError):
+        quantized_copy(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3)))
+
+
+@needs_int8
+def test_int8_vectors_pass_the_fidelity_bar(float32: Encoder, int8: Encoder) -> None:
+    pictures = shapes(128, size=64)
+    reference, fast = float32.embed_images(pictures), int8.embed_images(pictures)
+    assert cosines(reference, fast).min() >= MIN_COSINE
+    assert neighbour_overlap(reference, fast, k=10) >= MIN_NEIGHBOUR_OVERLAP
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+
+
+@needs_int8
+def test_the_runtime_is_not_part_of_the_fingerprint(float32: Encoder, int8: Encoder) -> None:
+    # Its vectors stay within the bar of float32's, so a store may hold both.
+    assert int8.runtime == "int8" and float32.runtime == "float32"
+    assert int8.runtime_cosine is not None and int8.runtime_cosine >= 0.995
+    assert int8.fingerprint == float32.fingerprint
+    texts = ["a red circle", "un carré bleu"]  # the text tower is never quantised
+    np.testing.assert_array_equal(int8.embed_texts(texts), float32.embed_texts(texts))
+
+
+@needs_int8
+def test_auto_is_int8_for_a_measured_architecture() -> None:
+    encoder = Encoder("ViT-B-32", "random", device="cpu")
+    assert encoder.runtime == "int8"
+    assert encoder.runtime_cosine is not None and encoder.runtime_cosine >= 0.995
+    assert encoder.settings["runtime"] == "int8"
+
+
+@needs_int8
+def test_a_failed_check_refuses_an_explicit_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(models.encoder, "LOAD_CHECK_MIN_COSINE", 1.01)  # nothing passes
+    with pytest.raises(ModelError, match="cannot run in int8"):
+        Encoder(TEST_MODEL, device="cpu", runtime="int8")
+
+
+@needs_int8
+def test_a_failed_check_falls_back_to_float32_under_auto(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, float32: Encoder
+) -> None:
+    monkeypatch.setattr(models.runtime, "INT8_MEASURED", frozenset({TEST_MODEL}))
+    monkeypatch.setattr(models.encoder, "LOAD_CHECK_MIN_COSINE", 1.01)
+    with caplog.at_level(logging.WARNING, logger="models.encoder"):
+        encoder = Encoder(TEST_MODEL, device="cpu")
+    assert encoder.runtime == "float32" and encoder.runtime_cosine is None
+    assert "Using float32" in caplog.text
+    pictures = shapes(4)
+    np.testing.assert_allclose(
+        encoder.embed_images(pictures), float32.embed_images(pictures), atol=1e-6
+    )
+
+
+def test_probe_pictures_are_varied_and_deterministic() -> None:
+    first, again = probe_pictures(), probe_pictures()
+    assert len(first) == 8
+    assert len({picture.size for picture in first}) > 1
+    assert all(
+        np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(first, again, strict=True)
+    )
+
+
+# --- choosing the runtime and the settings per device -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("requested", "name", "device", "expected"),
+    [
+        ("auto", "ViT-B-32", CPU, "int8"),
+        ("auto", "ViT-B-32-SigLIP2-256", CPU, "int8"),
+        ("auto", TEST_MODEL, CPU, "float32"),  # not measured: float32
+        ("auto", "ViT-B-32", CUDA, "float16"),
+        ("float32", "ViT-B-32", CPU, "float32"),
+        ("bfloat16", "ViT-B-32", CPU, "bfloat16"),
+        ("int8", TEST_MODEL, CPU, "int8"),
+    ],
+)
+def test_runtime_choice(requested: str, name: str, device: torch.device, expected: str) -> None:
+    if expected == "int8" and not int8_available():
+        pytest.skip("no int8 engine in this torch")
+    assert resolve_runtime(requested, name, device) == expected
+
+
+@pytest.mark.parametrize(
+    ("requested", "device", "message"),
+    [
+        ("int8", CUDA, "CPU only"),
+        ("float16", CPU, "CUDA"),
+        ("fp8", CPU, "unknown runtime"),
+    ],
+)
+def test_runtimes_that_cannot_run_are_refused(
+    requested: str, device: torch.device, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        resolve_runtime(requested, "ViT-B-32", device)
+    if device.type == "cpu":
+        with pytest.raises(ModelError, match=message):
+            Encoder(TEST_MODEL, device="cpu", runtime=requested)
+
+
+def test_settings_per_device() -> None:
+    cpu = device_settings(CPU)
+    assert cpu.batch_size == CPU_BATCH_SIZE and cpu.threads is not None and cpu.threads >= 1
+    cuda = device_settings(CUDA)
+    assert cuda.batch_size == CUDA_BATCH_SIZE and cuda.threads is None
+
+
+def test_encoder_uses_the_cpu_settings(float32: Encoder) -> None:
+    assert float32.batch_size == CPU_BATCH_SIZE
+    assert float32.settings == {
+        "device": "cpu",
+        "runtime": "float32",
+        "runtime_cosine": None,
+        "threads": torch.get_num_threads(),
+        "batch_size": CPU_BATCH_SIZE,
+    }
+    assert Encoder(TEST_MODEL, device="cpu", batch_size=5).batch_size == 5
+
+
+def test_omp_num_threads_is_respected(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    try:
+        apply_threads(models.runtime.DeviceSettings(CPU, before + 3, 32))
+        assert torch.get_num_threads() == before
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_physical_cores_count_hyperthreads_once(tmp_path: Path) -> None:
+    # 4 logical CPUs: two cores with two hyper-threads each.
+    for cpu, core in enumerate([0, 1, 0, 1]):
+        topology = tmp_path / f"cpu{cpu}" / "topology"
+        topology.mkdir(parents=True)
+        (topology / "physical_package_id").write_text("0\n")
+        (topology / "core_id").write_text(f"{core}\n")
+    assert _physical_cores([0, 1, 2, 3], tmp_path) == 2
+    assert _physical_cores([0, 2], tmp_path) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"), [("max 100000", None), ("150000 100000", 1.5), (None, None)]
+)
+def test_cgroup_quota(tmp_path: Path, content: str | None, expected: float | None) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    if content is not None:
+        cpu_max.write_text(content + "\n")
+    assert _cgroup_cpu_quota(cpu_max) == expected
