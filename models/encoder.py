@@ -44,6 +44,7 @@ from models.runtime import (
     apply_threads,
     autocast_dtype,
     device_settings,
+    keep_freed_memory,
     resolve_runtime,
 )
 from models.text_side import load_tokenizer, local_text_tower
@@ -93,7 +94,10 @@ class Encoder:
             raise ModelError(f"Model {name!r}: {error}.") from None
         settings = device_settings(self.device)
         apply_threads(settings)
-        self.threads = torch.get_num_threads() if self.device.type == "cpu" else None
+        on_cpu = self.device.type == "cpu"
+        self.threads = torch.get_num_threads() if on_cpu else None
+        # Tunes the process's allocator once (see models.runtime.keep_freed_memory).
+        self.keeps_freed_memory = on_cpu and keep_freed_memory()
         self._model, self._preprocess = _create_model(
             name, weights, self.device, local_text_tower(name, config, hub)
         )
@@ -129,6 +133,7 @@ class Encoder:
             "runtime_cosine": self.runtime_cosine,
             "threads": self.threads,
             "batch_size": self.batch_size,
+            "keeps_freed_memory": self.keeps_freed_memory,
         }
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:

@@ -8,7 +8,9 @@ replaced by the same attention written with plain nn.Linear layers, so that the 
 and value projections (a third of the block's work) are quantised too.
 
 Activations are quantised per call with one scale for the whole batch (fbgemm), so a
-vector depends very slightly on its batch mates (cosine > 0.9999 between batchings).
+vector depends slightly on its batch mates: cosine 0.9996 at worst between a batch of 32
+and one image at a time (ViT-B-32), the order of the int8 to float32 difference itself.
+Quantising image by image would make vectors independent of batching, for 20 % of speed.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ scripts/bench_embed, not here.
 from __future__ import annotations
 
 import logging
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ from models.runtime import (
     apply_threads,
     device_settings,
     int8_available,
+    keep_freed_memory,
     resolve_runtime,
 )
 from models.shapes import collection, render
@@ -271,8 +273,15 @@ def test_encoder_uses_the_cpu_settings(float32: Encoder) -> None:
         "runtime_cosine": None,
         "threads": torch.get_num_threads(),
         "batch_size": CPU_BATCH_SIZE,
+        "keeps_freed_memory": keep_freed_memory(),
     }
     assert Encoder(TEST_MODEL, device="cpu", batch_size=5).batch_size == 5
+
+
+def test_keeping_freed_memory_is_set_once_where_glibc_is() -> None:
+    applied = keep_freed_memory()
+    assert applied == (platform.libc_ver()[0] == "glibc")
+    assert keep_freed_memory() is applied  # once per process
 
 
 def test_omp_num_threads_is_respected(monkeypatch: pytest.MonkeyPatch) -> None:
