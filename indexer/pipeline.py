@@ -31,7 +31,7 @@ class ImageEncoder(Protocol):
 
     def preprocess(self, image: Any) -> torch.Tensor: ...
 
-    def embed_tensors(self, batch: torch.Tensor) -> np.ndarray: ...
+    def embed_tensors(self, batch: torch.Tensor | Sequence[torch.Tensor]) -> np.ndarray: ...
 
 
 @dataclass
@@ -163,7 +163,9 @@ def embed_pending(
     def flush() -> None:
         if not batch:
             return
-        vectors = encoder.embed_tensors(torch.stack([p.tensor for p in batch]))
+        # A list, not torch.stack: the encoder stacks it without torch's threads
+        # (models.preprocess.stack), which stall while the download threads hold a core.
+        vectors = encoder.embed_tensors([p.tensor for p in batch])
         store.save_vectors(
             [
                 EmbeddedImage(p.item.key, vector, p.url, p.size[0], p.size[1])
