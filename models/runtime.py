@@ -35,13 +35,10 @@ import platform
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
 
 import torch
 
-Runtime = Literal["float32", "int8", "float16", "bfloat16"]
-RuntimeRequest = Literal["auto", "float32", "int8", "float16", "bfloat16"]
-RUNTIMES: tuple[str, ...] = ("auto", "float32", "int8", "float16", "bfloat16")
+from models.runtimes import RUNTIMES, Runtime
 
 # Where int8 is on by default on CPU: measured with scripts/bench_embed (random weights,
 # 512 shape images) against float32. On top of this, every load checks the real weights

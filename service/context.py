@@ -29,7 +29,9 @@ class ServiceContext:
     @classmethod
     def load(cls, settings: Settings) -> ServiceContext:
         store = Store.open(settings.store)
-        encoder = encoder_for_store(store, settings.device)
+        # The service embeds only texts (always in float32): a fast image runtime would
+        # only add its conversion and check to the start.
+        encoder = encoder_for_store(store, settings.device, runtime="float32")
         searcher = Searcher(
             store,
             encoder,

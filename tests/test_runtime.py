@@ -20,6 +20,7 @@ from torch import nn
 
 import models.encoder
 import models.runtime
+from indexer.store import Store
 from models import TEST_MODEL, Encoder, ModelError
 from models.fidelity import (
     MIN_COSINE,
@@ -42,6 +43,8 @@ from models.runtime import (
     resolve_runtime,
 )
 from models.shapes import collection, render
+from service.cli import main as regard
+from tests.iiif_server import IIIFTestServer
 
 CPU = torch.device("cpu")
 CUDA = torch.device("cuda")
@@ -313,3 +316,50 @@ def test_cgroup_quota(tmp_path: Path, content: str | None, expected: float | Non
     if content is not None:
         cpu_max.write_text(content + "\n")
     assert _cgroup_cpu_quota(cpu_max) == expected
+
+
+# --- the runtime from the command line --------------------------------------------------------
+
+
+@needs_int8
+def test_regard_index_says_how_it_embeds_and_takes_a_runtime(
+    tmp_path: Path, iiif_server: IIIFTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, manifest = tmp_path / "store", iiif_server.url("v3/vam_ocean-liners.json")
+    base = ["index", manifest, "--store", str(store), "--model", TEST_MODEL]
+    assert regard([*base, "--runtime", "int8"]) == 0
+    said = capsys.readouterr().out
+    assert f"Embedding with {TEST_MODEL} on cpu: int8 runtime (checked against float32: " in said
+    assert f"batches of {CPU_BATCH_SIZE}, {torch.get_num_threads()} threads." in said
+    embedded = Store.open(store).stats()["items"]
+    assert embedded > 0
+
+    # The same store takes a run in another runtime: the vectors are the same model's.
+    shapes = f"{iiif_server.base_url}/shapes/manifest.json?per_pair=1"
+    assert regard([*base[:1], shapes, *base[2:], "--runtime", "float32", "--batch-size", "5"]) == 0
+    said = capsys.readouterr().out
+    assert "float32 runtime, batches of 5" in said and "checked" not in said
+    assert Store.open(store).stats()["items"] > embedded
+
+
+def test_an_unknown_runtime_is_refused_with_the_choices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        regard(["index", "x.json", "--store", str(tmp_path / "s"), "--runtime", "fast"])
+    assert stopped.value.code == 2
+    assert "invalid choice: 'fast'" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_runtime_the_device_cannot_run_is_a_clear_error(
+    tmp_path: Path, iiif_server: IIIFTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "store"
+    manifest = iiif_server.url("v3/vam_ocean-liners.json")
+    args = ["index", manifest, "--store", str(store), "--model", TEST_MODEL, "--device", "cpu"]
+    assert regard([*args, "--runtime", "float16"]) == 1
+    error = capsys.readouterr().err
+    assert "float16 runtime needs a CUDA device; on CPU use int8" in error
+    assert "Traceback" not in error
+    assert not store.exists()  # nothing was made of a store that did not exist
