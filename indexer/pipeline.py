@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -93,6 +93,11 @@ def request_url(item: PendingItem, target: int) -> str:
     raise FetchError("the image has neither an Image API service nor a URL")
 
 
+# How long a batch that is not full waits for the next image before it is embedded:
+# enough for downloads that keep up with the model, short beside a slow server's answer.
+LINGER = 0.05
+
+
 @dataclass(frozen=True)
 class Prepared:
     item: PendingItem
@@ -125,22 +130,28 @@ def prepared_in_order(
     fetcher: Fetcher,
     encoder: ImageEncoder,
     options: IndexOptions,
-) -> Iterator[Prepared]:
-    """Prepared images in order, keeping a bounded window of work in flight.
+) -> Iterator[tuple[Prepared, bool]]:
+    """Prepared images in order, each with whether the next one is ready too.
 
-    `items` is pulled lazily (it may still be walking manifests); on Ctrl-C or an
+    A bounded window of work is kept in flight, and finished images are handed on as
+    soon as they are at the head of the window. "Ready" waits up to LINGER for the next
+    image. `items` is pulled lazily (it may still be walking manifests); on Ctrl-C or an
     early close, queued work is cancelled rather than waited for.
     """
     window = max(options.batch_size * 2, options.workers * 2)
     pool = ThreadPoolExecutor(options.workers, thread_name_prefix="regard-fetch")
     pending: deque[Future[Prepared]] = deque()
+
+    def next_ready(linger: float) -> bool:
+        return bool(pending) and bool(wait([pending[0]], timeout=linger).done)
+
     try:
         for item in items:
             pending.append(pool.submit(prepare, item, fetcher, encoder, options.max_pixels))
-            if len(pending) >= window:
-                yield pending.popleft().result()
+            while len(pending) >= window or next_ready(0):
+                yield pending.popleft().result(), next_ready(LINGER)
         while pending:
-            yield pending.popleft().result()
+            yield pending.popleft().result(), next_ready(LINGER)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -156,7 +167,14 @@ def embed_pending(
     progress: Progress,
 ) -> None:
     """Embed `items` batch by batch; each batch is one transaction. On Ctrl-C the batch
-    in hand is still written, so no finished download is lost."""
+    in hand is still written, so no finished download is lost.
+
+    A batch is embedded when full, or earlier, from a quarter full, when the next image
+    has not arrived within LINGER: when the servers are slower than the model, the model
+    keeps up with them rather than idling, and the run does not end with a full batch
+    still to embed after its last download.
+    """
+    early = max(1, options.batch_size // 4)
     fingerprint_key = encoder.fingerprint.key
     batch: list[Prepared] = []
 
@@ -178,7 +196,7 @@ def embed_pending(
         batch.clear()
 
     try:
-        for prepared in prepared_in_order(items, fetcher, encoder, options):
+        for prepared, next_ready in prepared_in_order(items, fetcher, encoder, options):
             if prepared.error:
                 store.record_item_failure(
                     run_id, prepared.item, prepared.url, prepared.stage, prepared.error
@@ -187,7 +205,7 @@ def embed_pending(
                 progress.images_done(1)
                 continue
             batch.append(prepared)
-            if len(batch) >= options.batch_size:
+            if len(batch) >= options.batch_size or (len(batch) >= early and not next_ready):
                 flush()
     except KeyboardInterrupt:
         flush()

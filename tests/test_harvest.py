@@ -15,7 +15,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from indexer.encoders import fingerprint_record
+from indexer.fetch import FetchSettings
+from indexer.pipeline import IndexOptions, run_index
 from indexer.store import Store
+from models import TEST_MODEL, Encoder
 from tests.iiif_server import IIIFTestServer
 from tests.regard_fixtures import index, regard_command
 
@@ -139,6 +143,38 @@ def test_requests_to_one_host_are_limited(tmp_path: Path, server):
     url = server.shapes_manifest_url(per_pair=2, seed=600, twins=[])
     assert index(url, store=tmp_path / "s", extra=["--per-host", "2", "--workers", "8"]) == 0
     assert server.max_in_flight == 2
+
+
+class BatchLog:
+    """Progress that notes the size of each batch of vectors written."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def manifest_read(self) -> None:
+        pass
+
+    def images_queued(self, count: int) -> None:
+        pass
+
+    def images_done(self, count: int) -> None:
+        self.batches.append(count)
+
+
+def test_a_slow_server_gets_short_batches_so_the_model_keeps_up(tmp_path: Path, server):
+    server.latency = 0.1  # 2 requests at once: 20 images/s, far below the model
+    url = server.shapes_manifest_url(per_pair=3, seed=650, twins=[])
+    store = Store.open(tmp_path / "s", create=True)
+    encoder = Encoder(TEST_MODEL, device="cpu")
+    store.bind_model(TEST_MODEL, "", fingerprint_record(encoder))
+    options = IndexOptions(batch_size=32, fetch=FetchSettings(per_host=2))
+    log = BatchLog()
+    report = run_index([url], store, encoder, options, log)
+    assert report.embedded == sum(log.batches) == 48
+    # Not two full batches with the model idle while the first fills: a batch goes
+    # from a quarter full when the next image is slow to come.
+    assert len(log.batches) > 2
+    assert all(size >= 32 // 4 for size in log.batches[:-1])
 
 
 def test_retry_after_is_honoured_and_the_run_goes_on(tmp_path: Path, server):
