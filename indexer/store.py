@@ -625,32 +625,6 @@ class Store:
         )
         return None if row is None else np.frombuffer(row[0], dtype=np.float16).astype(np.float32)
 
-    def searchable_vectors(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """(keys, vectors as float32, generation) of every item that search may return.
-
-        Read in one transaction, so the generation matches the vectors.
-        """
-        conn = self._conn()
-        conn.execute("BEGIN")
-        try:
-            generation = int(
-                (conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone() or [0])[
-                    0
-                ]
-            )
-            rows = conn.execute(
-                "SELECT v.item_key, v.vector FROM vectors v JOIN items i ON i.key = v.item_key "
-                "WHERE i.state = 'indexed' ORDER BY v.item_key"
-            ).fetchall()
-        finally:
-            conn.execute("COMMIT")
-        keys = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        if not rows:
-            return keys, np.zeros((0, 0), dtype=np.float32), generation
-        blob = b"".join(row[1] for row in rows)
-        vectors = np.frombuffer(blob, dtype=np.float16).reshape(len(rows), -1).astype(np.float32)
-        return keys, vectors, generation
-
     def stats(self) -> dict[str, Any]:
         conn = self._conn()
         states = dict(conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall())

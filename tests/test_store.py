@@ -16,6 +16,7 @@ from indexer.store import (
     Store,
     StoreNotFoundError,
 )
+from indexer.store_vectors import StoreVectors
 from indexer.vector_index import INDEX_FILE, INDEX_META_FILE, VectorIndex
 
 FINGERPRINT = {"key": "toy|sha256:0|4", "model": "toy", "pretrained": "x", "dim": 4}
@@ -101,8 +102,10 @@ def test_vectors_bump_generation_and_are_stored_as_float16(tmp_path):
     assert store.generation == 0
     embed(store)
     assert store.generation == 1
-    keys, vectors, generation = store.searchable_vectors()
-    assert generation == 1 and len(keys) == 4 and vectors.shape == (4, 4)
+    with StoreVectors(store.db_path).snapshot() as snapshot:
+        keys, vectors = next(snapshot.chunks(100))
+        assert snapshot.generation == 1
+    assert len(keys) == 4 and vectors.shape == (4, 4) and vectors.dtype == np.float16
     blob = store._conn().execute("SELECT vector FROM vectors LIMIT 1").fetchone()[0]
     assert len(blob) == 4 * 2  # float16
 
