@@ -19,6 +19,27 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above zero (0 workers or a batch of 0 mean nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is too small: give 1 or more")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is too small: give more than 0")
+    return value
+
+
 def _store_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
@@ -75,30 +96,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index.add_argument(
         "--batch-size",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="images per model batch (default: 32 on CPU, 128 on a GPU)",
     )
     index.add_argument(
-        "--workers", type=int, default=8, metavar="N", help="parallel downloads and decodes"
+        "--workers",
+        type=positive_int,
+        default=8,
+        metavar="N",
+        help="parallel downloads and decodes",
     )
     index.add_argument(
         "--per-host",
-        type=int,
+        type=positive_int,
         default=4,
         metavar="N",
         help="at most N requests at once to any one server (default 4): be gentle",
     )
     index.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=30.0,
         metavar="SECONDS",
         help="give up on a response that sends nothing for this long (default 30; retried)",
     )
     index.add_argument(
         "--max-pixels",
-        type=int,
+        type=positive_int,
         default=100_000_000,
         metavar="N",
         help="refuse images of more pixels than this before decoding them (default 100000000)",

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from indexer.store import Store
+from service.cli import main as regard
 from tests.iiif_server import IIIFTestServer
 from tests.regard_fixtures import index, regard_command
 
@@ -246,3 +247,26 @@ def test_a_five_megabyte_manifest_is_read(tmp_path: Path, server):
     store = tmp_path / "store"
     assert index(url, store=store) == 0
     assert Store.open(store).stats()["items"] == 16
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("--workers", "0", "0 is too small: give 1 or more"),
+        ("--batch-size", "-4", "-4 is too small"),
+        ("--per-host", "two", "'two' is not a whole number"),
+        ("--max-pixels", "0", "0 is too small"),
+        ("--timeout", "0", "0 is too small: give more than 0"),
+        ("--timeout", "nan", "nan is too small"),
+    ],
+)
+def test_a_count_or_timeout_that_means_nothing_is_refused_before_anything_is_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, words: str
+):
+    store = tmp_path / "store"
+    with pytest.raises(SystemExit) as stopped:
+        regard(["index", "x.json", "--store", str(store), option, value])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert f"argument {option}" in error and words in error, error
+    assert not store.exists()
