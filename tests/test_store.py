@@ -10,7 +10,6 @@ import pytest
 from indexer.schema import SCHEMA_VERSION
 from indexer.store import (
     EmbeddedImage,
-    ImageRow,
     ManifestRow,
     ModelMismatchError,
     Store,
@@ -18,6 +17,7 @@ from indexer.store import (
 )
 from indexer.store_vectors import StoreVectors
 from indexer.vector_index import INDEX_FILE, INDEX_META_FILE, VectorIndex
+from tests.vector_stores import image_rows
 
 FINGERPRINT = {"key": "toy|sha256:0|4", "model": "toy", "pretrained": "x", "dim": 4}
 
@@ -34,22 +34,7 @@ def manifest(n_images: int, manifest_id: str = "https://example.org/m1") -> tupl
         required_statement=None,
         content_hash="abc",
     )
-    images = [
-        ImageRow(
-            id=f"{manifest_id}#{i}",
-            manifest_id=manifest_id,
-            canvas_id=f"{manifest_id}/canvas/{i}",
-            canvas_index=i,
-            image_index=0,
-            canvas_label={"none": [f"f. {i}"]},
-            image_url=f"{manifest_id}/image/{i}.jpg",
-            service=None,
-            width=100,
-            height=80,
-            format="image/jpeg",
-        )
-        for i in range(n_images)
-    ]
+    images = image_rows(manifest_id, n_images)
     return row, images
 
 

@@ -38,6 +38,26 @@ def vector_store(path: Path, vectors: np.ndarray, manifest_id: str = "m1") -> St
     return store
 
 
+def image_rows(manifest_id: str, count: int) -> list[ImageRow]:
+    """`count` single-image canvases of a manifest, as the harvest would save them."""
+    return [
+        ImageRow(
+            id=f"{manifest_id}#{i}",
+            manifest_id=manifest_id,
+            canvas_id=f"{manifest_id}/canvas/{i}",
+            canvas_index=i,
+            image_index=0,
+            canvas_label={"none": [f"f. {i}"]},
+            image_url=f"{manifest_id}/image/{i}.jpg",
+            service=None,
+            width=100,
+            height=80,
+            format="image/jpeg",
+        )
+        for i in range(count)
+    ]
+
+
 def add_manifest(store: Store, vectors: np.ndarray, manifest_id: str) -> np.ndarray:
     """Another manifest with these vectors, embedded; returns the new items' keys."""
     url = f"https://example.org/{manifest_id}"
@@ -52,22 +72,7 @@ def add_manifest(store: Store, vectors: np.ndarray, manifest_id: str) -> np.ndar
         required_statement=None,
         content_hash=None,
     )
-    images = [
-        ImageRow(
-            id=f"{url}#{i}",
-            manifest_id=url,
-            canvas_id=f"{url}/canvas/{i}",
-            canvas_index=i,
-            image_index=0,
-            canvas_label={"none": [f"f. {i}"]},
-            image_url=f"{url}/image/{i}.jpg",
-            service=None,
-            width=100,
-            height=80,
-            format="image/jpeg",
-        )
-        for i in range(len(vectors))
-    ]
+    images = image_rows(url, len(vectors))
     store.save_manifest(row, images)
     pending = store.pending_items([url])
     store.save_vectors(
