@@ -1,11 +1,16 @@
-"""Shared by the benchmark scripts: the machine they ran on, and their section of
-docs/benchmarks.md (each script owns one `## Title` section and rewrites only it)."""
+"""Shared by the benchmark scripts: the machine they ran on, their section of
+docs/benchmarks.md (each script owns one `## Title` section and rewrites only it), and
+the lock that keeps two benchmarks from running at once on the same cores."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import platform
 import re
+import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -18,21 +23,45 @@ HEADER = (
 )
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
+LOCK_FILE = Path("/tmp/regard-bench.lock")
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def memory_gib() -> str:
+    """The machine's memory, e.g. "24 GiB", or "unknown"."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
         kib = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f"{kib / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        memory = "RAM unknown"
-    return f"{os.cpu_count()} CPU cores ({cpu}), {memory}, Python {platform.python_version()}"
+        return f"{kib / 1024 / 1024:.0f} GiB"
+    return "unknown"
+
+
+def machine() -> str:
+    return (
+        f"{os.cpu_count()} CPU cores ({cpu_model()}), {memory_gib()} RAM, "
+        f"Python {platform.python_version()}"
+    )
+
+
+@contextlib.contextmanager
+def bench_lock(enabled: bool = True) -> Iterator[None]:
+    """Hold LOCK_FILE for the block (waiting, and saying so, while another benchmark runs)."""
+    if not enabled:
+        yield
+        return
+    with LOCK_FILE.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for {LOCK_FILE} (another benchmark is running)", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def write_section(title: str, body: str) -> Path:
@@ -52,8 +81,6 @@ def write_section(title: str, body: str) -> Path:
 def use_project_python() -> None:
     """Re-run the calling script with the project's .venv when started by a bare python3,
     and make the project's packages importable."""
-    import sys
-
     repo = DOCS.parent.parent
     venv_python = repo / ".venv" / "bin" / "python"
     if Path(sys.prefix).resolve() != (repo / ".venv").resolve() and venv_python.exists():
