@@ -133,10 +133,11 @@ def prepared_in_order(
 ) -> Iterator[tuple[Prepared, bool]]:
     """Prepared images in order, each with whether the next one is ready too.
 
-    A bounded window of work is kept in flight, and finished images are handed on as
-    soon as they are at the head of the window. "Ready" waits up to LINGER for the next
-    image. `items` is pulled lazily (it may still be walking manifests); on Ctrl-C or an
-    early close, queued work is cancelled rather than waited for.
+    A window of two batches' downloads is kept full, topped up as each image is handed
+    on, so the next batch is in flight while the model embeds this one; finished images
+    are handed on as soon as they are at the head of the window. "Ready" waits up to
+    LINGER for the next image. `items` is pulled lazily (it may still be walking
+    manifests); on Ctrl-C or an early close, queued work is cancelled, not waited for.
     """
     window = max(options.batch_size * 2, options.workers * 2)
     pool = ThreadPoolExecutor(options.workers, thread_name_prefix="regard-fetch")
@@ -145,13 +146,18 @@ def prepared_in_order(
     def next_ready(linger: float) -> bool:
         return bool(pending) and bool(wait([pending[0]], timeout=linger).done)
 
-    try:
-        for item in items:
+    queue = iter(items)
+
+    def top_up() -> None:
+        while len(pending) < window and (item := next(queue, None)) is not None:
             pending.append(pool.submit(prepare, item, fetcher, encoder, options.max_pixels))
-            while len(pending) >= window or next_ready(0):
-                yield pending.popleft().result(), next_ready(LINGER)
+
+    try:
+        top_up()
         while pending:
-            yield pending.popleft().result(), next_ready(LINGER)
+            prepared = pending.popleft().result()
+            top_up()
+            yield prepared, next_ready(LINGER)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 

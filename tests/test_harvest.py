@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,9 +17,10 @@ import httpx
 import pytest
 
 from indexer.encoders import fingerprint_record
-from indexer.fetch import FetchSettings
-from indexer.pipeline import IndexOptions, run_index
-from indexer.store import Store
+from indexer.fetch import Fetcher, FetchSettings
+from indexer.harvest import Harvest
+from indexer.pipeline import IndexOptions, NoProgress, prepared_in_order, run_index
+from indexer.store import PendingItem, Store
 from models import TEST_MODEL, Encoder
 from tests.iiif_server import IIIFTestServer
 from tests.regard_fixtures import index, regard_command
@@ -175,6 +177,34 @@ def test_a_slow_server_gets_short_batches_so_the_model_keeps_up(tmp_path: Path, 
     # from a quarter full when the next image is slow to come.
     assert len(log.batches) > 2
     assert all(size >= 32 // 4 for size in log.batches[:-1])
+
+
+def test_downloads_are_topped_up_as_each_image_is_handed_on(tmp_path: Path, server):
+    # The window of downloads stays full: a batch handed to the model leaves the next
+    # one already in flight, instead of a gap of one server answer after every batch.
+    url = server.shapes_manifest_url(per_pair=4, seed=660, twins=[])  # 64 images
+    store = Store.open(tmp_path / "s", create=True)
+    encoder = Encoder(TEST_MODEL, device="cpu")
+    store.bind_model(TEST_MODEL, "", fingerprint_record(encoder))
+    options = IndexOptions(batch_size=8, workers=2)
+    window = 16  # two batches
+    pulled = 0
+
+    def counted(items: Iterator[PendingItem]) -> Iterator[PendingItem]:
+        nonlocal pulled
+        for item in items:
+            pulled += 1
+            yield item
+
+    with Fetcher(options.fetch) as fetcher:
+        harvest = Harvest(store, fetcher, store.begin_run([url]), NoProgress(), 1)
+        images = prepared_in_order(counted(harvest.pending_items([url])), fetcher, encoder, options)
+        in_flight = []
+        for handed, (prepared, _) in enumerate(images, start=1):
+            assert not prepared.error
+            in_flight.append(pulled - handed)
+        assert handed == 64
+    assert in_flight == [window] * (64 - window) + list(range(window - 1, -1, -1))
 
 
 def test_retry_after_is_honoured_and_the_run_goes_on(tmp_path: Path, server):
