@@ -178,9 +178,12 @@ def embed_pending(
     A batch is embedded when full, or earlier, from a quarter full, when the next image
     has not arrived within LINGER: when the servers are slower than the model, the model
     keeps up with them rather than idling, and the run does not end with a full batch
-    still to embed after its last download.
+    still to embed after its last download. The first batches ramp up from a quarter
+    (a quarter, a half, then full), so that the model starts while the downloads behind
+    it fill the window, rather than waiting for a whole batch at the servers' pace.
     """
     early = max(1, options.batch_size // 4)
+    full = early
     fingerprint_key = encoder.fingerprint.key
     batch: list[Prepared] = []
 
@@ -211,8 +214,9 @@ def embed_pending(
                 progress.images_done(1)
                 continue
             batch.append(prepared)
-            if len(batch) >= options.batch_size or (len(batch) >= early and not next_ready):
+            if len(batch) >= full or (len(batch) >= early and not next_ready):
                 flush()
+                full = min(full * 2, options.batch_size)
     except KeyboardInterrupt:
         flush()
         raise

@@ -179,6 +179,19 @@ def test_a_slow_server_gets_short_batches_so_the_model_keeps_up(tmp_path: Path, 
     assert all(size >= 32 // 4 for size in log.batches[:-1])
 
 
+def test_the_first_batches_ramp_up_so_the_model_starts_early(tmp_path: Path, server):
+    url = server.shapes_manifest_url(per_pair=3, seed=655, twins=[])  # 48 images
+    store = Store.open(tmp_path / "s", create=True)
+    encoder = Encoder(TEST_MODEL, device="cpu")
+    store.bind_model(TEST_MODEL, "", fingerprint_record(encoder))
+    log = BatchLog()
+    report = run_index([url], store, encoder, IndexOptions(batch_size=16), log)
+    assert report.embedded == sum(log.batches) == 48
+    # a quarter, then at most a half, then full batches: the model does not wait for a
+    # whole batch before it starts
+    assert log.batches[0] == 4 and log.batches[1] <= 8 and max(log.batches) == 16
+
+
 def test_downloads_are_topped_up_as_each_image_is_handed_on(tmp_path: Path, server):
     # The window of downloads stays full: a batch handed to the model leaves the next
     # one already in flight, instead of a gap of one server answer after every batch.
