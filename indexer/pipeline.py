@@ -134,8 +134,8 @@ def prepared_in_order(
     """Prepared images in order, each with whether the next one is ready too.
 
     A window of two batches' downloads is kept full, topped up as each image is handed
-    on, so the next batch is in flight while the model embeds this one; finished images
-    are handed on as soon as they are at the head of the window. "Ready" waits up to
+    on, so that the next batch is in flight while the model embeds this one; finished
+    images are handed on as soon as they are at the head of the window. "Ready" waits up to
     LINGER for the next image. `items` is pulled lazily (it may still be walking
     manifests); on Ctrl-C or an early close, queued work is cancelled, not waited for.
     """
@@ -148,15 +148,27 @@ def prepared_in_order(
 
     queue = iter(items)
 
-    def top_up() -> None:
-        while len(pending) < window and (item := next(queue, None)) is not None:
+    def pull() -> bool:
+        """Queue the next item; False once there are none. May wait on the walk."""
+        item = next(queue, None)
+        if item is not None:
             pending.append(pool.submit(prepare, item, fetcher, encoder, options.max_pixels))
+        return item is not None
 
     try:
-        top_up()
-        while pending:
+        while True:
+            # While the head is still downloading, queue more, up to the window.
+            while len(pending) < window and not next_ready(0) and pull():
+                pass
+            if not pending:
+                return
             prepared = pending.popleft().result()
-            top_up()
+            # Replace the image handed on, and one more while below the window: it
+            # refills, yet a slow walk of manifests holds a finished image back for at
+            # most two items.
+            for _ in range(2):
+                if len(pending) < window:
+                    pull()
             yield prepared, next_ready(LINGER)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

@@ -217,7 +217,38 @@ def test_downloads_are_topped_up_as_each_image_is_handed_on(tmp_path: Path, serv
             assert not prepared.error
             in_flight.append(pulled - handed)
         assert handed == 64
-    assert in_flight == [window] * (64 - window) + list(range(window - 1, -1, -1))
+    # full once the first images are in (at most a window's worth of them), and to the end
+    filled = in_flight.index(window)
+    assert filled <= window
+    assert in_flight[filled:] == [window] * (64 - window - filled) + list(range(window - 1, -1, -1))
+
+
+def test_a_slow_walk_of_manifests_does_not_hold_finished_images_back(tmp_path: Path, server):
+    url = server.shapes_manifest_url(per_pair=2, seed=665, twins=[])  # 32 images
+    store = Store.open(tmp_path / "s", create=True)
+    encoder = Encoder(TEST_MODEL, device="cpu")
+    store.bind_model(TEST_MODEL, "", fingerprint_record(encoder))
+    options = IndexOptions(batch_size=8, workers=2)  # a window of 16
+    pulled = 0
+
+    def slow_after_two(items: Iterator[PendingItem]) -> Iterator[PendingItem]:
+        nonlocal pulled
+        for item in items:
+            if pulled >= 2:
+                time.sleep(0.1)  # as if each came from a manifest still to fetch
+            pulled += 1
+            yield item
+
+    with Fetcher(options.fetch) as fetcher:
+        harvest = Harvest(store, fetcher, store.begin_run([url]), NoProgress(), 1)
+        images = prepared_in_order(
+            slow_after_two(harvest.pending_items([url])), fetcher, encoder, options
+        )
+        first, _ = next(images)
+        assert not first.error
+        # handed on once it was ready, not after the walk had filled the whole window
+        assert pulled < 16
+        images.close()
 
 
 def test_retry_after_is_honoured_and_the_run_goes_on(tmp_path: Path, server):
