@@ -135,8 +135,8 @@ def prepared_in_order(
 
     A window of two batches' downloads is kept full, topped up as each image is handed
     on, so that the next batch is in flight while the model embeds this one; finished
-    images are handed on as soon as they are at the head of the window. "Ready" waits up to
-    LINGER for the next image. `items` is pulled lazily (it may still be walking
+    images are handed on as soon as they are at the head of the window. "Ready" waits
+    up to LINGER for the next image. `items` is pulled lazily (it may still be walking
     manifests); on Ctrl-C or an early close, queued work is cancelled, not waited for.
     """
     window = max(options.batch_size * 2, options.workers * 2)
@@ -195,7 +195,7 @@ def embed_pending(
     it fill the window, rather than waiting for a whole batch at the servers' pace.
     """
     early = max(1, options.batch_size // 4)
-    full = early
+    size = early  # this batch's size: ramps up to options.batch_size
     fingerprint_key = encoder.fingerprint.key
     batch: list[Prepared] = []
 
@@ -226,9 +226,9 @@ def embed_pending(
                 progress.images_done(1)
                 continue
             batch.append(prepared)
-            if len(batch) >= full or (len(batch) >= early and not next_ready):
+            if len(batch) >= size or (len(batch) >= early and not next_ready):
                 flush()
-                full = min(full * 2, options.batch_size)
+                size = min(size * 2, options.batch_size)
     except KeyboardInterrupt:
         flush()
         raise

@@ -218,6 +218,7 @@ def test_downloads_are_topped_up_as_each_image_is_handed_on(tmp_path: Path, serv
             in_flight.append(pulled - handed)
         assert handed == 64
     # full once the first images are in (at most a window's worth of them), and to the end
+    assert window in in_flight
     filled = in_flight.index(window)
     assert filled <= window
     assert in_flight[filled:] == [window] * (64 - window - filled) + list(range(window - 1, -1, -1))
