@@ -64,6 +64,24 @@ def neighbour_overlap(reference: np.ndarray, candidate: np.ndarray, k: int = 10)
     return float(np.mean(shared)) / k
 
 
+def query_overlap(
+    queries: np.ndarray, reference: np.ndarray, candidate: np.ndarray, k: int = 10
+) -> float:
+    """Mean share of each query's k best items found by both sets of item vectors.
+
+    For text queries against image vectors: a runtime can keep images close to each
+    other yet reorder what a text finds (USERS.md: quantised indexes that ruined
+    text-to-image search while image-to-image looked fine).
+    """
+    if len(reference) < k:
+        raise ValueError(f"need at least {k} items to compare {k} results")
+    q = unit_rows(queries)
+    ours = np.argsort(-(q @ unit_rows(reference).T), axis=1, kind="stable")[:, :k]
+    theirs = np.argsort(-(q @ unit_rows(candidate).T), axis=1, kind="stable")[:, :k]
+    shared = [len(set(a) & set(b)) for a, b in zip(ours, theirs, strict=True)]
+    return float(np.mean(shared)) / k
+
+
 def _neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
     scores = vectors @ vectors.T
     np.fill_diagonal(scores, -np.inf)

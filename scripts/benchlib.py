@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import platform
 import re
@@ -87,3 +88,27 @@ def use_project_python() -> None:
         os.execv(venv_python, [str(venv_python), *sys.argv])
     if str(repo) not in sys.path:
         sys.path.insert(0, str(repo))
+
+
+class FullContextTokens:
+    """Token ids of the model's full context length, a stand-in for a tokenizer.
+
+    SigLIP tokenizers pad every text to the context length, so the text tower does the
+    same work for these as for a real query; the ids are drawn from the text's hash.
+    """
+
+    def __init__(self, context_length: int, vocab_size: int):
+        self.context_length = context_length
+        self.vocab_size = vocab_size
+
+    def __call__(self, texts: list[str]):
+        import torch
+
+        rows = []
+        for text in texts:
+            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+            generator = torch.Generator().manual_seed(seed)
+            rows.append(
+                torch.randint(1, self.vocab_size, (self.context_length,), generator=generator)
+            )
+        return torch.stack(rows)

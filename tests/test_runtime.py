@@ -42,7 +42,7 @@ from models.runtime import (
     keep_freed_memory,
     resolve_runtime,
 )
-from models.shapes import collection, render
+from models.shapes import COLOURS, SHAPES, collection, english_caption, french_caption, render
 from service.cli import main as regard
 from tests.iiif_server import IIIFTestServer
 
@@ -170,6 +170,32 @@ def test_int8_vectors_pass_the_fidelity_bar(float32: Encoder, int8: Encoder) -> 
     assert cosines(reference, fast).min() >= MIN_COSINE
     assert neighbour_overlap(reference, fast, k=10) >= MIN_NEIGHBOUR_OVERLAP
     np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+
+
+@needs_int8
+def test_int8_keeps_text_to_image_search(float32: Encoder, int8: Encoder) -> None:
+    # USERS.md: quantisation can spoil text-to-image search while images stay close to
+    # each other. With trained weights (the test model), each caption in English and
+    # French must find as many right pictures among its 10 best in int8 as in float32.
+    per_pair = 8  # pictures of each (shape, colour): all of them belong in its 10 best
+    specs = collection(per_pair=per_pair, seed=710_000)
+    pictures = [render(spec, 64) for spec in specs]
+    queries = [(shape, colour) for shape in SHAPES for colour in COLOURS]
+    texts = float32.embed_texts(
+        [english_caption(*q) for q in queries] + [french_caption(*q) for q in queries]
+    )
+    wanted = np.array([[(spec.shape, spec.colour) == q for spec in specs] for q in queries * 2])
+
+    def right_in_top10(vectors: np.ndarray) -> np.ndarray:
+        best = np.argsort(-(texts @ vectors.T), axis=1)[:, :10]
+        return np.take_along_axis(wanted, best, axis=1).sum(axis=1)
+
+    reference = right_in_top10(float32.embed_images(pictures))
+    fast = right_in_top10(int8.embed_images(pictures))
+    assert (
+        reference.mean() >= per_pair - 0.5
+    )  # the model finds them: the comparison means something
+    np.testing.assert_array_equal(fast, reference)
 
 
 @needs_int8
