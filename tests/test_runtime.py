@@ -192,9 +192,8 @@ def test_int8_keeps_text_to_image_search(float32: Encoder, int8: Encoder) -> Non
 
     reference = right_in_top10(float32.embed_images(pictures))
     fast = right_in_top10(int8.embed_images(pictures))
-    assert (
-        reference.mean() >= per_pair - 0.5
-    )  # the model finds them: the comparison means something
+    # the model does find them, so that the comparison means something
+    assert reference.mean() >= per_pair - 0.5
     np.testing.assert_array_equal(fast, reference)
 
 
