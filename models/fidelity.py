@@ -59,9 +59,7 @@ def neighbour_overlap(reference: np.ndarray, candidate: np.ndarray, k: int = 10)
     """Mean share of each item's k nearest neighbours (itself excluded) found by both."""
     if len(reference) <= k:
         raise ValueError(f"need more than {k} items to compare {k} neighbours")
-    ours, theirs = _neighbours(unit_rows(reference), k), _neighbours(unit_rows(candidate), k)
-    shared = [len(set(a) & set(b)) for a, b in zip(ours, theirs, strict=True)]
-    return float(np.mean(shared)) / k
+    return _shared(_neighbours(unit_rows(reference), k), _neighbours(unit_rows(candidate), k))
 
 
 def query_overlap(
@@ -78,8 +76,13 @@ def query_overlap(
     q = unit_rows(queries)
     ours = np.argsort(-(q @ unit_rows(reference).T), axis=1, kind="stable")[:, :k]
     theirs = np.argsort(-(q @ unit_rows(candidate).T), axis=1, kind="stable")[:, :k]
+    return _shared(ours, theirs)
+
+
+def _shared(ours: np.ndarray, theirs: np.ndarray) -> float:
+    """Mean share of each row's indices found in both (rows of k indices each)."""
     shared = [len(set(a) & set(b)) for a, b in zip(ours, theirs, strict=True)]
-    return float(np.mean(shared)) / k
+    return float(np.mean(shared)) / ours.shape[1]
 
 
 def _neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
