@@ -11,7 +11,7 @@ import os
 import platform
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -112,3 +112,33 @@ class FullContextTokens:
                 torch.randint(1, self.vocab_size, (self.context_length,), generator=generator)
             )
         return torch.stack(rows)
+
+
+@contextlib.contextmanager
+def tokenizer_stand_in(say: Callable[[str], None] = print) -> Iterator[None]:
+    """Within the block, Encoders whose tokenizer is not to be had offline get
+    FullContextTokens instead of failing; `say` hears which tokenizer each one got."""
+    import models.encoder
+    from models.errors import ModelUnavailableError
+
+    real = models.encoder.load_tokenizer
+
+    def load_tokenizer(name, config, *args):
+        try:
+            tokenizer = real(name, config, *args)
+            line = "tokenizer: the model's own"
+        except ModelUnavailableError:
+            text = config["text_cfg"]
+            tokenizer = FullContextTokens(text["context_length"], text["vocab_size"])
+            line = (
+                f"tokenizer: stand-in, {text['context_length']} token ids per text "
+                "(the real one is not available offline)"
+            )
+        say(line)
+        return tokenizer
+
+    models.encoder.load_tokenizer = load_tokenizer
+    try:
+        yield
+    finally:
+        models.encoder.load_tokenizer = real
