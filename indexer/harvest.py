@@ -67,7 +67,7 @@ def image_row(ref: ImageRef) -> ImageRow:
         image_index=ref.image_index,
         canvas_label=ref.canvas_label,
         image_url=ref.image_url,
-        service=dataclasses.asdict(ref.service) if ref.service else None,
+        service=ref.service.to_dict() if ref.service else None,
         width=ref.width,
         height=ref.height,
         format=ref.format,

@@ -60,14 +60,24 @@ class ImageService:
     scale_factors: list[int] = field(default_factory=list)
     auth: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """What the store keeps (as JSON): the same as `dataclasses.asdict`, which is ten
+        times slower (it deep-copies), and runs once per image of every manifest saved."""
+        values = {f.name: getattr(self, f.name) for f in _SERVICE_FIELDS}
+        values["sizes"], values["scale_factors"] = list(self.sizes), list(self.scale_factors)
+        return values
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImageService:
-        """Rebuild from `dataclasses.asdict` output (e.g. stored as JSON); unknown keys are
-        ignored, so that a store written by another version still reads."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        """Rebuild from `to_dict` output (e.g. stored as JSON); unknown keys are ignored,
+        so that a store written by another version still reads."""
+        values = {k: v for k, v in data.items() if k in _SERVICE_NAMES}
         values["sizes"] = [tuple(size) for size in values.get("sizes") or []]
         return cls(**values)
+
+
+_SERVICE_FIELDS = fields(ImageService)
+_SERVICE_NAMES = frozenset(f.name for f in _SERVICE_FIELDS)
 
 
 # --- reading -------------------------------------------------------------------------
