@@ -142,3 +142,17 @@ def tokenizer_stand_in(say: Callable[[str], None] = print) -> Iterator[None]:
         yield
     finally:
         models.encoder.load_tokenizer = real
+
+
+@contextlib.contextmanager
+def random_init(seed: int) -> Iterator[None]:
+    """Within the block, Encoders with "random" weights draw them from `seed` instead of
+    models.encoder.RANDOM_SEED (how well int8 keeps to float32 depends on the weights)."""
+    import models.encoder
+
+    default = models.encoder.RANDOM_SEED
+    models.encoder.RANDOM_SEED = seed
+    try:
+        yield
+    finally:
+        models.encoder.RANDOM_SEED = default
