@@ -168,7 +168,7 @@ def test_auth_services_are_noted_with_their_kind(nested, kind):
 def test_service_survives_a_round_trip_through_json():
     service = info("uvacreate_image.3.uvacreate-mmph-wae681.json")
     assert service.sizes and service.scale_factors  # the lists are part of the check
-    # The same form as dataclasses.asdict, which stores written before to_dict used.
+    # The same form as dataclasses.asdict, which wrote the stores made before to_dict.
     assert service.to_dict() == dataclasses.asdict(service)
     stored = json.loads(json.dumps(service.to_dict()))
     stored["a_field_from_the_future"] = 1
