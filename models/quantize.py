@@ -7,6 +7,12 @@ use nn.MultiheadAttention, whose projections quantize_dynamic skips; they are fi
 replaced by the same attention written with plain nn.Linear layers, so that the query, key
 and value projections (a third of the block's work) are quantised too.
 
+Weights are quantised with one scale per output channel, not one per layer: as fast, and
+far less sensitive to the weights themselves. Over four random initialisations of
+ViT-B-32-SigLIP2-256, one scale per layer gave a worst probe cosine of 0.9995, 0.9980,
+0.9922 and 0.9673 (the last two refused by the check at load); one per channel gave
+0.9997 for all four (scripts/bench_embed --inits).
+
 Activations are quantised per call with one scale for the whole batch (fbgemm), so a
 vector depends slightly on its batch mates: cosine 0.9996 at worst between a batch of 32
 and one image at a time (ViT-B-32), the order of the int8 to float32 difference itself.
@@ -88,7 +94,10 @@ def quantized_copy(tower: nn.Module) -> nn.Module:
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
             torch.ao.quantization.quantize_dynamic(
-                stack, {nn.Linear}, dtype=torch.qint8, inplace=True
+                stack,
+                {nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
+                dtype=torch.qint8,
+                inplace=True,
             )
     return tower.eval()
 

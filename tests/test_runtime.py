@@ -163,6 +163,33 @@ def test_a_tower_without_blocks_cannot_be_quantised() -> None:
         quantized_copy(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3)))
 
 
+class Tower(nn.Module):
+    """The least a tower needs to be quantised: a stack of two or more linear blocks."""
+
+    def __init__(self, width: int, depth: int) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*(nn.Sequential(nn.Linear(width, width)) for _ in range(depth)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
+
+
+@needs_int8
+def test_int8_keeps_every_channel_where_a_few_weights_are_much_larger() -> None:
+    # Some towers (trained, and some random ones) have output channels with far larger
+    # weights than the rest: one scale for the whole layer would leave the other channels
+    # only a few levels of int8.
+    torch.manual_seed(0)
+    tower = Tower(width=64, depth=2).eval()
+    with torch.no_grad():
+        tower.blocks[-1][0].weight[0] *= 30
+    x = torch.randn(256, 64)
+    with torch.inference_mode():
+        reference, fast = tower(x).numpy(), quantized_copy(tower)(x).numpy()
+    ordinary = slice(1, None)  # one scale per layer: 0.991 here
+    assert cosines(reference[:, ordinary], fast[:, ordinary]).min() >= 0.999
+
+
 @needs_int8
 def test_int8_vectors_pass_the_fidelity_bar(float32: Encoder, int8: Encoder) -> None:
     pictures = shapes(128, size=64)
