@@ -176,9 +176,9 @@ class Tower(nn.Module):
 
 @needs_int8
 def test_int8_keeps_every_channel_where_a_few_weights_are_much_larger() -> None:
-    # Some towers (trained, and some random ones) have output channels with far larger
-    # weights than the rest: one scale for the whole layer would leave the other channels
-    # only a few levels of int8.
+    # A layer may have output channels with far larger weights than the rest (some of
+    # SigLIP2's random initialisations do): one scale for the whole layer would leave the
+    # other channels only a few levels of int8.
     torch.manual_seed(0)
     tower = Tower(width=64, depth=2).eval()
     with torch.no_grad():
