@@ -13,9 +13,9 @@ in docs/benchmarks.md):
 - inference_mode vs no_grad: equal; channels_last: no gain (only the patch embedding is a
   convolution): both left out;
 - torch.compile with the weights frozen into the graph: 3 to 9 % more for float32, none
-  for int8 (its quantised products are opaque to the compiler), for 15 to 50 s of
-  compiling per batch shape, 550 MB more memory (SigLIP2's 360 MB tower) and a C++
-  compiler on the server: left out, since int8, the default on CPU, gains far more;
+  for int8, for 12 to 22 s of compiling per batch shape (50 s in max-autotune mode),
+  550 MB more memory (SigLIP2's 360 MB tower) and a C++ compiler on the server: left
+  out, since int8, the default on CPU, gains far more;
 - bfloat16 autocast: a third of the float32 speed on this CPU (no AMX: the products are
   emulated), so it is never chosen on its own; an explicit option for CPUs with AMX;
 - int8 (models.quantize): 2.4 times float32 on ViT-B-32, 2.1 times on
