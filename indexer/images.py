@@ -41,4 +41,4 @@ def decode_image(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXEL
             image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as error:
         raise DecodeError(f"image data is truncated or corrupt ({error})") from error
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")  # convert always copies

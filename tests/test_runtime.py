@@ -66,9 +66,11 @@ def shapes(count: int, size: int = 96) -> list[Image.Image]:
 
 
 def assorted_pictures() -> list[Image.Image]:
-    """Sizes and modes the indexer meets: square, portrait, landscape, tiny, odd modes."""
+    """Sizes and modes the indexer meets: square, portrait, landscape, tiny, odd modes, and
+    pictures already of a model's input size (whose crop and conversion are skipped)."""
     base = render(collection(per_pair=1, seed=3)[5], 400)
     sizes = [(224, 224), (224, 300), (301, 224), (97, 61), (640, 480), (257, 1000)]
+    sizes += [(256, 256), (64, 64), (160, 192)]
     pictures = [base.resize(size) for size in sizes]
     pictures += [base.convert(mode) for mode in ("L", "RGBA", "P", "CMYK", "I;16")]
     return pictures
