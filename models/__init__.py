@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         MissingDependencyError,
         ModelError,
         ModelUnavailableError,
+        RuntimeRefusedError,
         UnknownModelError,
         UnknownPretrainedError,
     )
@@ -30,6 +31,7 @@ _EXPORTS = {
     "MissingDependencyError": "models.errors",
     "ModelError": "models.errors",
     "ModelUnavailableError": "models.errors",
+    "RuntimeRefusedError": "models.errors",
     "UnknownModelError": "models.errors",
     "UnknownPretrainedError": "models.errors",
 }
@@ -43,6 +45,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelError",
     "ModelUnavailableError",
+    "RuntimeRefusedError",
     "UnknownModelError",
     "UnknownPretrainedError",
 ]

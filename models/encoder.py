@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from models.checkpoints import RANDOM, ResolvedWeights, resolve_weights
-from models.errors import ModelError, UnknownPretrainedError
+from models.errors import ModelError, RuntimeRefusedError, UnknownPretrainedError
 from models.fidelity import LOAD_CHECK_MIN_COSINE, cosines, probe_batch
 from models.fingerprint import Fingerprint
 from models.hub import HubAccess
@@ -211,7 +211,8 @@ class Encoder:
         self._model.visual, self.runtime = float_tower, "float32"
         message = f"Model {self.name!r} cannot run in {runtime}: {problem}."
         if explicit:
-            raise ModelError(message + " Use runtime 'float32' (or 'auto').")
+            advice = " Use runtime 'float32' (or 'auto')."
+            raise RuntimeRefusedError(message + advice, runtime, worst)
         log.warning("%s Using float32.", message)
 
     def _embed(

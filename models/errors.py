@@ -25,3 +25,12 @@ class ModelUnavailableError(ModelError):
 
 class MissingDependencyError(ModelError):
     """The model needs an optional Python package that is not installed."""
+
+
+class RuntimeRefusedError(ModelError):
+    """A runtime asked for by name failed the check against float32 at load."""
+
+    def __init__(self, message: str, runtime: str, worst_cosine: float | None) -> None:
+        super().__init__(message)
+        self.runtime = runtime
+        self.worst_cosine = worst_cosine  # on the probe pictures; None: it could not run

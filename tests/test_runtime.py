@@ -21,7 +21,7 @@ from torch import nn
 import models.encoder
 import models.runtime
 from indexer.store import Store
-from models import TEST_MODEL, Encoder, ModelError
+from models import TEST_MODEL, Encoder, ModelError, RuntimeRefusedError
 from models.fidelity import (
     MIN_COSINE,
     MIN_NEIGHBOUR_OVERLAP,
@@ -247,8 +247,12 @@ def test_auto_is_int8_for_a_measured_architecture() -> None:
 @needs_int8
 def test_a_failed_check_refuses_an_explicit_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(models.encoder, "LOAD_CHECK_MIN_COSINE", 1.01)  # nothing passes
-    with pytest.raises(ModelError, match="cannot run in int8"):
+    with pytest.raises(RuntimeRefusedError, match="cannot run in int8") as refused:
         Encoder(TEST_MODEL, device="cpu", runtime="int8")
+    assert refused.value.runtime == "int8"
+    worst = refused.value.worst_cosine
+    assert worst is not None and 0.9 < worst < 1.01
+    assert f"worst cosine {worst:.4f}" in str(refused.value)
 
 
 @needs_int8
