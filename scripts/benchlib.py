@@ -65,10 +65,12 @@ def bench_lock(enabled: bool = True) -> Iterator[None]:
         yield
 
 
-def write_section(title: str, body: str) -> Path:
-    """Replace (or add) `## title` in docs/benchmarks.md with `body`, dated."""
+def write_section(title: str, body: str, ran_on: str | None = None) -> Path:
+    """Replace (or add) `## title` in docs/benchmarks.md with `body`, dated `ran_on` (the
+    day the figures were measured, for a saved run reported later; default today)."""
     text = DOCS.read_text() if DOCS.exists() else HEADER
-    section = f"## {title}\n\n{body.strip()}\n\n_Run on {date.today().isoformat()}: {machine()}._\n"
+    day = ran_on or date.today().isoformat()
+    section = f"## {title}\n\n{body.strip()}\n\n_Run on {day}: {machine()}._\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"
