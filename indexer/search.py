@@ -23,7 +23,7 @@ from .index_plan import IndexSettings
 from .store import ItemRecord, Store
 from .store_vectors import StoreVectors
 from .text_cache import TextEmbeddingCache
-from .vector_index import Neighbour, VectorIndex, refreshed
+from .vector_index import Modality, Neighbour, VectorIndex, refreshed
 
 log = logging.getLogger(__name__)
 
@@ -129,16 +129,22 @@ class Searcher:
         )
 
     def search_text(self, query: str, k: int) -> list[Hit]:
-        return self.search_vector(self.embed_text(query), k)
+        return self.search_vector(self.embed_text(query), k, modality="text")
 
-    def search_vector(self, vector: np.ndarray, k: int, exclude: int | None = None) -> list[Hit]:
+    def search_vector(
+        self,
+        vector: np.ndarray,
+        k: int,
+        exclude: int | None = None,
+        modality: Modality = "image",
+    ) -> list[Hit]:
         index = self.index()
         wanted = k + (1 if exclude is not None else 0)
         # Items that left since the index was built take places: ask for more, within
         # reason (after a large removal, the rebuild under way will set it right).
         most = min(index.size, max(OVERFETCH * wanted, 256))
         while True:
-            neighbours = index.search(vector[None, :], wanted)[0]
+            neighbours = index.search(vector[None, :], wanted, modality)[0]
             hits = self._searchable_hits(neighbours, exclude)
             if len(hits) >= k or len(neighbours) < wanted or wanted >= most:
                 return hits[:k]

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import faiss
 import numpy as np
@@ -30,6 +30,9 @@ from .store_vectors import Snapshot, StoreVectors
 
 INDEX_FILE = "index.faiss"
 INDEX_META_FILE = "index.json"
+
+# Where a query vector came from: an IVF index scans more cells for a text's vector.
+Modality = Literal["image", "text"]
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,13 @@ class VectorIndex:
         self.origin = origin  # built | loaded (from the cache files) | added (incrementally)
         self.built_at = built_at or _now()
         if plan.kind == "ivf":
-            self._params = faiss.SearchParametersIVF(nprobe=plan.nprobe)
+            self._params: dict[Modality, faiss.SearchParametersIVF] = {
+                "image": faiss.SearchParametersIVF(nprobe=plan.nprobe),
+                "text": faiss.SearchParametersIVF(nprobe=plan.text_nprobe or plan.nprobe),
+            }
+            # One query's cells are scanned by all the cores, not only by one: the
+            # service asks one query at a time (1.5 to 1.9 times faster on 2 cores).
+            faiss.extract_index_ivf(index).parallel_mode = 1
 
     @property
     def size(self) -> int:
@@ -110,24 +119,29 @@ class VectorIndex:
 
     # -- searching -----------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, k: int) -> list[list[Neighbour]]:
+    def search(
+        self, queries: np.ndarray, k: int, modality: Modality = "image"
+    ) -> list[list[Neighbour]]:
+        """The k best items for each query (unit vectors), best first."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if self.size == 0 or k < 1:
             return [[] for _ in range(len(queries))]
         if queries.shape[1] != self.dim:
             raise ValueError(f"query of dimension {queries.shape[1]}, index of {self.dim}")
         if self.plan.kind == "ivf":
-            return [self._search_ivf(query, k) for query in queries]
+            return [self._search_ivf(query, k, self._params[modality]) for query in queries]
         scores, keys = self._index.search(queries, min(k, self.size))
         return [
             _neighbours(row_keys, row_scores)
             for row_keys, row_scores in zip(keys, scores, strict=True)
         ]
 
-    def _search_ivf(self, query: np.ndarray, k: int) -> list[Neighbour]:
+    def _search_ivf(
+        self, query: np.ndarray, k: int, params: faiss.SearchParametersIVF
+    ) -> list[Neighbour]:
         """Candidates from the compressed lists, scored again with the exact vectors."""
         wanted = min(max(self.plan.rerank, k), self.size)
-        scores, keys = self._index.search(query[None, :], wanted, params=self._params)
+        scores, keys = self._index.search(query[None, :], wanted, params=params)
         candidates = keys[0][keys[0] >= 0]
         if self._source is None:
             return _neighbours(candidates, scores[0][: len(candidates)])[:k]

@@ -30,7 +30,10 @@ class Settings(BaseSettings):
         "auto", description="auto (exact up to index_exact_limit, IVF above), exact or ivf."
     )
     index_exact_limit: int = Field(100_000, description="auto: exact search up to this size.")
-    index_nprobe: int | None = Field(None, description="IVF cells scanned per query.")
+    index_nprobe: int | None = Field(None, description="IVF cells scanned per image query.")
+    index_text_nprobe: int | None = Field(
+        None, description="IVF cells scanned per text query (default: 4 x index_nprobe)."
+    )
     index_rerank: int | None = Field(None, description="IVF candidates re-scored exactly.")
     index_mmap: bool = Field(False, description="Memory-map the index instead of loading it.")
     index_memory_limit: int | None = Field(
@@ -43,6 +46,7 @@ class Settings(BaseSettings):
             kind=self.index_kind,
             exact_limit=self.index_exact_limit,
             nprobe=self.index_nprobe,
+            text_nprobe=self.index_text_nprobe,
             rerank=self.index_rerank,
             mmap=self.index_mmap,
             memory_limit=self.index_memory_limit,

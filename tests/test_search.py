@@ -76,6 +76,27 @@ def test_text_cache_keeps_the_most_recent_and_separates_models():
         vector[0] = 0  # shared between requests: read-only
 
 
+def test_text_queries_get_the_text_probes_and_image_vectors_the_image_ones(tmp_path):
+    vectors = clustered(3000)
+    store = vector_store(tmp_path / "s", vectors)
+    # Far from every cluster, as texts are from images: neighbours spread over many cells.
+    far = np.random.default_rng(3).standard_normal((30, DIM)).astype(np.float32)
+    far /= np.linalg.norm(far, axis=1, keepdims=True)
+    settings = IndexSettings(exact_limit=500, nprobe=1, text_nprobe=10_000)  # text: every cell
+    searcher = Searcher(store, CountingEncoder(far), settings)
+    stored = vectors.astype(np.float16).astype(np.float32)
+    truth = [set((np.argsort(-(stored @ q))[:10] + 1).tolist()) for q in far]  # keys from 1
+
+    def found(hits):
+        return {h.item.key for h in hits}
+
+    by_text = [found(searcher.search_text(f"item {i}", 10)) for i in range(len(far))]
+    by_vector = [found(searcher.search_vector(q, 10)) for q in far]
+    text_recall = np.mean([len(f & t) / 10 for f, t in zip(by_text, truth, strict=True)])
+    image_recall = np.mean([len(f & t) / 10 for f, t in zip(by_vector, truth, strict=True)])
+    assert text_recall >= 0.98 and image_recall < text_recall
+
+
 @pytest.mark.parametrize("settings", [IndexSettings(), SMALL], ids=["exact", "ivf"])
 def test_removed_and_failed_items_are_never_returned(tmp_path, settings):
     vectors = clustered(600)

@@ -21,8 +21,10 @@ def exact_top(vectors: np.ndarray, keys: np.ndarray, queries: np.ndarray, k: int
     return [set(keys[np.argsort(-row)[:k]].tolist()) for row in scores]
 
 
-def recall(index: VectorIndex, truth: list[set], queries: np.ndarray, k: int) -> float:
-    found = index.search(queries, k)
+def recall(
+    index: VectorIndex, truth: list[set], queries: np.ndarray, k: int, modality: str = "image"
+) -> float:
+    found = index.search(queries, k, modality)
     return np.mean(
         [len({n.key for n in row} & want) / k for row, want in zip(found, truth, strict=True)]
     )
@@ -69,6 +71,46 @@ def test_ivf_recall_against_exact_search(tmp_path):
     assert top.score == pytest.approx(float(stored.astype(np.float32) @ queries[0]), abs=1e-5)
 
 
+def far_from_the_data(n: int, dim: int = 32) -> np.ndarray:
+    """Random unit vectors: about as far from every cluster as a text's vector is from images."""
+    vectors = np.random.default_rng(99).standard_normal((n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_text_queries_scan_more_cells_than_image_queries(tmp_path):
+    vectors = clustered(3000)
+    store = vector_store(tmp_path / "s", vectors)
+    index = VectorIndex.load_or_build(store, IndexSettings(exact_limit=500, nprobe=1))
+    plan = index.plan
+    assert (plan.nprobe, plan.text_nprobe) == (1, 4) and index.describe()["text_nprobe"] == 4
+    # A query far from every cluster has its neighbours spread over many cells.
+    queries = far_from_the_data(40)
+    keys = np.array(sorted(index.keys))
+    truth = exact_top(vectors.astype(np.float16).astype(np.float32), keys, queries, 10)
+    every_cell = VectorIndex.load_or_build(
+        store, IndexSettings(exact_limit=500, nprobe=1, text_nprobe=10_000)
+    )
+    assert every_cell.plan.text_nprobe == every_cell.plan.nlist  # capped at the cells there are
+    as_image = recall(every_cell, truth, queries, 10, "image")
+    as_text = recall(every_cell, truth, queries, 10, "text")
+    assert as_text >= 0.98 and as_image < as_text
+
+
+def test_probes_default_by_size_and_follow_the_settings():
+    plan = plan_index(1_000_000, IndexSettings())
+    assert (plan.nlist, plan.nprobe, plan.text_nprobe) == (1024, 32, 128)
+    plan = plan_index(1_000_000, IndexSettings(nprobe=64))
+    assert (plan.nprobe, plan.text_nprobe) == (64, 256)
+    plan = plan_index(1_000_000, IndexSettings(text_nprobe=50))
+    assert (plan.nprobe, plan.text_nprobe) == (32, 50)
+    environ = {"REGARD_INDEX_NPROBE": "16", "REGARD_INDEX_TEXT_NPROBE": "40"}
+    settings = IndexSettings.from_env(environ)
+    assert (settings.nprobe, settings.text_nprobe) == (16, 40)
+    with pytest.raises(ValueError, match="text_nprobe must be at least 1"):
+        IndexSettings(text_nprobe=0)
+    assert "text_nprobe" not in plan_index(10, IndexSettings()).to_dict()  # exact: no cells
+
+
 def test_cached_index_is_loaded_unless_the_plan_changed(tmp_path):
     store = vector_store(tmp_path / "s", clustered(1000))
     assert VectorIndex.load_or_build(store, SMALL).origin == "built"
@@ -76,7 +118,7 @@ def test_cached_index_is_loaded_unless_the_plan_changed(tmp_path):
     assert again.origin == "loaded" and again.plan.kind == "ivf"
     # Search-time knobs apply to the cached index; a different kind rebuilds it.
     tuned = VectorIndex.load_or_build(store, IndexSettings(exact_limit=500, nprobe=2))
-    assert tuned.origin == "loaded" and tuned.plan.nprobe == 2
+    assert tuned.origin == "loaded" and (tuned.plan.nprobe, tuned.plan.text_nprobe) == (2, 8)
     exact = VectorIndex.load_or_build(store, IndexSettings(kind="exact"))
     assert exact.origin == "built" and exact.plan.kind == "exact"
 
