@@ -22,7 +22,11 @@ def create_app(settings: Settings, context: ServiceContext | None = None) -> Fas
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.context = context or ServiceContext.load(settings)
-        yield
+        try:
+            yield
+        finally:
+            if context is None:  # made here: ended here (a given one is its owner's)
+                app.state.context.close()
 
     app = FastAPI(
         title="Regard",

@@ -14,7 +14,7 @@ from indexer.encoders import encoder_for_store
 from indexer.search import Searcher
 from indexer.store import Store
 from indexer.text_cache import TextEmbeddingCache
-from models import Encoder
+from models.encoder_thread import EncoderThread
 
 from .settings import Settings
 
@@ -23,15 +23,18 @@ from .settings import Settings
 class ServiceContext:
     settings: Settings
     store: Store
-    encoder: Encoder
+    encoder: EncoderThread
     searcher: Searcher
 
     @classmethod
     def load(cls, settings: Settings) -> ServiceContext:
         store = Store.open(settings.store)
         # The service embeds only texts (always in float32): a fast image runtime would
-        # only add its conversion and check to the start.
-        encoder = encoder_for_store(store, settings.device, runtime="float32")
+        # only add its conversion and check to the start. Requests come on many threads;
+        # the model stays on one (see models.encoder_thread).
+        encoder = EncoderThread(
+            lambda: encoder_for_store(store, settings.device, runtime="float32")
+        )
         searcher = Searcher(
             store,
             encoder,
@@ -40,6 +43,9 @@ class ServiceContext:
         )
         searcher.index()  # build or load the index now, not on the first query
         return cls(settings, store, encoder, searcher)
+
+    def close(self) -> None:
+        self.encoder.close()
 
 
 def get_context(request: Request) -> ServiceContext:

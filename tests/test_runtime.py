@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import platform
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,8 @@ from torch import nn
 import models.encoder
 import models.runtime
 from indexer.store import Store
-from models import TEST_MODEL, Encoder, ModelError, RuntimeRefusedError
+from models import TEST_MODEL, Encoder, ModelError, RuntimeRefusedError, UnknownModelError
+from models.encoder_thread import EncoderThread
 from models.fidelity import (
     MIN_COSINE,
     MIN_NEIGHBOUR_OVERLAP,
@@ -421,3 +424,40 @@ def test_a_runtime_the_device_cannot_run_is_a_clear_error(
     assert "float16 runtime needs a CUDA device; on CPU use int8" in error
     assert "Traceback" not in error
     assert not store.exists()  # nothing was made of a store that did not exist
+
+
+class ThreadRecordingEncoder(Encoder):
+    """The test model, noting the threads it is built and called on."""
+
+    def __init__(self, seen: list[tuple[str, int]]) -> None:
+        seen.append(("built", threading.get_ident()))
+        self.seen = seen
+        super().__init__(TEST_MODEL)
+
+    def embed_texts(self, texts, batch_size=None):
+        self.seen.append(("called", threading.get_ident()))
+        return super().embed_texts(texts, batch_size)
+
+
+def test_encoder_thread_keeps_the_model_on_one_thread_for_callers_on_many():
+    seen: list[tuple[str, int]] = []
+    encoder = EncoderThread(lambda: ThreadRecordingEncoder(seen))
+    try:
+        texts = ["red circle", "green triangle", "blue square", "cercle rouge"] * 4
+        with ThreadPoolExecutor(max_workers=8) as callers:
+            answers = list(callers.map(lambda text: encoder.embed_texts([text])[0], texts))
+        together = encoder.embed_texts(texts)
+    finally:
+        encoder.close()
+    # Built and called on the same thread, never on a caller's (torch's OpenMP teams
+    # belong to the calling thread: see models.encoder_thread).
+    threads = {thread for _, thread in seen}
+    assert len(threads) == 1 and threading.get_ident() not in threads
+    assert [what for what, _ in seen].count("called") == len(texts) + 1
+    assert np.allclose(np.stack(answers), together, atol=1e-5)
+    assert encoder.fingerprint == encoder.encoder.fingerprint
+
+
+def test_encoder_thread_passes_on_a_model_that_cannot_be_built():
+    with pytest.raises(UnknownModelError, match="no-such-model"):
+        EncoderThread(lambda: Encoder("no-such-model"))
