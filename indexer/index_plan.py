@@ -2,7 +2,8 @@
 
 Exact search (every vector, as the float16 the store keeps, so nothing is lost) is the
 right answer for small collections: quick to build, and a scan of 100,000 vectors costs
-about 15 ms on one core (it is bound by memory bandwidth: float16 halves it). Above
+about 17 ms on one core (it is bound by memory bandwidth: float16 halves it), half that
+split over two (VectorIndex scans one query's key ranges on all the cores). Above
 `exact_limit` vectors the scan grows with the collection, so an inverted file takes
 over: the vectors are grouped into `nlist` cells around k-means centroids, a query
 scans only the `nprobe` nearest cells, over 4-bit codes (SQ4, an eighth of float32),

@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -33,6 +35,11 @@ INDEX_META_FILE = "index.json"
 
 # Where a query vector came from: an IVF index scans more cells for a text's vector.
 Modality = Literal["image", "text"]
+
+# An exact scan for one query runs on one core in faiss; split in key ranges, it runs on
+# all of them (100,000 vectors on 2 cores: 17 ms -> 8.5 ms). A part smaller than this
+# scans faster than threads hand it over.
+MIN_VECTORS_PER_PART = 25_000
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ class VectorIndex:
         self._source = source
         self.origin = origin  # built | loaded (from the cache files) | added (incrementally)
         self.built_at = built_at or _now()
+        self._parts: list[_KeyRange] = []  # exact: the key ranges one query is split in
         if plan.kind == "ivf":
             self._params: dict[Modality, faiss.SearchParametersIVF] = {
                 "image": faiss.SearchParametersIVF(nprobe=plan.nprobe),
@@ -100,10 +108,17 @@ class VectorIndex:
             # One query's cells are scanned by all the cores, not only by one: the
             # service asks one query at a time (1.5 to 1.9 times faster on 2 cores).
             faiss.extract_index_ivf(index).parallel_mode = 1
+        else:
+            self._parts = _key_ranges(keys, _cores())
 
     @property
     def size(self) -> int:
         return int(self._index.ntotal)
+
+    @property
+    def scan_parts(self) -> int:
+        """How many threads scan an exact index for one query (IVF: faiss splits it)."""
+        return len(self._parts) or 1
 
     def describe(self) -> dict[str, Any]:
         """The index as the service reports it: kind, why, parameters, size, memory."""
@@ -130,11 +145,25 @@ class VectorIndex:
             raise ValueError(f"query of dimension {queries.shape[1]}, index of {self.dim}")
         if self.plan.kind == "ivf":
             return [self._search_ivf(query, k, self._params[modality]) for query in queries]
+        if len(queries) == 1 and self._parts:
+            return [self._search_in_parts(queries, min(k, self.size))]
         scores, keys = self._index.search(queries, min(k, self.size))
         return [
             _neighbours(row_keys, row_scores)
             for row_keys, row_scores in zip(keys, scores, strict=True)
         ]
+
+    def _search_in_parts(self, query: np.ndarray, k: int) -> list[Neighbour]:
+        """One query's exact scan, its key ranges scanned at once on all the cores."""
+        answers = list(
+            _scan_threads().map(
+                lambda part: self._index.search(query, k, params=part.params), self._parts
+            )
+        )
+        scores = np.concatenate([part_scores[0] for part_scores, _ in answers])
+        keys = np.concatenate([part_keys[0] for _, part_keys in answers])
+        best = np.argsort(-scores, kind="stable")[:k]
+        return _neighbours(keys[best], scores[best])
 
     def _search_ivf(
         self, query: np.ndarray, k: int, params: faiss.SearchParametersIVF
@@ -351,6 +380,37 @@ def _additions(
 
 
 # -- faiss helpers ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _KeyRange:
+    selector: faiss.IDSelectorRange  # kept here: the parameters only point to it
+    params: faiss.SearchParameters
+
+
+def _key_ranges(keys: np.ndarray, cores: int) -> list[_KeyRange]:
+    """Selectors that split an exact scan into ranges of keys of about equal counts."""
+    parts = min(cores, len(keys) // MIN_VECTORS_PER_PART)
+    if parts < 2:
+        return []
+    ordered = np.sort(keys)
+    bounds = [int(ordered[len(ordered) * i // parts]) for i in range(parts)]
+    bounds.append(int(ordered[-1]) + 1)
+    ranges = []
+    for low, high in zip(bounds, bounds[1:], strict=False):
+        selector = faiss.IDSelectorRange(low, high)
+        ranges.append(_KeyRange(selector, faiss.SearchParameters(sel=selector)))
+    return ranges
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@cache
+def _scan_threads() -> ThreadPoolExecutor:
+    """Threads for the parts of exact scans (faiss lets go of the GIL while it scans)."""
+    return ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="regard-scan")
 
 
 def _new_faiss_index(plan: IndexPlan, dim: int, sample: np.ndarray | None) -> faiss.Index:

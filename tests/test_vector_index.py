@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from indexer import vector_index
 from indexer.index_memory import IndexTooLargeError, check_fits, estimate
 from indexer.index_plan import IndexSettings, plan_index
 from indexer.store_vectors import StoreVectors
@@ -109,6 +110,23 @@ def test_probes_default_by_size_and_follow_the_settings():
     with pytest.raises(ValueError, match="text_nprobe must be at least 1"):
         IndexSettings(text_nprobe=0)
     assert "text_nprobe" not in plan_index(10, IndexSettings()).to_dict()  # exact: no cells
+
+
+def test_one_query_scans_an_exact_index_in_parts_with_the_same_answer(tmp_path, monkeypatch):
+    monkeypatch.setattr(vector_index, "MIN_VECTORS_PER_PART", 100)
+    monkeypatch.setattr(vector_index, "_cores", lambda: 3)
+    store = vector_store(tmp_path / "s", clustered(1000))
+    index = VectorIndex.load_or_build(store, IndexSettings())
+    assert index.plan.kind == "exact" and index.scan_parts == 3
+    queries = np.concatenate([clustered(20, draw=1), far_from_the_data(20)])
+    whole = index.search(queries, 10)  # several queries: one scan each, not in parts
+    for query, expected in zip(queries, whole, strict=True):
+        parts = index.search(query, 10)[0]
+        assert [n.key for n in parts] == [n.key for n in expected]
+        assert np.allclose([n.score for n in parts], [n.score for n in expected])
+    # Too few vectors for two parts: one scan.
+    monkeypatch.setattr(vector_index, "MIN_VECTORS_PER_PART", 600)
+    assert VectorIndex.load_or_build(store, IndexSettings()).scan_parts == 1
 
 
 def test_cached_index_is_loaded_unless_the_plan_changed(tmp_path):
