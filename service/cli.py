@@ -157,6 +157,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _store_arg(failures)
     failures.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    recall = commands.add_parser(
+        "recall",
+        help="how much of the exact search's answers the index finds, on this store's vectors",
+    )
+    _store_arg(recall)
+    recall.add_argument(
+        "queries",
+        nargs="*",
+        metavar="QUERY",
+        help="text queries to try (default: twenty generic ones, in English and French)",
+    )
+    recall.add_argument(
+        "--items",
+        type=positive_int,
+        default=100,
+        help="items whose own vectors ask for their neighbours (default: 100)",
+    )
+    recall.add_argument("--k", type=positive_int, default=10, help="results a query (default: 10)")
+    recall.add_argument(
+        "--device", metavar="DEVICE", help="torch device (default: cuda when available, else cpu)"
+    )
+    recall.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
 
 
@@ -307,7 +330,58 @@ def cmd_failures(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"index": cmd_index, "serve": cmd_serve, "stats": cmd_stats, "failures": cmd_failures}
+def cmd_recall(args: argparse.Namespace) -> int:
+    from indexer.encoders import encoder_for_store
+    from indexer.index_plan import IndexSettings
+    from indexer.recall import DEFAULT_QUERIES, measure_recall
+    from indexer.store import Store
+    from indexer.store_vectors import StoreVectors
+    from indexer.vector_index import VectorIndex
+
+    store = Store.open(args.store)
+    vectors = StoreVectors(store.db_path)
+    # The index the service would answer from: the same REGARD_INDEX_* settings.
+    index = VectorIndex.load_or_build(store, IndexSettings.from_env(), vectors)
+    if index.size < 2:
+        _error(f"the store in {args.store} has {index.size} searchable item(s): index more first")
+        return EXIT_FAILED
+    queries = args.queries or list(DEFAULT_QUERIES)
+    encoder = encoder_for_store(store, args.device, runtime="float32")
+    report = measure_recall(index, vectors, encoder.embed_texts(queries), args.items, args.k)
+    if args.json:
+        print(json.dumps({**report.to_dict(), "texts": queries}, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    plan = report.index
+    if plan["kind"] == "exact":
+        print(f"index:  exact, {plan['count']:,} vectors: every one is scanned")
+    else:
+        print(
+            f"index:  IVF{plan['nlist']},{plan['code']}, {plan['count']:,} vectors; cells "
+            f"scanned: {plan['nprobe']} per image query, {plan['text_nprobe']} per text query; "
+            f"{plan['rerank']} candidates re-ranked"
+        )
+    print(f"recall@{report.k} against an exact scan of the stored vectors (mean, worst):")
+    for name, recall, what in (
+        ("text", report.text, "texts"),
+        ("image", report.image, "items' own vectors"),
+    ):
+        if recall is not None:
+            print(f"  {name:<6} {recall.mean:.3f}  {recall.worst:.2f}  ({recall.queries} {what})")
+    if plan["kind"] == "ivf":
+        print(
+            "More cells, slower queries: REGARD_INDEX_TEXT_NPROBE and REGARD_INDEX_NPROBE "
+            "(docs/api.md)."
+        )
+    return EXIT_OK
+
+
+COMMANDS = {
+    "index": cmd_index,
+    "serve": cmd_serve,
+    "stats": cmd_stats,
+    "failures": cmd_failures,
+    "recall": cmd_recall,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

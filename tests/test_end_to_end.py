@@ -8,6 +8,8 @@ store; search runs through the real service.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -197,3 +199,43 @@ def test_choice_keeps_the_default_option_and_notes_the_others(real_store: Path):
     assert with_options, "the Codex Xolotl canvases offer a Choice of images"
     for item in with_options:
         assert item.image_url not in item.alternatives
+
+
+def test_recall_compares_the_index_with_an_exact_scan_of_the_store(shapes_store: Path, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(shapes_store, store)  # the index it builds stays out of the shared store
+    env = {**os.environ, "REGARD_INDEX_KIND": "ivf", "REGARD_INDEX_NPROBE": "1"}
+
+    def recall(*args: str) -> subprocess.CompletedProcess:
+        command = regard_command("recall", "--store", str(store), *args)
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+    result = recall("red circle", "triangle vert", "--items", "30", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["index"]["kind"] == "ivf" and report["index"]["nprobe"] == 1
+    assert report["texts"] == ["red circle", "triangle vert"]
+    assert report["text"]["queries"] == 2 and report["image"]["queries"] == 30
+    # Text queries scan every cell of this small index (4 x 1, capped at the cells there
+    # are) and re-rank every item: they find what the exact scan finds.
+    assert report["index"]["text_nprobe"] == report["index"]["nlist"]
+    assert report["text"]["mean"] >= 0.95
+    assert 0 < report["image"]["worst"] <= report["image"]["mean"] <= 1
+
+    plain = recall("--items", "5")
+    assert plain.returncode == 0, plain.stderr
+    assert "recall@10 against an exact scan of the stored vectors" in plain.stdout
+    assert "(20 texts)" in plain.stdout and "(5 items' own vectors)" in plain.stdout
+    assert "REGARD_INDEX_TEXT_NPROBE" in plain.stdout
+
+
+def test_recall_of_an_empty_store_says_what_to_do(tmp_path):
+    Store.open(tmp_path / "empty", create=True).close()
+    result = subprocess.run(
+        regard_command("recall", "--store", str(tmp_path / "empty")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "0 searchable item(s): index more first" in result.stderr

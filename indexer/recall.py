@@ -1,0 +1,133 @@
+"""How close a store's index comes to exact search, on the store's own vectors and model.
+
+scripts/bench_search measures recall on generated vectors, with text-like queries drawn
+from a guess at how far a text's vector lies from the images'. A museum's collection and
+model are what count: `regard recall` asks the index the two kinds of questions curators
+ask (texts, and items' own vectors for "more like this") and compares each answer with
+an exact scan of every stored vector, read in chunks as the index build reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .index_memory import BUILD_CHUNK_ROWS
+from .store_vectors import StoreVectors
+from .vector_index import Modality, VectorIndex
+
+# Generic curator queries, in English and French, for a store with none given.
+DEFAULT_QUERIES = (
+    "a chair",
+    "une chaise",
+    "an armchair in wrought iron",
+    "un fauteuil en fer forgé",
+    "a lamp",
+    "une lampe",
+    "a drawing of an interior",
+    "dessin d'un intérieur",
+    "a table",
+    "une table basse",
+    "a portrait",
+    "un portrait",
+    "a landscape",
+    "un paysage",
+    "flowers",
+    "des fleurs",
+    "a building",
+    "un bâtiment",
+    "a red object",
+    "un objet bleu",
+)
+
+
+@dataclass(frozen=True)
+class Recall:
+    """recall@k of one kind of query: the mean share of the exact top k found, and the worst."""
+
+    queries: int
+    mean: float
+    worst: float
+
+    @classmethod
+    def of(cls, found: list[list[int]], exact: list[list[int]], k: int) -> Recall:
+        """`found` and `exact`: each query's keys, best first (the first k count)."""
+        shares = [len(set(f[:k]) & set(e[:k])) / k for f, e in zip(found, exact, strict=True)]
+        return cls(len(shares), float(np.mean(shares)), float(min(shares)))
+
+
+@dataclass(frozen=True)
+class RecallReport:
+    k: int
+    index: dict[str, Any]
+    text: Recall | None
+    image: Recall | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def measure_recall(
+    index: VectorIndex,
+    vectors: StoreVectors,
+    text_vectors: np.ndarray,
+    items: int,
+    k: int = 10,
+    seed: int = 0,
+) -> RecallReport:
+    """recall@k of `index` for these texts' vectors and for `items` items drawn at random.
+
+    An item's own vector finds the item itself first: it is left out of both answers,
+    as "more like this" leaves it out.
+    """
+    k = min(k, max(index.size - 1, 1))
+    drawn = np.random.default_rng(seed).choice(index.keys, min(items, index.size), replace=False)
+    item_keys, item_vectors = vectors.vectors_of(np.sort(drawn))
+    queries = np.concatenate(
+        [np.reshape(text_vectors, (-1, index.dim)), np.reshape(item_vectors, (-1, index.dim))]
+    ).astype(np.float32)
+    exact = exact_top(vectors, queries, k + 1)
+
+    texts = len(text_vectors)
+    text = image = None
+    if texts:
+        found = _answers(index, queries[:texts], k, "text")
+        text = Recall.of(found, exact[:texts], k)
+    if len(item_keys):
+        found = _answers(index, queries[texts:], k + 1, "image")
+        own = [int(key) for key in item_keys]
+        image = Recall.of(
+            [_without(row, key, k) for row, key in zip(found, own, strict=True)],
+            [_without(row, key, k) for row, key in zip(exact[texts:], own, strict=True)],
+            k,
+        )
+    return RecallReport(k, index.describe(), text, image)
+
+
+def _answers(
+    index: VectorIndex, queries: np.ndarray, k: int, modality: Modality
+) -> list[list[int]]:
+    return [[n.key for n in index.search(query, k, modality)[0]] for query in queries]
+
+
+def _without(keys: list[int], key: int, k: int) -> list[int]:
+    return [other for other in keys if other != key][:k]
+
+
+def exact_top(vectors: StoreVectors, queries: np.ndarray, k: int) -> list[list[int]]:
+    """The keys of each query's k best stored vectors, best first, by a scan of them all."""
+    best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    best_keys = np.full((len(queries), k), -1, dtype=np.int64)
+    with vectors.snapshot() as snapshot:
+        for keys, chunk in snapshot.chunks(BUILD_CHUNK_ROWS):
+            scores = queries @ chunk.astype(np.float32).T
+            take = min(k, len(keys))
+            top = np.argpartition(-scores, take - 1, axis=1)[:, :take]
+            all_scores = np.concatenate([best_scores, np.take_along_axis(scores, top, 1)], 1)
+            all_keys = np.concatenate([best_keys, keys[top]], 1)
+            order = np.argsort(-all_scores, axis=1, kind="stable")[:, :k]
+            best_scores = np.take_along_axis(all_scores, order, 1)
+            best_keys = np.take_along_axis(all_keys, order, 1)
+    return [[int(key) for key in row if key >= 0] for row in best_keys]
