@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,18 +43,27 @@ class Hit:
 
 
 class Searcher:
+    """Answers queries from the store's index.
+
+    `run_search` is where index searches run (by default, on the calling thread): the
+    service gives the model's thread, so that all the work that uses OpenMP stays on one
+    thread (see models.encoder_thread).
+    """
+
     def __init__(
         self,
         store: Store,
         encoder: TextEncoder,
         settings: IndexSettings | None = None,
         text_cache: TextEmbeddingCache | None = None,
+        run_search: Callable[..., list[list[Neighbour]]] | None = None,
     ):
         self.store = store
         self.encoder = encoder
         self.settings = settings or IndexSettings()
         self.text_cache = text_cache if text_cache is not None else TextEmbeddingCache()
         self._model_key = _model_key(encoder)
+        self._run_search = run_search or (lambda search, *args: search(*args))
         self._vectors = StoreVectors(store.db_path)
         self._index: VectorIndex | None = None
         self._refresh_lock = threading.Lock()
@@ -144,7 +154,7 @@ class Searcher:
         # reason (after a large removal, the rebuild under way will set it right).
         most = min(index.size, max(OVERFETCH * wanted, 256))
         while True:
-            neighbours = index.search(vector[None, :], wanted, modality)[0]
+            neighbours = self._run_search(index.search, vector[None, :], wanted, modality)[0]
             hits = self._searchable_hits(neighbours, exclude)
             if len(hits) >= k or len(neighbours) < wanted or wanted >= most:
                 return hits[:k]

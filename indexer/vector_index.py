@@ -409,8 +409,17 @@ def _cores() -> int:
 
 @cache
 def _scan_threads() -> ThreadPoolExecutor:
-    """Threads for the parts of exact scans (faiss lets go of the GIL while it scans)."""
-    return ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="regard-scan")
+    """Threads for the parts of exact scans (faiss lets go of the GIL while it scans).
+
+    Each is one OpenMP thread: a team of its own would add threads to the process's
+    OpenMP runtime, which torch shares, and slow the model (models.encoder_thread).
+    """
+    return ThreadPoolExecutor(
+        max_workers=_cores(),
+        thread_name_prefix="regard-scan",
+        initializer=faiss.omp_set_num_threads,
+        initargs=(1,),
+    )
 
 
 def _new_faiss_index(plan: IndexPlan, dim: int, sample: np.ndarray | None) -> faiss.Index:

@@ -7,17 +7,24 @@ cores, libgomp stops letting idle threads spin between operations and wakes them
 sleep for every one, for the whole process: on 2 cores, one query through SigLIP2's text
 tower took 87 to 103 ms (medians of three runs) called from a pool of 4 threads, against
 65 to 81 ms when one thread both built and called the model.
+
+faiss uses the same OpenMP runtime (imported after torch, it binds to torch's libgomp),
+so index searches count too: a search from a request thread made the next text query 25
+to 40 % slower. `run` puts them on the model's thread as well.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 
 from models.encoder import Encoder
 from models.fingerprint import Fingerprint
+
+T = TypeVar("T")
 
 
 class EncoderThread:
@@ -42,6 +49,10 @@ class EncoderThread:
     def embed_texts(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Encoder.embed_texts, run on the model's thread."""
         return self._thread.submit(self.encoder.embed_texts, texts, batch_size).result()
+
+    def run(self, work: Callable[..., T], *args: Any) -> T:
+        """Any other work that runs OpenMP (faiss searches), on the model's thread."""
+        return self._thread.submit(work, *args).result()
 
     def close(self) -> None:
         """Let the thread end once the calls already made are answered."""

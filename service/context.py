@@ -40,6 +40,7 @@ class ServiceContext:
             encoder,
             settings.index_settings(),
             TextEmbeddingCache(settings.text_cache_size),
+            run_search=encoder.run,
         )
         searcher.index()  # build or load the index now, not on the first query
         return cls(settings, store, encoder, searcher)

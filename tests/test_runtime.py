@@ -458,6 +458,16 @@ def test_encoder_thread_keeps_the_model_on_one_thread_for_callers_on_many():
     assert encoder.fingerprint == encoder.encoder.fingerprint
 
 
+def test_encoder_thread_runs_other_openmp_work_on_the_model_thread():
+    seen: list[tuple[str, int]] = []
+    encoder = EncoderThread(lambda: ThreadRecordingEncoder(seen))
+    try:
+        assert encoder.run(threading.get_ident) == seen[0][1]
+        assert encoder.run(divmod, 7, 2) == (3, 1)
+    finally:
+        encoder.close()
+
+
 def test_encoder_thread_passes_on_a_model_that_cannot_be_built():
     with pytest.raises(UnknownModelError, match="no-such-model"):
         EncoderThread(lambda: Encoder("no-such-model"))

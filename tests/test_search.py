@@ -76,6 +76,22 @@ def test_text_cache_keeps_the_most_recent_and_separates_models():
         vector[0] = 0  # shared between requests: read-only
 
 
+def test_index_searches_run_where_the_searcher_is_told(tmp_path):
+    vectors = clustered(600)
+    store = vector_store(tmp_path / "s", vectors)
+    ran: list[tuple[str, int]] = []
+
+    def run_search(search, *args):  # the service gives the model's thread (EncoderThread.run)
+        ran.append((args[2], threading.get_ident()))
+        return search(*args)
+
+    searcher = Searcher(store, CountingEncoder(vectors), SMALL, run_search=run_search)
+    assert searcher.search_text("item 3", 5)[0].item.key == 4
+    item = searcher.search_text("item 7", 1)[0].item
+    assert searcher.similar(item, 5)
+    assert [modality for modality, _ in ran] == ["text", "text", "image"]
+
+
 def test_text_queries_get_the_text_probes_and_image_vectors_the_image_ones(tmp_path):
     vectors = clustered(3000)
     store = vector_store(tmp_path / "s", vectors)

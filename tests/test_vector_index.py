@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import faiss
 import numpy as np
 import pytest
 
@@ -124,6 +125,8 @@ def test_one_query_scans_an_exact_index_in_parts_with_the_same_answer(tmp_path, 
         parts = index.search(query, 10)[0]
         assert [n.key for n in parts] == [n.key for n in expected]
         assert np.allclose([n.score for n in parts], [n.score for n in expected])
+    # Each part is scanned by one OpenMP thread: no team of its own (models.encoder_thread).
+    assert vector_index._scan_threads().submit(faiss.omp_get_max_threads).result() == 1
     # Too few vectors for two parts: one scan.
     monkeypatch.setattr(vector_index, "MIN_VECTORS_PER_PART", 600)
     assert VectorIndex.load_or_build(store, IndexSettings()).scan_parts == 1
