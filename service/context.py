@@ -42,7 +42,9 @@ class ServiceContext:
             TextEmbeddingCache(settings.text_cache_size),
             run_search=encoder.run,
         )
-        searcher.index()  # build or load the index now, not on the first query
+        # Build or load the index now, not on the first query; on the model's thread, as
+        # a build runs OpenMP too.
+        encoder.run(searcher.index)
         return cls(settings, store, encoder, searcher)
 
     def close(self) -> None:
