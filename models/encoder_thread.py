@@ -48,7 +48,7 @@ class EncoderThread:
 
     def embed_texts(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Encoder.embed_texts, run on the model's thread."""
-        return self._thread.submit(self.encoder.embed_texts, texts, batch_size).result()
+        return self.run(self.encoder.embed_texts, texts, batch_size)
 
     def run(self, work: Callable[..., T], *args: Any) -> T:
         """Any other work that runs OpenMP (faiss searches), on the model's thread."""
