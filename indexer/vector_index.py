@@ -389,13 +389,13 @@ class _KeyRange:
 
 
 def _key_ranges(keys: np.ndarray, cores: int) -> list[_KeyRange]:
-    """Selectors that split an exact scan into ranges of keys of about equal counts."""
+    """Selectors that split an exact scan into ranges of keys of about equal counts
+    (`keys` sorted, as a VectorIndex keeps them)."""
     parts = min(cores, len(keys) // MIN_VECTORS_PER_PART)
     if parts < 2:
         return []
-    ordered = np.sort(keys)
-    bounds = [int(ordered[len(ordered) * i // parts]) for i in range(parts)]
-    bounds.append(int(ordered[-1]) + 1)
+    bounds = [int(keys[len(keys) * i // parts]) for i in range(parts)]
+    bounds.append(int(keys[-1]) + 1)
     ranges = []
     for low, high in zip(bounds, bounds[1:], strict=False):
         selector = faiss.IDSelectorRange(low, high)
