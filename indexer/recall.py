@@ -9,12 +9,12 @@ an exact scan of every stored vector, read in chunks as the index build reads th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from .exact_top import best_of_chunks
 from .index_memory import BUILD_CHUNK_ROWS
 from .store_vectors import StoreVectors
 from .vector_index import Modality, VectorIndex
@@ -122,23 +122,3 @@ def exact_top(vectors: StoreVectors, queries: np.ndarray, k: int) -> list[list[i
     with vectors.snapshot() as snapshot:
         best_keys, _ = best_of_chunks(queries, snapshot.chunks(BUILD_CHUNK_ROWS), k)
     return [[int(key) for key in row if key >= 0] for row in best_keys]
-
-
-def best_of_chunks(
-    queries: np.ndarray, chunks: Iterable[tuple[np.ndarray, np.ndarray]], k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each query's k best (keys, inner products), best first, over (keys, vectors) chunks
-    read one at a time: an exact search that never holds the whole collection as float32.
-    Rows with fewer than k vectors seen are padded with key -1."""
-    best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-    best_keys = np.full((len(queries), k), -1, dtype=np.int64)
-    for keys, chunk in chunks:
-        scores = queries @ chunk.astype(np.float32).T
-        take = min(k, len(keys))
-        top = np.argpartition(-scores, take - 1, axis=1)[:, :take]
-        all_scores = np.concatenate([best_scores, np.take_along_axis(scores, top, 1)], 1)
-        all_keys = np.concatenate([best_keys, keys[top]], 1)
-        order = np.argsort(-all_scores, axis=1, kind="stable")[:, :k]
-        best_scores = np.take_along_axis(all_scores, order, 1)
-        best_keys = np.take_along_axis(all_keys, order, 1)
-    return best_keys, best_scores
