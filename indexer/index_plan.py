@@ -11,14 +11,17 @@ and the best `rerank` candidates are scored again exactly with the store's own f
 vectors. Measured on 1,000,000 clustered 768-d vectors (docs/benchmarks.md): recall@10
 about 0.98 against exact search, a few milliseconds per query, 0.4 GB of memory.
 
-Text queries scan more cells (`text_nprobe`, four times `nprobe` by default) than image
-queries. A picture's vector lies among the collection's vectors, near the centroid of
-the cell that holds its neighbours; a text's vector lies far from all of them (CLIP's
-"modality gap": its best images have a cosine of 0.2 to 0.35 with it, against 0.6 to 0.9
-between similar images), every centroid scores nearly alike, and the cell that holds a
-true neighbour is often not among the nearest few. On queries that far from the data,
-nprobe = nlist / 32 found 0.92 to 0.96 of the exact top ten, nlist / 8 found 0.96 to 0.98
-(scripts/bench_search). Each query's cells are scanned by all the cores (VectorIndex).
+Text queries scan more cells (`text_nprobe`) than image queries. A picture's vector lies
+among the collection's vectors, near the centroid of the cell that holds its neighbours;
+a text's vector lies far from all of them (CLIP's "modality gap": its best images have a
+cosine of 0.2 to 0.35 with it, against 0.6 to 0.9 between similar images), every
+centroid scores nearly alike, and the cell that holds a true neighbour is often not
+among the nearest few. Each query's cells are scanned by all the cores (VectorIndex).
+
+How many cells each kind needs depends on the collection's shape, not only its size:
+the build measures it on the collection (index_tuning.py) and records it in the plan
+(`measured_*`). `nprobe` and `text_nprobe` are what an operator set, else what was
+measured, else (an index built before that) nlist / 32 and four times that.
 
 The plan is recorded in `index.json` beside the index and reported by `describe()`.
 """
@@ -106,6 +109,11 @@ class IndexPlan:
     nprobe: int = 0  # cells scanned for an image's vector
     text_nprobe: int = 0  # cells scanned for a text's vector (see the module's docstring)
     rerank: int = 0
+    # What the build measured on the collection (index_tuning.py); 0 where not measured.
+    measured_nprobe: int = 0
+    measured_text_nprobe: int = 0
+    measured_recall: float = 0.0  # the probes' recall@10 with measured_nprobe cells
+    measured_text_recall: float = 0.0
 
     @property
     def factory(self) -> str:
@@ -125,7 +133,7 @@ class IndexPlan:
     def to_dict(self) -> dict[str, Any]:
         data = {**asdict(self), "factory": self.factory}
         if self.kind == "exact":  # the IVF parameters mean nothing here
-            for name in ("nlist", "train_size", "nprobe", "text_nprobe", "rerank"):
+            for name in _IVF_ONLY:
                 del data[name]
         return data
 
@@ -134,11 +142,15 @@ class IndexPlan:
         return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
 
     def with_search_settings(self, settings: IndexSettings) -> IndexPlan:
-        """This plan with the knobs that apply at load time taken from `settings`."""
+        """This plan with the knobs that apply at load time taken from `settings`: cells
+        an operator sets, else those measured at build, else a share of them all."""
         if self.kind == "exact":
             return replace(self, mmap=settings.mmap)
-        nprobe = min(settings.nprobe or default_nprobe(self.nlist), self.nlist)
-        text_nprobe = settings.text_nprobe or TEXT_NPROBE_FACTOR * nprobe
+        nprobe = settings.nprobe or self.measured_nprobe or default_nprobe(self.nlist)
+        nprobe = min(nprobe, self.nlist)
+        text_nprobe = (
+            settings.text_nprobe or self.measured_text_nprobe or TEXT_NPROBE_FACTOR * nprobe
+        )
         return replace(
             self,
             mmap=settings.mmap,
@@ -147,6 +159,18 @@ class IndexPlan:
             rerank=settings.rerank or DEFAULT_RERANK,
         )
 
+
+_IVF_ONLY = (
+    "nlist",
+    "train_size",
+    "nprobe",
+    "text_nprobe",
+    "rerank",
+    "measured_nprobe",
+    "measured_text_nprobe",
+    "measured_recall",
+    "measured_text_recall",
+)
 
 DEFAULT_RERANK = 200
 TEXT_NPROBE_FACTOR = 4  # text queries lie far from the data: see the module's docstring

@@ -76,12 +76,13 @@ class Snapshot:
         ).fetchall()
         return rows_to_arrays(rows)
 
-    def sample(self, size: int, seed: int = 0) -> np.ndarray:
-        """`size` searchable float16 vectors drawn at random (all of them if fewer)."""
+    def sample(self, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """`size` searchable items drawn at random (all of them if fewer): their keys and
+        float16 vectors."""
         keys = self.keys()
         if size < len(keys):
             keys = np.sort(np.random.default_rng(seed).choice(keys, size, replace=False))
-        return vectors_by_key(self._conn, keys)[1]
+        return vectors_by_key(self._conn, keys)
 
 
 def vectors_by_key(conn: sqlite3.Connection, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

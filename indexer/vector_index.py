@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -27,6 +27,7 @@ import numpy as np
 
 from .index_memory import BUILD_CHUNK_ROWS, check_fits, estimate
 from .index_plan import IndexPlan, IndexSettings, plan_index
+from .index_tuning import PROBES_PER_KIND, Probes, tune
 from .store import Store
 from .store_vectors import Snapshot, StoreVectors
 
@@ -132,6 +133,20 @@ class VectorIndex:
             "memory_bytes": estimate(self.plan, self.size, self.dim).resident,
         }
 
+    def with_plan(self, plan: IndexPlan) -> VectorIndex:
+        """This index searched with another plan's cells and candidates (the faiss index
+        is shared, not copied): for measuring what other settings would give."""
+        return VectorIndex(
+            self._index,
+            plan,
+            self.generation,
+            self.dim,
+            self.keys,
+            self._source,
+            self.origin,
+            self.built_at,
+        )
+
     # -- searching -----------------------------------------------------------------------
 
     def search(
@@ -200,10 +215,14 @@ class VectorIndex:
         check_fits(plan, len(keys), dim, settings.memory_limit, building=True)
         sample = None
         if plan.kind == "ivf":
-            rng = np.random.default_rng(0)
-            sample = vectors[rng.choice(len(keys), plan.train_size, replace=False)]
-        index = _new_faiss_index(plan, dim, sample)
-        _add(index, keys, vectors)
+            wanted = min(len(keys), plan.train_size + PROBES_PER_KIND)
+            rows = np.sort(np.random.default_rng(0).choice(len(keys), wanted, replace=False))
+            sample = keys[rows], vectors[rows]
+        chunks = (
+            (keys[start : start + BUILD_CHUNK_ROWS], vectors[start : start + BUILD_CHUNK_ROWS])
+            for start in range(0, len(keys), BUILD_CHUNK_ROWS)
+        )
+        index, plan, _ = _build(plan, settings, dim, sample, chunks)
         source = ArrayVectors(keys, vectors) if plan.kind == "ivf" else None
         return cls(index, plan, generation, dim, np.sort(keys), source)
 
@@ -215,16 +234,12 @@ class VectorIndex:
         count, dim = snapshot.count_and_dim()
         plan = plan_index(count, settings)
         check_fits(plan, count, dim, settings.memory_limit, building=True)
-        sample = snapshot.sample(plan.train_size) if plan.kind == "ivf" else None
-        index = _new_faiss_index(plan, dim, sample)
-        del sample
-        keys: list[np.ndarray] = []
-        for chunk_keys, chunk_vectors in snapshot.chunks(BUILD_CHUNK_ROWS):
-            _add(index, chunk_keys, chunk_vectors)
-            keys.append(chunk_keys)
-        all_keys = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+        sample = None
+        if plan.kind == "ivf":
+            sample = snapshot.sample(plan.train_size + PROBES_PER_KIND)
+        index, plan, keys = _build(plan, settings, dim, sample, snapshot.chunks(BUILD_CHUNK_ROWS))
         source = source if plan.kind == "ivf" else None  # exact scores need no re-ranking
-        return cls(index, plan, snapshot.generation, dim, all_keys, source)
+        return cls(index, plan, snapshot.generation, dim, keys, source)
 
     def with_added(
         self, keys: np.ndarray, vectors: np.ndarray, generation: int
@@ -420,6 +435,55 @@ def _scan_threads() -> ThreadPoolExecutor:
         initializer=faiss.omp_set_num_threads,
         initargs=(1,),
     )
+
+
+def _build(
+    plan: IndexPlan,
+    settings: IndexSettings,
+    dim: int,
+    sample: tuple[np.ndarray, np.ndarray] | None,
+    chunks: Iterable[tuple[np.ndarray, np.ndarray]],
+) -> tuple[faiss.Index, IndexPlan, np.ndarray]:
+    """A faiss index holding every chunk, the plan with the cells measured on the way
+    (index_tuning.py), and the keys added.
+
+    An IVF index is trained on `sample` (keys, vectors drawn at random), except the
+    PROBES_PER_KIND it leaves over where it can: the probes. A vector the cells were
+    trained on sits well inside its cell, and would promise more than new vectors get.
+    """
+    training = probes = None
+    if sample is not None:
+        sample_keys, sample_vectors = sample
+        order = np.random.default_rng(0).permutation(len(sample_keys))
+        train_rows, spare_rows = order[: plan.train_size], order[plan.train_size :]
+        training = sample_vectors[np.sort(train_rows)]
+        if settings.nprobe is None or settings.text_nprobe is None:
+            probe_rows = spare_rows if len(spare_rows) else train_rows
+            probes = Probes.draw(sample_keys[probe_rows], sample_vectors[probe_rows])
+    del sample
+    index = _new_faiss_index(plan, dim, training)
+    del training
+    exact = probes.exact_top() if probes is not None else None
+    keys: list[np.ndarray] = []
+    for chunk_keys, chunk_vectors in chunks:
+        as_float32 = np.ascontiguousarray(chunk_vectors, dtype=np.float32)
+        _add(index, chunk_keys, as_float32)
+        if exact is not None:
+            exact.add(chunk_keys, as_float32)  # the probes' answers, in the same pass
+        keys.append(chunk_keys)
+        del as_float32
+    if probes is not None and exact is not None:
+        faiss.extract_index_ivf(index).parallel_mode = 1  # as it will be searched
+        image, text = settings.nprobe is None, settings.text_nprobe is None
+        tuning = tune(index, probes, exact, plan.rerank, image, text)
+        plan = replace(
+            plan,
+            measured_nprobe=tuning.nprobe,
+            measured_text_nprobe=tuning.text_nprobe,
+            measured_recall=tuning.recall,
+            measured_text_recall=tuning.text_recall,
+        ).with_search_settings(settings)
+    return index, plan, np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
 
 
 def _new_faiss_index(plan: IndexPlan, dim: int, sample: np.ndarray | None) -> faiss.Index:

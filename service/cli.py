@@ -360,6 +360,16 @@ def cmd_recall(args: argparse.Namespace) -> int:
             f"scanned: {plan['nprobe']} per image query, {plan['text_nprobe']} per text query; "
             f"{plan['rerank']} candidates re-ranked"
         )
+        measured = [
+            f"{plan[cells]} cells for {kind} probes, recall@10 {plan[recall]:.3f}"
+            for kind, cells, recall in (
+                ("image-like", "measured_nprobe", "measured_recall"),
+                ("text-like", "measured_text_nprobe", "measured_text_recall"),
+            )
+            if plan.get(cells)
+        ]
+        if measured:
+            print(f"        chosen at build: {'; '.join(measured)}")
     print(f"recall@{report.k} against an exact scan of the stored vectors (mean, worst):")
     for name, recall, what in (
         ("text", report.text, "texts"),

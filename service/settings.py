@@ -30,9 +30,11 @@ class Settings(BaseSettings):
         "auto", description="auto (exact up to index_exact_limit, IVF above), exact or ivf."
     )
     index_exact_limit: int = Field(100_000, description="auto: exact search up to this size.")
-    index_nprobe: int | None = Field(None, description="IVF cells scanned per image query.")
+    index_nprobe: int | None = Field(
+        None, description="IVF cells scanned per image query (default: measured at build)."
+    )
     index_text_nprobe: int | None = Field(
-        None, description="IVF cells scanned per text query (default: 4 x index_nprobe)."
+        None, description="IVF cells scanned per text query (default: measured at build)."
     )
     index_rerank: int | None = Field(None, description="IVF candidates re-scored exactly.")
     index_mmap: bool = Field(False, description="Memory-map the index instead of loading it.")

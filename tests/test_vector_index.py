@@ -82,7 +82,8 @@ def far_from_the_data(n: int, dim: int = 32) -> np.ndarray:
 def test_text_queries_scan_more_cells_than_image_queries(tmp_path):
     vectors = clustered(3000)
     store = vector_store(tmp_path / "s", vectors)
-    index = VectorIndex.load_or_build(store, IndexSettings(exact_limit=500, nprobe=1))
+    settings = IndexSettings(exact_limit=500, nprobe=1, text_nprobe=4)
+    index = VectorIndex.load_or_build(store, settings)
     plan = index.plan
     assert (plan.nprobe, plan.text_nprobe) == (1, 4) and index.describe()["text_nprobe"] == 4
     # A query far from every cluster has its neighbours spread over many cells.
@@ -138,7 +139,8 @@ def test_cached_index_is_loaded_unless_the_plan_changed(tmp_path):
     again = VectorIndex.load_or_build(store, SMALL)
     assert again.origin == "loaded" and again.plan.kind == "ivf"
     # Search-time knobs apply to the cached index; a different kind rebuilds it.
-    tuned = VectorIndex.load_or_build(store, IndexSettings(exact_limit=500, nprobe=2))
+    settings = IndexSettings(exact_limit=500, nprobe=2, text_nprobe=8)
+    tuned = VectorIndex.load_or_build(store, settings)
     assert tuned.origin == "loaded" and (tuned.plan.nprobe, tuned.plan.text_nprobe) == (2, 8)
     exact = VectorIndex.load_or_build(store, IndexSettings(kind="exact"))
     assert exact.origin == "built" and exact.plan.kind == "exact"
