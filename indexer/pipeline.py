@@ -49,6 +49,7 @@ class IndexReport:
     embedded: int = 0
     failed: Counter[str] = field(default_factory=Counter)
     interrupted: bool = False
+    index: dict[str, Any] | None = None  # the search index built or loaded at the end
 
     def as_dict(self) -> dict[str, Any]:
         h = self.harvest
@@ -62,6 +63,7 @@ class IndexReport:
             "skipped": dict(h.skipped),
             "source_failures": [{"source": s, "reason": r} for s, r in h.source_failures],
             "interrupted": self.interrupted,
+            "index": self.index,
         }
 
 
@@ -261,7 +263,7 @@ def run_index(
             items = harvest.pending_items(sources)
             embed_pending(store, encoder, items, fetcher, options, report, run_id, progress)
             harvest.finish()
-        VectorIndex.load_or_build(store, IndexSettings.from_env())
+        report.index = VectorIndex.load_or_build(store, IndexSettings.from_env()).describe()
         status = "finished"
     except KeyboardInterrupt:
         report.interrupted = True

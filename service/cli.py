@@ -272,6 +272,31 @@ def print_summary(report: IndexReport, stats: dict) -> None:
         print(f"  skipped: {count} × {reason}")
     for source, problem in harvest.source_failures:
         print(f"  unread:  {source}: {problem}")
+    if report.index:
+        print("\n".join(describe_index(report.index)))
+
+
+def describe_index(plan: dict) -> list[str]:
+    """How the search index answers: exact, or which cells of an IVF index, and why."""
+    if plan["kind"] == "exact":
+        return [f"index:  exact, {plan['count']:,} vectors: every one is scanned"]
+    lines = [
+        f"index:  IVF{plan['nlist']},{plan['code']}, {plan['count']:,} vectors; cells "
+        f"scanned: {plan['nprobe']} per image query, {plan['text_nprobe']} per text query; "
+        f"{plan['rerank']} candidates re-ranked"
+    ]
+    measured = [
+        f"{plan[cells]} {'cell' if plan[cells] == 1 else 'cells'} for {kind} probes, "
+        f"recall@10 {plan[recall]:.3f}"
+        for kind, cells, recall in (
+            ("image-like", "measured_nprobe", "measured_recall"),
+            ("text-like", "measured_text_nprobe", "measured_text_recall"),
+        )
+        if plan.get(cells)
+    ]
+    if measured:
+        lines.append(f"        chosen at build: {'; '.join(measured)}")
+    return lines
 
 
 # -- serve, stats, failures ----------------------------------------------------------------
@@ -352,24 +377,7 @@ def cmd_recall(args: argparse.Namespace) -> int:
         print(json.dumps({**report.to_dict(), "texts": queries}, indent=2, ensure_ascii=False))
         return EXIT_OK
     plan = report.index
-    if plan["kind"] == "exact":
-        print(f"index:  exact, {plan['count']:,} vectors: every one is scanned")
-    else:
-        print(
-            f"index:  IVF{plan['nlist']},{plan['code']}, {plan['count']:,} vectors; cells "
-            f"scanned: {plan['nprobe']} per image query, {plan['text_nprobe']} per text query; "
-            f"{plan['rerank']} candidates re-ranked"
-        )
-        measured = [
-            f"{plan[cells]} cells for {kind} probes, recall@10 {plan[recall]:.3f}"
-            for kind, cells, recall in (
-                ("image-like", "measured_nprobe", "measured_recall"),
-                ("text-like", "measured_text_nprobe", "measured_text_recall"),
-            )
-            if plan.get(cells)
-        ]
-        if measured:
-            print(f"        chosen at build: {'; '.join(measured)}")
+    print("\n".join(describe_index(plan)))
     print(f"recall@{report.k} against an exact scan of the stored vectors (mean, worst):")
     for name, recall, what in (
         ("text", report.text, "texts"),

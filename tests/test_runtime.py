@@ -384,7 +384,10 @@ def test_cgroup_quota(tmp_path: Path, content: str | None, expected: float | Non
 
 @needs_int8
 def test_regard_index_says_how_it_embeds_and_takes_a_runtime(
-    tmp_path: Path, iiif_server: IIIFTestServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    iiif_server: IIIFTestServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store, manifest = tmp_path / "store", iiif_server.url("v3/vam_ocean-liners.json")
     base = ["index", manifest, "--store", str(store), "--model", TEST_MODEL]
@@ -394,13 +397,18 @@ def test_regard_index_says_how_it_embeds_and_takes_a_runtime(
     assert f"batches of {CPU_BATCH_SIZE}, {torch.get_num_threads()} threads." in said
     embedded = Store.open(store).stats()["items"]
     assert embedded > 0
+    # It says which search index the store now has.
+    assert f"index:  exact, {embedded:,} vectors: every one is scanned" in said
 
     # The same store takes a run in another runtime: the vectors are the same model's.
     shapes = f"{iiif_server.base_url}/shapes/manifest.json?per_pair=1"
+    monkeypatch.setenv("REGARD_INDEX_KIND", "ivf")
     assert regard([*base[:1], shapes, *base[2:], "--runtime", "float32", "--batch-size", "5"]) == 0
     said = capsys.readouterr().out
     assert "float32 runtime, batches of 5" in said and "checked" not in said
     assert Store.open(store).stats()["items"] > embedded
+    # An IVF index says how many cells it measured each kind of query needs.
+    assert "index:  IVF" in said and "chosen at build: " in said and "text-like probes" in said
 
 
 def test_an_unknown_runtime_is_refused_with_the_choices(
