@@ -1,0 +1,36 @@
+"""The benchmark scripts still run: a small run, its figures well-formed (not timed here:
+the figures that count come from full runs, recorded in docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_bench_index_shapes_measures_every_shape_of_collection():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench_index_shapes"), "--size", "20000",
+         "--queries", "20", "--no-lock"],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if re.match(r"\| \S", line)]
+    named = [row for row in rows if not row.startswith("| collection")]
+    assert [row.split("|")[1].strip() for row in named] == [
+        "3,000 separate clusters (bench_search's)",
+        "one archive: 300 themes of 40 motifs",
+        "no clusters, variances falling as 1 / rank",
+    ]
+    # Each shape: image-like and text-like rows, cells measured with the probes' recall,
+    # and recall@10 of new queries with those cells and with a fixed share.
+    kinds = re.findall(
+        r"\| (image|text)-like \| (\d+) \((\d\.\d{3})\) \| (\d\.\d{3}) \|", result.stdout
+    )
+    assert len(kinds) == 6
+    for _, cells, probes, new in kinds:
+        assert int(cells) >= 8 and 0 < float(probes) <= 1 and 0 < float(new) <= 1
+    assert "docs/benchmarks.md" not in result.stderr  # written only with --write-docs
