@@ -114,11 +114,11 @@ def tune(
     # a text-like probe would find it first, in the cell nearest to it.
     count = len(probes.image)
     own = np.concatenate([probes.own_keys, probes.own_keys])
-    truth = [_without(row, key)[:K] for row, key in zip(exact.keys, own, strict=True)]
-    image_truth, text_truth = truth[:count], truth[count:]
+    answers = [_without(row, key)[:K] for row, key in zip(exact.keys, own, strict=True)]
+    image_truth, text_truth = answers[:count], answers[count:]
     ivf = faiss.extract_index_ivf(index)
     cells = ladder(ivf.nlist)
-    cell_of = _cells_of(ivf, np.array([key for row in image_truth + text_truth for key in row]))
+    cell_of = _cells_of(ivf, np.array([key for row in answers for key in row], dtype=np.int64))
 
     def searched(queries: np.ndarray, truth: list[list[int]], scanned: int) -> float:
         params = faiss.SearchParametersIVF(nprobe=scanned)
