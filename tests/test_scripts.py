@@ -1,5 +1,6 @@
-"""The benchmark scripts still run: a small run, its figures well-formed (not timed here:
-the figures that count come from full runs, recorded in docs/benchmarks.md)."""
+"""The scripts in scripts/: the benchmarks still run (a small run, its figures
+well-formed; not timed here: the figures that count come from full runs, recorded in
+docs/benchmarks.md), and the demo refuses what it cannot do before starting anything."""
 
 from __future__ import annotations
 
@@ -34,3 +35,13 @@ def test_bench_index_shapes_measures_every_shape_of_collection():
     for _, cells, probes, new in kinds:
         assert int(cells) >= 8 and 0 < float(probes) <= 1 and 0 < float(new) <= 1
     assert "docs/benchmarks.md" not in result.stderr  # written only with --write-docs
+
+
+def test_the_offline_demo_refuses_the_port_of_its_own_iiif_server():
+    result = subprocess.run(
+        [str(REPO / "scripts" / "demo"), "--offline", "--port", "8765"],
+        capture_output=True, text=True, timeout=30, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "port 8765 is the offline demo's IIIF test server" in result.stderr
+    assert "choose another --port" in result.stderr
