@@ -21,11 +21,18 @@ def test_bench_index_shapes_measures_every_shape_of_collection():
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if re.match(r"\| \S", line)]
     named = [row for row in rows if not row.startswith("| collection")]
-    assert [row.split("|")[1].strip() for row in named] == [
+    shapes = [
         "3,000 separate clusters (bench_search's)",
         "one archive: 300 themes of 40 motifs",
         "no clusters, variances falling as 1 / rank",
     ]
+    # Two tables: texts as the probes stand, and texts farther from their images.
+    assert [row.split("|")[1].strip() for row in named] == shapes * 2
+    far = re.findall(r"\| (\d+): (\d\.\d{3}) \| [\d.]+ ms \| (\d+): (\d\.\d{3}) \|", result.stdout)
+    assert len(far) == 3
+    for measured, recall, quarter, quarter_recall in far:
+        assert int(quarter) >= int(measured) and 0 <= float(recall) <= 1
+        assert 0 <= float(quarter_recall) <= 1
     # Each shape: image-like and text-like rows, cells measured with the probes' recall,
     # and recall@10 of new queries with those cells and with a fixed share.
     kinds = re.findall(
