@@ -129,3 +129,22 @@ def test_cells_set_by_the_operator_are_not_measured():
     image_only = VectorIndex.build(keys, vectors, 1, IndexSettings(kind="ivf", nprobe=3))
     assert image_only.plan.nprobe == 3 and image_only.plan.measured_nprobe == 0
     assert image_only.plan.text_nprobe == image_only.plan.measured_text_nprobe > 0
+
+
+def test_an_index_built_before_cells_were_measured_loads_with_the_old_shares(tmp_path):
+    store = vector_store(tmp_path / "s", clustered(3000))
+    built = VectorIndex.load_or_build(store, SMALL)
+    meta_file = store.path / INDEX_META_FILE
+    meta = json.loads(meta_file.read_text())
+    for name in list(meta["plan"]):
+        if name.startswith("measured_"):
+            del meta["plan"][name]
+    meta_file.write_text(json.dumps(meta))  # as an earlier version wrote it
+    loaded = VectorIndex.load_or_build(store, SMALL)
+    assert loaded.origin == "loaded" and loaded.plan.nlist == built.plan.nlist
+    old_share = max(8, built.plan.nlist // 32)
+    assert (loaded.plan.nprobe, loaded.plan.text_nprobe) == (
+        min(old_share, built.plan.nlist),
+        min(4 * old_share, built.plan.nlist),
+    )
+    assert loaded.plan.measured_nprobe == 0
