@@ -9,13 +9,14 @@ an exact scan of every stored vector, read in chunks as the index build reads th
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from .exact_top import best_of_chunks
 from .index_memory import BUILD_CHUNK_ROWS
+from .index_tuning import RECALL_TARGET, ladder
 from .store_vectors import StoreVectors
 from .vector_index import Modality, VectorIndex
 
@@ -46,11 +47,17 @@ DEFAULT_QUERIES = (
 
 @dataclass(frozen=True)
 class Recall:
-    """recall@k of one kind of query: the mean share of the exact top k found, and the worst."""
+    """recall@k of one kind of query: the mean share of the exact top k found, and the worst.
+
+    `cells_needed`: for an IVF index, the fewest cells (of the build's ladder, then half and
+    all of them) with which these queries' mean reaches RECALL_TARGET, as the build aims
+    for its probes; None for an exact index, or where even every cell falls short.
+    """
 
     queries: int
     mean: float
     worst: float
+    cells_needed: int | None = None
 
     @classmethod
     def of(cls, found: list[list[int]], exact: list[list[int]], k: int) -> Recall:
@@ -94,17 +101,43 @@ def measure_recall(
     texts = len(text_vectors)
     text = image = None
     if texts:
-        found = _answers(index, queries[:texts], k, "text")
-        text = Recall.of(found, exact[:texts], k)
+        text = _recall(index, queries[:texts], exact[:texts], None, k, "text")
     if len(item_keys):
-        found = _answers(index, queries[texts:], k + 1, "image")
         own = [int(key) for key in item_keys]
-        image = Recall.of(
+        image = _recall(index, queries[texts:], exact[texts:], own, k, "image")
+    return RecallReport(k, index.describe(), text, image)
+
+
+def _recall(
+    index: VectorIndex,
+    queries: np.ndarray,
+    exact: list[list[int]],
+    own: list[int] | None,
+    k: int,
+    modality: Modality,
+) -> Recall:
+    """recall@k of these queries as the index answers them, and the cells they need.
+    `own`: the item each query is the vector of, left out of both answers."""
+
+    def measured(asked: VectorIndex) -> Recall:
+        if own is None:
+            return Recall.of(_answers(asked, queries, k, modality), exact, k)
+        found = _answers(asked, queries, k + 1, modality)
+        return Recall.of(
             [_without(row, key, k) for row, key in zip(found, own, strict=True)],
-            [_without(row, key, k) for row, key in zip(exact[texts:], own, strict=True)],
+            [_without(row, key, k) for row, key in zip(exact, own, strict=True)],
             k,
         )
-    return RecallReport(k, index.describe(), text, image)
+
+    recall = measured(index)
+    if index.plan.kind != "ivf":
+        return recall
+    nlist = index.plan.nlist
+    for cells in sorted(set(ladder(nlist)) | {max(nlist // 2, 1), nlist}):
+        with_cells = index.with_plan(replace(index.plan, nprobe=cells, text_nprobe=cells))
+        if measured(with_cells).mean >= RECALL_TARGET:
+            return replace(recall, cells_needed=cells)
+    return recall
 
 
 def _answers(

@@ -386,11 +386,32 @@ def cmd_recall(args: argparse.Namespace) -> int:
         if recall is not None:
             print(f"  {name:<6} {recall.mean:.3f}  {recall.worst:.2f}  ({recall.queries} {what})")
     if plan["kind"] == "ivf":
+        for name, recall, cells, setting in (
+            ("text", report.text, plan["text_nprobe"], "REGARD_INDEX_TEXT_NPROBE"),
+            ("image", report.image, plan["nprobe"], "REGARD_INDEX_NPROBE"),
+        ):
+            if recall is not None:
+                print(f"  {name:<6} {cells_advice(recall.cells_needed, cells, setting)}")
         print(
             "More cells, slower queries: REGARD_INDEX_TEXT_NPROBE and REGARD_INDEX_NPROBE "
             "(docs/api.md)."
         )
     return EXIT_OK
+
+
+def cells_advice(needed: int | None, scanned: int, setting: str) -> str:
+    """What the cells these queries need mean for the operator."""
+    from indexer.index_tuning import RECALL_TARGET
+
+    if needed is None:
+        return (
+            f"under {RECALL_TARGET} even with every cell scanned: more candidates "
+            "(REGARD_INDEX_RERANK) or an exact index (REGARD_INDEX_KIND=exact)"
+        )
+    cells = f"{needed} {'cell' if needed == 1 else 'cells'}"
+    if needed > scanned:
+        return f"{RECALL_TARGET} needs {cells}, {scanned} scanned now: {setting}={needed}"
+    return f"{RECALL_TARGET} reached with {cells} ({scanned} scanned now)"
 
 
 COMMANDS = {

@@ -227,12 +227,17 @@ def test_recall_compares_the_index_with_an_exact_scan_of_the_store(shapes_store:
     assert report["index"]["text_nprobe"] == report["index"]["nlist"]
     assert report["text"]["mean"] >= 0.95
     assert 0 < report["image"]["worst"] <= report["image"]["mean"] <= 1
+    # The fewest cells with which each kind reaches the build's target: this small
+    # index has one cell, and it does.
+    cells = report["index"]["nlist"]
+    assert report["text"]["cells_needed"] == report["image"]["cells_needed"] == cells == 1
 
     plain = recall("--items", "5")
     assert plain.returncode == 0, plain.stderr
     assert "recall@10 against an exact scan of the stored vectors" in plain.stdout
     assert "(20 texts)" in plain.stdout and "(5 items' own vectors)" in plain.stdout
     assert "REGARD_INDEX_TEXT_NPROBE" in plain.stdout
+    assert "text   0.96 reached with 1 cell (1 scanned now)" in plain.stdout
 
 
 def test_recall_of_an_empty_store_says_what_to_do(tmp_path):
