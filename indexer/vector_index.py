@@ -418,8 +418,13 @@ def _key_ranges(keys: np.ndarray, cores: int) -> list[_KeyRange]:
     return ranges
 
 
+@cache
 def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The cores the model's threads are counted on (affinity, cgroup quota): a scan is
+    bound by memory bandwidth, which hyper-threads share."""
+    from models.runtime import cpu_threads  # imports torch: only once an index is made
+
+    return cpu_threads()
 
 
 @cache
