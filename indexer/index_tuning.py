@@ -68,14 +68,20 @@ class Probes:
         rng = np.random.default_rng(seed)
         rows = np.sort(rng.choice(len(keys), min(count, len(keys)), replace=False))
         image = _unit(np.asarray(vectors[rows], dtype=np.float32))
-        away = rng.standard_normal(image.shape).astype(np.float32)
-        away = _unit(away - np.sum(away * image, axis=1, keepdims=True) * image)
-        text = TEXT_LIKE_COSINE * image + np.sqrt(1 - TEXT_LIKE_COSINE**2) * away
-        return cls(np.asarray(keys, dtype=np.int64)[rows], image, text.astype(np.float32))
+        text = text_like(image, TEXT_LIKE_COSINE, rng)
+        return cls(np.asarray(keys, dtype=np.int64)[rows], image, text)
 
     def exact_top(self) -> ExactTop:
         """The exact answers to fill while the vectors are added (one more: the item itself)."""
         return ExactTop(np.concatenate([self.image, self.text]), K + 1)
+
+
+def text_like(vectors: np.ndarray, cosine: float, rng: np.random.Generator) -> np.ndarray:
+    """Vectors as far from these unit vectors as a text's is from its best images: each at
+    `cosine` with its own, the rest a random direction orthogonal to it."""
+    away = rng.standard_normal(vectors.shape).astype(np.float32)
+    away = _unit(away - np.sum(away * vectors, axis=1, keepdims=True) * vectors)
+    return (cosine * vectors + np.sqrt(1 - cosine**2) * away).astype(np.float32)
 
 
 def ladder(nlist: int) -> list[int]:

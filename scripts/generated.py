@@ -8,7 +8,7 @@ image embeddings may take, since no museum's vectors can ship with the project.
   as the eigenvalues of real CLIP embeddings do, around a shared direction.
 
 Every class draws `sample(n, stream)` (the same stream gives the same vectors) and
-`chunks(n)` (the collection as stored, float16); `text_like(vectors)` turns draws into
+`chunks(n)` (the collection as stored, float16); `text_like(n)` turns new draws into
 queries as far from the data as a text's vector is from its best images.
 """
 
@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+
+from indexer.index_tuning import text_like
 
 DIM = 768
 CENTRES = 3000
@@ -46,16 +48,10 @@ class Collection:
         return self.sample(n, 10**9)
 
     def text_like(self, n: int, similarity: float = TEXT_SIMILARITY) -> np.ndarray:
-        """New draws moved far from the data: each at cosine `similarity` with the draw,
-        the rest a random direction orthogonal to it."""
-        return away_from(self.sample(n, 10**9 + 2), similarity, self.seed)
-
-
-def away_from(vectors: np.ndarray, similarity: float, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng([seed, 10**9 + 3])
-    away = rng.standard_normal(vectors.shape, dtype=np.float32)
-    away -= np.sum(away * vectors, axis=1, keepdims=True) * vectors
-    return unit(similarity * vectors + np.sqrt(1 - similarity**2) * unit(away))
+        """New draws moved far from the data, as the index build's text-like probes are
+        (indexer.index_tuning.text_like)."""
+        rng = np.random.default_rng([self.seed, 10**9 + 3])
+        return text_like(self.sample(n, 10**9 + 2), similarity, rng)
 
 
 class Mixture(Collection):
@@ -89,10 +85,7 @@ class Mixture(Collection):
         what makes these queries hard for it (big-ann-benchmarks' Text2Image set)."""
         rng = np.random.default_rng([self.seed, 10**9 + 1])
         centres = self.centres[rng.choice(len(self.centres), n, p=self.weights)]
-        away = rng.standard_normal((n, self.centres.shape[1]), dtype=np.float32)
-        away -= np.sum(away * centres, axis=1, keepdims=True) * centres
-        away /= np.linalg.norm(away, axis=1, keepdims=True)
-        return (similarity * centres + np.sqrt(1 - similarity**2) * away).astype(np.float32)
+        return text_like(centres, similarity, rng)
 
 
 class Themes(Collection):
