@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -158,3 +159,23 @@ def random_init(seed: int) -> Iterator[None]:
         yield
     finally:
         models.encoder.RANDOM_SEED = default
+
+
+def ask_one_by_one(
+    index, queries, k: int, modality: str = "image"
+) -> tuple[list[set[int]], list[float]]:
+    """Each query's k best keys from a VectorIndex, asked one at a time as the service asks
+    them, and the seconds each answer took."""
+    found: list[set[int]] = []
+    seconds: list[float] = []
+    for query in queries:
+        started = time.perf_counter()
+        neighbours = index.search(query, k, modality)[0]
+        seconds.append(time.perf_counter() - started)
+        found.append({n.key for n in neighbours})
+    return found, seconds
+
+
+def hits(found: list[set[int]], truth) -> list[int]:
+    """How many of each query's exact answers (a row of keys) were found."""
+    return [len(got & set(row.tolist())) for got, row in zip(found, truth, strict=True)]
