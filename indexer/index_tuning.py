@@ -15,7 +15,7 @@ orthogonal to it: about as far as a text's vector lies from its best images). Fo
 kind it keeps the fewest cells, from a ladder, whose answers hold RECALL_TARGET of the
 exact top ten. An item among the `rerank` best candidates of the compressed codes is
 scored again exactly, so that share is the recall the service will give. At 1,000,000
-vectors the measuring adds 15 to 20 s to a build of about 77 s (scripts/bench_search).
+vectors the measuring adds 10 to 20 s to a build of about 77 s (scripts/bench_search).
 
 The text-like probes stand at cosine 0.3 from their item, as a text from its best images
 with CLIP's models; SigLIP's matched pairs score lower. How hard a text is for the index
