@@ -66,12 +66,15 @@ def bench_lock(enabled: bool = True) -> Iterator[None]:
         yield
 
 
-def write_section(title: str, body: str, ran_on: str | None = None) -> Path:
-    """Replace (or add) `## title` in docs/benchmarks.md with `body`, dated `ran_on` (the
-    day the figures were measured, for a saved run reported later; default today)."""
+def write_section(
+    title: str, body: str, ran_on: str | None = None, ran_where: str | None = None
+) -> Path:
+    """Replace (or add) `## title` in docs/benchmarks.md with `body`, dated `ran_on` and
+    placed `ran_where` (the day and machine of the figures, for a saved run reported later,
+    perhaps on another machine; default today, here)."""
     text = DOCS.read_text() if DOCS.exists() else HEADER
     day = ran_on or date.today().isoformat()
-    section = f"## {title}\n\n{body.strip()}\n\n_Run on {day}: {machine()}._\n"
+    section = f"## {title}\n\n{body.strip()}\n\n_Run on {day}: {ran_where or machine()}._\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"

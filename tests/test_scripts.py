@@ -44,6 +44,44 @@ def test_bench_index_shapes_measures_every_shape_of_collection():
     assert "docs/benchmarks.md" not in result.stderr  # written only with --write-docs
 
 
+def bench_embed(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench_embed"), "--no-lock", *args],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )  # fmt: skip
+
+
+def test_bench_embed_measures_a_small_run_and_reports_it_again_from_its_json(tmp_path: Path):
+    saved = tmp_path / "run.json"
+    run = bench_embed(
+        "--models", "regard-test", "--images", "32", "--naive-images", "8", "--rounds", "1",
+        "--fast-runtime", "int8", "--workers", "2", "--per-host", "2", "--json", str(saved),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = re.findall(
+        r"^\| regard-test \| (\w+) \| 32 \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|",
+        run.stdout,
+        re.M,
+    )
+    assert [runtime for runtime, *_ in rows] == ["float32", "int8"]
+    assert all(float(rate) > 0 for _, *rates in rows for rate in rates)
+    assert "| pipeline | 2 download threads, 2 connections per host |" in run.stdout
+    assert "(b)/(a) comes to about p / (a + p): regard-test float32" in run.stdout
+    again = bench_embed("--from-json", str(saved))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == run.stdout
+
+
+def test_bench_embed_reports_a_saved_gpu_run_without_the_cpus_sharing():
+    result = bench_embed("--from-json", str(REPO / "docs" / "runs" / "embed-h100-2026-11-27.json"))
+    assert result.returncode == 0, result.stderr
+    assert "| device | cuda |" in result.stdout
+    assert "| ViT-B-32-SigLIP2-256 * | float16 | 128 |" in result.stdout
+    # The pipeline and the model do not share a GPU's time: no p / (a + p) there.
+    assert "the pipeline and not the model sets the pace." in result.stdout
+    assert "p / (a + p)" not in result.stdout
+
+
 def test_the_offline_demo_refuses_the_port_of_its_own_iiif_server():
     result = subprocess.run(
         [str(REPO / "scripts" / "demo"), "--offline", "--port", "8765"],
