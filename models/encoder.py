@@ -6,7 +6,8 @@ encoder = Encoder("ViT-B-32-SigLIP2-256", "/srv/models/siglip2/")  # air-gapped 
 vectors = encoder.embed_texts(["fauteuil en fer forgé"])  # (1, dim) float32, unit rows
 
 The image tower runs in the fastest runtime that stays within the fidelity bar of float32
-(models.runtime: int8 on CPU for the measured architectures, float16 on CUDA), checked on
+(models.runtime: int8 on CPU for the measured architectures, bfloat16 for SigLIP2 where
+the CPU has AMX, float16 on CUDA), checked on
 probe pictures at every load. Its vectors are interchangeable with float32 ones (cosine
 above 0.995), so the runtime is not part of the fingerprint: a store indexed on a GPU in
 float16 is searched on a CPU, and a store indexed in float32 is extended in int8.
@@ -45,7 +46,7 @@ from models.runtime import (
     autocast_dtype,
     device_settings,
     keep_freed_memory,
-    resolve_runtime,
+    runtimes_to_try,
 )
 from models.text_side import load_tokenizer, local_text_tower
 
@@ -68,8 +69,9 @@ class Encoder:
 
     `runtime` is how the image tower runs: "auto" (the measured best for this model and
     device, else float32), "float32", "int8" (CPU), "float16" (CUDA) or "bfloat16". A
-    fast runtime is checked against float32 at load: "auto" falls back to float32 when it
-    does not pass, an explicit one raises ModelError.
+    fast runtime is checked against float32 at load: "auto" falls back to the next one
+    measured (bfloat16, then int8, on a CPU with AMX) and last to float32 when it does not
+    pass, an explicit one raises ModelError.
     """
 
     def __init__(
@@ -89,7 +91,7 @@ class Encoder:
         self._tokenize = load_tokenizer(name, config, weights.tokenizer_dir, hub)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         try:
-            wanted = resolve_runtime(runtime, name, self.device)
+            candidates = runtimes_to_try(runtime, name, self.device)
         except ValueError as error:
             raise ModelError(f"Model {name!r}: {error}.") from None
         settings = device_settings(self.device)
@@ -110,7 +112,11 @@ class Encoder:
         self.batch_size = batch_size or settings.batch_size
         self.runtime: Runtime = "float32"
         self.runtime_cosine: float | None = None  # the load check's worst probe, if any
-        self._use_runtime(wanted, explicit=runtime != "auto")
+        # "auto" tries the measured fast runtimes best first, then float32; an explicit
+        # runtime is the only candidate, and its refusal an error.
+        for candidate, fallback in zip(candidates, (*candidates[1:], "float32"), strict=True):
+            if self._use_runtime(candidate, runtime != "auto", fallback):
+                break
 
         # For zero-shot scoring: logit = logit_scale * cosine + logit_bias.
         bias = getattr(self._model, "logit_bias", None)
@@ -184,10 +190,11 @@ class Encoder:
         return nullcontext() if dtype is None else torch.autocast(self.device.type, dtype)
 
     @torch.inference_mode()
-    def _use_runtime(self, runtime: Runtime, explicit: bool) -> None:
-        """Switch the image tower to `runtime` if its vectors stay close to float32's."""
+    def _use_runtime(self, runtime: Runtime, explicit: bool, fallback: str = "float32") -> bool:
+        """Switch the image tower to `runtime` if its vectors stay close to float32's;
+        False (after a warning naming `fallback`, or an error when `explicit`) if not."""
         if runtime == "float32":
-            return
+            return True
         probes = probe_batch(self._preprocess)
         reference = self._encode_images(probes).float().cpu().numpy()
         float_tower = self._model.visual
@@ -207,13 +214,16 @@ class Encoder:
             worst, problem = None, f"it cannot be applied ({error})"
         if problem is None:
             self.runtime_cosine = worst
-            return
+            return True
         self._model.visual, self.runtime = float_tower, "float32"
         message = f"Model {self.name!r} cannot run in {runtime}: {problem}."
         if explicit:
             advice = " Use runtime 'float32' (or 'auto')."
             raise RuntimeRefusedError(message + advice, runtime, worst)
-        log.warning("%s Using float32.", message)
+        log.warning(
+            "%s %s.", message, "Using float32" if fallback == "float32" else f"Trying {fallback}"
+        )
+        return False
 
     def _embed(
         self,

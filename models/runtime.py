@@ -9,7 +9,7 @@ in docs/benchmarks.md):
   whose CPU quota is smaller than the host's cores: oversubscribed OpenMP threads stall);
   1 thread instead of 2 halves the speed;
 - batch size on CPU: 16, 32 and 64 are within 5 % of each other, 1 is about half as
-  fast: 32; on CUDA 128 (not measured here);
+  fast: 32; on CUDA 128 (see the GPU below);
 - inference_mode vs no_grad: equal; channels_last: no gain (only the patch embedding is a
   convolution): both left out;
 - torch.compile with the weights frozen into the graph: 3 to 9 % more for float32, none
@@ -17,11 +17,14 @@ in docs/benchmarks.md):
   550 MB more memory (SigLIP2's 360 MB tower) and a C++ compiler on the server: left
   out, since int8, the default on CPU, gains far more;
 - bfloat16 autocast: a third of the float32 speed on this CPU (no AMX: the products are
-  emulated), so it is never chosen on its own; an explicit option for CPUs with AMX;
+  emulated); where the CPU has AMX, see BF16_WINS_ON_AMX;
 - int8 (models.quantize): 2.4 times float32 on ViT-B-32, 2.1 times on
   ViT-B-32-SigLIP2-256, within the fidelity bar (see INT8_MEASURED);
-- float16 autocast on CUDA: the usual choice on GPUs with tensor cores; not measured here
-  (no GPU), and checked against float32 at load like every fast runtime;
+- float16 autocast on CUDA, measured on an H100 (docs/benchmarks.md, "Embedding on a
+  GPU"): from batch 64 up 1.3 to 3.3 times float32's speed, vectors at worst cosine
+  1.0000 (to four places) of float32's; at batch 32 no faster (launches, not products,
+  take the time). Batch 128: the tower alone doubles again at 256, but the pipeline
+  feeding it gives 300-400 pictures a second there, a twentieth of what the tower takes;
 - glibc told to keep freed memory (keep_freed_memory): +15 % for float32, +17 to 30 %
   for int8, by sparing the page faults of tensors mapped afresh at every layer.
 
@@ -50,6 +53,13 @@ from models.runtimes import RUNTIMES, Runtime
 #   ViT-B-32-SigLIP2-256   0.9993 / 0.958 / 2.1x  (its attention-pooling head stays in
 #                          float32: quantised, it alone drops the cosine to 0.974)
 INT8_MEASURED = frozenset({"ViT-B-32", "ViT-B-32-SigLIP2-256"})
+
+# Where bfloat16 autocast beats int8 on a CPU with AMX (bfloat16 matrix units): measured
+# on 16 cores of a Xeon with AMX (docs/benchmarks.md, "Embedding on a CPU with AMX"),
+# tower alone, batch 32, against float32 / int8:
+#   ViT-B-32-SigLIP2-256   1.9x / 1.2x, worst cosine 1.0000, top-10 overlap 0.995
+# ViT-B-32 is left out: its bfloat16 ran at half float32's speed there (int8: 1.8x).
+BF16_WINS_ON_AMX = frozenset({"ViT-B-32-SigLIP2-256"})
 
 CPU_BATCH_SIZE = 32
 CUDA_BATCH_SIZE = 128
@@ -113,27 +123,46 @@ def cpu_threads() -> int:
     return max(1, min(cores, math.floor(quota)) if quota else cores)
 
 
-def resolve_runtime(requested: str, name: str, device: torch.device) -> Runtime:
-    """The runtime to try for `requested` on `device`; ValueError when it cannot run there."""
+def resolve_runtime(
+    requested: str, name: str, device: torch.device, flags: frozenset[str] | None = None
+) -> Runtime:
+    """The runtime to try first for `requested` on `device` (`flags`: the CPU's, read from
+    the machine when None); ValueError when it cannot run there."""
+    return runtimes_to_try(requested, name, device, flags)[0]
+
+
+def runtimes_to_try(
+    requested: str, name: str, device: torch.device, flags: frozenset[str] | None = None
+) -> tuple[Runtime, ...]:
+    """The runtimes to try in turn for `requested`, each checked at load, ending in
+    float32 under "auto"; ValueError when an explicit one cannot run on `device`."""
     if requested not in RUNTIMES:
         raise ValueError(f"unknown runtime {requested!r}: one of {', '.join(RUNTIMES)}")
     if requested == "auto":
-        return default_runtime(name, device)
+        return (*fast_runtimes(name, device, flags), "float32")
     if requested == "int8" and device.type != "cpu":
         raise ValueError("the int8 runtime runs on CPU only; on a GPU use float16")
     if requested == "int8" and not int8_available():
         raise ValueError("this torch build has no dynamic int8 quantisation engine")
     if requested == "float16" and device.type != "cuda":
         raise ValueError("the float16 runtime needs a CUDA device; on CPU use int8")
-    return requested  # type: ignore[return-value]
+    return (requested,)  # type: ignore[return-value]
 
 
-def default_runtime(name: str, device: torch.device) -> Runtime:
+def fast_runtimes(
+    name: str, device: torch.device, flags: frozenset[str] | None = None
+) -> tuple[Runtime, ...]:
+    """The runtimes measured faster than float32 for `name` on `device`, best first."""
     if device.type == "cuda":
-        return "float16"
-    if device.type == "cpu" and name in INT8_MEASURED and int8_available():
-        return "int8"
-    return "float32"
+        return ("float16",)
+    if device.type != "cpu":
+        return ()
+    found: list[Runtime] = []
+    if name in BF16_WINS_ON_AMX and "amx_bf16" in (cpu_flags() if flags is None else flags):
+        found.append("bfloat16")
+    if name in INT8_MEASURED and int8_available():
+        found.append("int8")
+    return tuple(found)
 
 
 def int8_available() -> bool:

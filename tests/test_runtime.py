@@ -44,6 +44,7 @@ from models.runtime import (
     int8_available,
     keep_freed_memory,
     resolve_runtime,
+    runtimes_to_try,
 )
 from models.shapes import COLOURS, SHAPES, collection, english_caption, french_caption, render
 from service.cli import main as regard
@@ -51,6 +52,8 @@ from tests.iiif_server import IIIFTestServer
 
 CPU = torch.device("cpu")
 CUDA = torch.device("cuda")
+NO_AMX = frozenset({"avx2", "avx512f", "avx512_bf16"})  # bfloat16 instructions, no AMX
+AMX = NO_AMX | {"amx_tile", "amx_bf16", "amx_int8"}
 needs_int8 = pytest.mark.skipif(not int8_available(), reason="no int8 engine in this torch")
 
 
@@ -287,21 +290,50 @@ def test_probe_pictures_are_varied_and_deterministic() -> None:
 
 
 @pytest.mark.parametrize(
-    ("requested", "name", "device", "expected"),
+    ("requested", "name", "device", "flags", "expected"),
     [
-        ("auto", "ViT-B-32", CPU, "int8"),
-        ("auto", "ViT-B-32-SigLIP2-256", CPU, "int8"),
-        ("auto", TEST_MODEL, CPU, "float32"),  # not measured: float32
-        ("auto", "ViT-B-32", CUDA, "float16"),
-        ("float32", "ViT-B-32", CPU, "float32"),
-        ("bfloat16", "ViT-B-32", CPU, "bfloat16"),
-        ("int8", TEST_MODEL, CPU, "int8"),
+        ("auto", "ViT-B-32", CPU, NO_AMX, "int8"),
+        ("auto", "ViT-B-32", CPU, AMX, "int8"),  # its bfloat16 was slower than float32
+        ("auto", "ViT-B-32-SigLIP2-256", CPU, NO_AMX, "int8"),
+        ("auto", "ViT-B-32-SigLIP2-256", CPU, AMX, "bfloat16"),
+        ("auto", TEST_MODEL, CPU, AMX, "float32"),  # not measured: float32
+        ("auto", "ViT-B-32", CUDA, AMX, "float16"),
+        ("float32", "ViT-B-32", CPU, NO_AMX, "float32"),
+        ("bfloat16", "ViT-B-32", CPU, NO_AMX, "bfloat16"),
+        ("int8", TEST_MODEL, CPU, AMX, "int8"),
     ],
 )
-def test_runtime_choice(requested: str, name: str, device: torch.device, expected: str) -> None:
+def test_runtime_choice(
+    requested: str, name: str, device: torch.device, flags: frozenset[str], expected: str
+) -> None:
     if expected == "int8" and not int8_available():
         pytest.skip("no int8 engine in this torch")
-    assert resolve_runtime(requested, name, device) == expected
+    assert resolve_runtime(requested, name, device, flags) == expected
+
+
+@needs_int8
+def test_auto_tries_each_measured_runtime_then_float32() -> None:
+    siglip2 = "ViT-B-32-SigLIP2-256"
+    assert runtimes_to_try("auto", siglip2, CPU, AMX) == ("bfloat16", "int8", "float32")
+    assert runtimes_to_try("auto", siglip2, CPU, NO_AMX) == ("int8", "float32")
+    assert runtimes_to_try("bfloat16", siglip2, CPU, NO_AMX) == ("bfloat16",)
+
+
+@needs_int8
+def test_a_refused_runtime_passes_on_to_the_next_under_auto(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(models.runtime, "BF16_WINS_ON_AMX", frozenset({TEST_MODEL}))
+    monkeypatch.setattr(models.runtime, "INT8_MEASURED", frozenset({TEST_MODEL}))
+    monkeypatch.setattr(models.runtime, "cpu_flags", lambda: AMX)
+    assert Encoder(TEST_MODEL, device="cpu").runtime == "bfloat16"  # passes its check
+    monkeypatch.setattr(models.encoder, "LOAD_CHECK_MIN_COSINE", 1.01)  # nothing passes
+    with caplog.at_level(logging.WARNING, logger="models.encoder"):
+        encoder = Encoder(TEST_MODEL, device="cpu")
+    assert encoder.runtime == "float32"
+    refusals = [r.getMessage() for r in caplog.records]
+    assert "cannot run in bfloat16" in refusals[0] and refusals[0].endswith("Trying int8.")
+    assert "cannot run in int8" in refusals[1] and refusals[1].endswith("Using float32.")
 
 
 @pytest.mark.parametrize(
