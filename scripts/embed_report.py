@@ -1,0 +1,399 @@
+"""What scripts/bench_embed reports: its figures' shapes (Result, InitCheck), the goals
+they are held to (issue 4), the markdown of a run, and the reading of each machine's
+figures that follows them in docs/benchmarks.md. Measuring stays in bench_embed; this
+module only turns figures, measured now or saved with --json, into text."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.fidelity import LOAD_CHECK_MIN_COSINE
+
+SHAPES_PER_IMAGE_SET = 16  # the shapes manifest holds 16 pictures per `per_pair`
+GOAL_OVERLAP, GOAL_FLOAT32_SPEEDUP, GOAL_FAST_SPEEDUP = 0.9, 1.8, 3.0  # issue 4
+GOAL_COSINE, GOAL_OVERLAP_TOP10 = 0.99, 0.9
+# Text queries for the text-to-image overlap: the shapes' own words, and a curator's.
+QUERIES = [
+    *(
+        f"a {c} {s}"
+        for c in ("red", "blue", "green", "yellow")
+        for s in ("circle", "square", "triangle", "star")
+    ),
+    *(
+        f"un {s} {c}"
+        for s, c in (
+            ("cercle", "rouge"),
+            ("carré", "bleu"),
+            ("triangle", "vert"),
+            ("étoile", "jaune"),
+        )
+    ),
+    "fauteuil en fer forgé",
+    "wrought-iron armchair",
+    "lampe de bureau",
+    "a standing lamp",
+    "dessin d'un salon",
+    "sketch of a living room",
+    "table basse",
+    "a coffee table",
+    "chaise longue",
+    "a bookcase",
+    "miroir",
+    "a wall light",
+    "tapis",
+    "a dining room",
+    "croquis au crayon",
+    "a watercolour drawing",
+]
+
+
+@dataclass
+class Result:
+    """One model in one runtime: images/s per round of (a) the encoder alone, (b) the
+    whole pipeline, (c) the naive loop and (p) the pipeline with no model, and how close
+    its vectors are to float32's."""
+
+    model: str
+    runtime: str
+    settings: dict[str, Any]
+    alone: list[float] = field(default_factory=list)
+    whole: list[float] = field(default_factory=list)
+    naive: list[float] = field(default_factory=list)
+    ceiling: list[float] = field(default_factory=list)  # the pipeline with no model
+    fidelity: dict[str, float] = field(default_factory=dict)
+
+    def median(self, name: str) -> float:
+        return statistics.median(getattr(self, name))
+
+    def ceiling_figure(self) -> float | None:
+        return self.median("ceiling") if self.ceiling else None  # saved before it was measured
+
+
+@dataclass
+class InitCheck:
+    """int8 against float32 for one random initialisation, and the runtime the load chose."""
+
+    model: str
+    seed: int
+    min_cosine: float
+    mean_cosine: float
+    top10_overlap: float
+    chosen: str  # the runtime the encoder's check at load gave
+    probe_cosine: float | None  # the check's worst probe cosine (None: not reported)
+
+    @property
+    def meets_bar(self) -> bool:
+        return self.min_cosine >= GOAL_COSINE and self.top10_overlap >= GOAL_OVERLAP_TOP10
+
+
+# --- the report ---------------------------------------------------------------------------
+
+EXPLAINED = """
+What the encoder keeps from these figures (models/runtime.py gives each reason): one torch
+thread per physical core (capped by a cgroup quota); batches of 32 on CPU, 128 on CUDA;
+inference_mode; the int8 runtime by default on CPU for the architectures measured here,
+after a check against float32 on probe pictures at every load (its vectors are within the
+bar of float32's, so the runtime is not part of the fingerprint), bfloat16 instead for
+SigLIP2 where the CPU has AMX (the section "Embedding on a CPU with AMX"); float16
+autocast on CUDA; texts always in float32; glibc told to keep freed memory rather than map
+each 10-20 MB tensor afresh (those page faults cost 15 to 30 % here). Preprocessing is
+open_clip's, bit for bit, with its ToTensor and Normalize steps done by a table look-up in
+numpy (models/preprocess.py): in the download threads, torch's own operations started
+OpenMP threads that competed with the model. Left out, as they did not win here or not
+enough: channels_last, bfloat16 autocast (avx512_bf16 without AMX), torch.compile (with
+frozen weights 3 to 9 % more in float32, see the settings; for int8 nothing, one run: 70.6
+against 73.9 images/s; it costs 12 to 22 s of compiling per batch shape, 550 MB more
+memory for SigLIP2's 360 MB tower and a C++ compiler on the server, while float32 only
+runs where int8 is refused or not wanted), ONNX Runtime and OpenVINO (one run, ViT-B-32,
+batch 32, before the allocator setting: torch float32 27.6, ORT float32 28.1, OpenVINO
+float32 30.5, ORT int8 51.0, torch int8 60.8 images/s; OpenVINO's default bfloat16 18.0).
+
+Where (b)/(a) falls short of 0.9 (the int8 towers on 2 cores), the pipeline's own work
+shares the two cores with the model: per image about 0.5 ms of CPU to fetch (httpx), 0.3
+ms to decode, 0.3 ms to preprocess, and the test server's answer. Leaving parts out in
+turn (ViT-B-32 int8, 512 images, one run each): with pictures neither fetched, decoded nor
+preprocessed, 0.97; fetched only, 0.93; all of it, 0.86 to 0.89. The faster the tower, the
+larger that share (float32: 0.95). (p) measures that work as a whole: 350 to 550 images/s
+here from run to run, so that at a = 72 (b)/(a) comes to about 0.83 to 0.88, and 0.9 would
+need the pipeline 1.2 to 1.9 times cheaper. Where its time goes (one download thread, no
+model, sampled with py-spy): fetching 43 % (httpx, and waiting on the server),
+preprocessing 19 %, decoding 16 %, reading the manifest 6 %, writing vectors 2 %. Tried,
+and within the noise of these runs: 2 or 4 download threads instead of 8, a lower priority
+for them (nice, SCHED_BATCH), a smaller GOMP_SPINCOUNT, a shorter GIL switch interval,
+uint8 pictures given to a tower whose first layer does the normalisation, and each batch
+split in two halves embedded by two threads of one torch thread each (0 to 5 % more in (a)
+and (b) alike). Slower: the model in a thread of its own while the next batch is gathered
+(0.80 to 0.83; the gathering then competes with the model for the two cores). Across a
+run, the model waits on the pipeline less than 1 % of the time: what (b) loses is the
+cores' time, not waiting. Measured in one run (ViT-B-32 int8, 512 images): the model's
+batches take 7.2 to 7.4 s in (b) against 6.4 to 6.7 s in (a), while the download threads
+use 0.9 to 1.1 s of CPU and the test server 0.1 s; the first picture is ready 0.1 s after
+the start. Also tried, no better: preparing pictures in worker processes (0.85 against
+0.90 with threads: each picture crosses a pipe), a TorchScript-traced tower, which needs
+no GIL between its operations ((a) 3 % faster, the same (b)), decoding a batch's pictures
+in a burst on two threads between batches, 3 or 4 torch threads; http.client for the
+picture bytes (0.11 against 0.47 ms of CPU per request; urllib3 0.26) gained 2 %, within
+the noise, and would mean redoing httpx's proxies, TLS and redirects.
+"""
+
+GPU_EXPLAINED = """
+Measured on a lent machine and reported here from the saved run
+(docs/runs/embed-h100-2026-11-27.json, with --from-json).
+
+On the GPU the model does not set the pace. The float16 tower alone takes 10,000 to 11,000
+pictures a second in batches of 128 (the settings above; (a), which also copies each batch
+to the GPU and its vectors back, 4,200 to 5,600), while the pipeline feeds it 200 to 370:
+(b) stays at the pipeline's own ceiling (p) whatever the runtime, so (b)/(a) is 0.05 to
+0.12 here, far from 0.9. (b)/(c) is 2.9 to 7.2: the naive loop pays every layer's launches
+for each single picture (float32, batch 1: 183 and 139 pictures a second).
+
+(p) came to 260-390 pictures a second on this machine's 16 cores, no more than on the 2
+cores of the CPU section (313-550): the pipeline runs in one Python process, and its work
+per picture (httpx, and the Python around decoding and preprocessing) holds the
+interpreter lock. In one run of a scratch measurement on this machine (1,024 pictures, not
+a script of the project): one thread fetched the test server's pictures at 820 a second, 4
+connections at 707, 16 at 541; decoding and preprocessing went at 625 a second on one
+thread, 1,000 on 8 and 961 on 16. bench_embed with 16 download threads and 16 connections
+per host instead of 8 and 4 (ViT-B-32, 2 rounds, saved in docs/runs): (p) 272-370, (b)
+214-373, the same. What would raise (b) here: fetching and decoding in several processes,
+or decoding on the GPU (nvjpeg through torchvision.io.decode_jpeg, with the resize on the
+GPU, took 8,250 pictures a second in batches of 128 in the same scratch run; its resize is
+not open_clip's bit for bit, so its vectors would differ slightly from a CPU's). Not done:
+from a museum's image server, 4 connections and its answer times bound a harvest well
+under 300 pictures a second, and at 300 a second 500,000 images take under half an hour.
+
+Settings: float16 at batch 32 is no faster than float32 (ViT-B-32 2,789 against 3,282;
+SigLIP2 3,001 against 2,697): at that size the launches, not the products, take the time;
+from batch 64 up it is 1.3 to 3.3 times as fast. Batch 128 stays (models.runtime): the
+tower doubles again at 256, but nothing upstream could use it. Left out: torch.compile
+(frozen weights, float32, batch 32: +5 % and +6 % for 22 to 31 s of compiling),
+channels_last (+1 % and +8 %), bfloat16 autocast (timed at batch 32 only, where float16
+is no faster either: -13 % and +6 %).
+TF32 for float32's products (torch warns it is off) was not tried: float16 is the runtime
+there. float16's fidelity (random weights): worst cosine 1.0000 to four places, top-10
+neighbours 0.996 and 0.998.
+"""
+
+AMX_EXPLAINED = """
+Measured on a lent machine and reported here from the saved run
+(docs/runs/embed-amx-cpu-2026-11-27.json, with --from-json).
+
+This CPU has AMX, matrix units for bfloat16 (the same 16-core Xeon as the GPU section, its
+GPU unused). For ViT-B-32-SigLIP2-256, bfloat16 autocast runs the tower alone at 1.9 times
+float32's speed (random tensors, batch 32: 171 against 92 images/s; int8 139) and the whole
+pipeline at 111 against 65, within the fidelity bar (worst cosine 1.0000, top-10 overlap
+0.995). For ViT-B-32 it runs at half float32's speed (tower alone 47 against 101; int8
+186); why is not established (its open_clip tower goes through torch's MultiheadAttention,
+SigLIP2's timm tower through scaled_dot_product_attention). So `auto` takes bfloat16 for
+SigLIP2 on a CPU with AMX (models.runtime.BF16_WINS_ON_AMX), then int8 if bfloat16 failed
+its check at load, and int8 for ViT-B-32 as elsewhere. int8's whole pipeline was not
+measured on this machine (the run compared bfloat16 with float32). On 16 cores too,
+(b)/(a) stays at 0.72-0.82: (p) was 313-485 pictures a second, one process as on the GPU.
+"""
+
+
+def markdown(
+    info: dict[str, str],
+    results: list[Result],
+    notes: dict[str, str],
+    settings: list[tuple[str, list[tuple[str, float]]]],
+    images: int,
+    naive_images: int,
+    rounds: int,
+    checks: Sequence[InitCheck] = (),
+) -> str:
+    weights = info.get("weights", "random")  # runs saved before --pretrained were random
+    lines = [
+        f"`scripts/bench_embed` on {info['date']}: {images} shape images served as JPEG by "
+        f"the local IIIF test server ((c) on the first {min(images, naive_images)}), "
+        f"median of {rounds} rounds; weights: {weights}.",
+        "",
+        "| machine | |",
+        "|---|---|",
+        *(f"| {key} | {value} |" for key, value in info.items() if key not in ("date", "weights")),
+        "",
+        "Images per second: (a) encoder alone on ready tensors, (b) the whole pipeline "
+        "(`run_index`), (c) naive loop (one image at a time, open_clip as it comes, float32).",
+        "",
+        "| model | runtime | batch | (a) | (b) | (c) | (b)/(a) | (b)/(c) | "
+        "min cos | mean cos | top-10 overlap | text top-10 overlap |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        a, b, c = r.median("alone"), r.median("whole"), r.median("naive")
+        f = r.fidelity
+        lines.append(
+            f"| {r.model}{' *' if notes.get(r.model) else ''} | {r.runtime} | "
+            f"{r.settings['batch_size']} | {a:.1f} | {b:.1f} | {c:.1f} | {b / a:.2f} | "
+            f"{b / c:.2f} | {f['min_cosine']:.4f} | {f['mean_cosine']:.4f} | "
+            f"{f['top10_overlap']:.3f} | {_figure(f.get('text_top10_overlap'))} |"
+        )
+    lines += ceiling_markdown(results)
+    lines += [
+        "",
+        "Goals (issue 4): (b)/(a) at least 0.9; (b)/(c) at least 1.8 in float32 and at "
+        "least 3 with the fast runtime; fast runtime within cosine 0.99 and top-10 "
+        "overlap 0.9 of float32.",
+        "",
+        "Text top-10 overlap (not a goal): the share of each text query's 10 best images "
+        f"found with both runtimes' image vectors ({len(QUERIES)} queries in English and "
+        f"French, encoded in float32; weights: {weights}). With {images // SHAPES_PER_IMAGE_SET} "
+        "pictures of each shape and colour, most of what differs is the order among equally "
+        "good pictures: on the trained test model (one run, 512 pictures), int8 gave 0.88 "
+        "and random noise as large as int8's error 0.88 too, while int8 and float32 found "
+        "the same right pictures for every caption (tests/test_runtime.py checks that).",
+        "",
+        goals_verdict(results, dict(settings)),
+    ]
+    if checks:
+        lines += inits_markdown(checks, images)
+    for model, note in notes.items():
+        if note:
+            lines += ["", f"\\* {model}: {note}."]
+    for model, rows in settings:
+        lines += [
+            "",
+            f"Settings, {model} image tower alone on random tensors (images/s, median of "
+            f"{rounds}):",
+            "",
+            "| setting | images/s |",
+            "|---|---|",
+            *(f"| {label} | {rate:.1f} |" for label, rate in rows),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def ceiling_markdown(results: Sequence[Result]) -> list[str]:
+    """The pipeline's own ceiling (p) per model, where the run measured it, and what it
+    predicts for (b)/(a) where the pipeline and the model take turns on the same cores:
+    each image then costs 1/a + 1/p seconds, so (b)/(a) = p / (a + p)."""
+    measured = [(r, p) for r in results if (p := r.ceiling_figure()) is not None]
+    if not measured:
+        return []
+    ceilings = {r.model: f"{r.model} {p:.0f}" for r, p in measured}
+    shares = [
+        f"{r.model} {r.runtime} {p / (r.median('alone') + p):.2f}"
+        for r, p in measured
+        if r.settings.get("device", "cpu") == "cpu"  # on a GPU the two do not share
+    ]
+    shared = (
+        " On a CPU the pipeline and the model share the cores, so each image costs the time "
+        f"of both and (b)/(a) comes to about p / (a + p): {', '.join(shares)}."
+    )
+    return [
+        "",
+        "The pipeline with no model behind it, (p): `run_index` fetching, decoding, "
+        f"preprocessing and writing zero vectors, images/s: {', '.join(ceilings.values())}. "
+        "It is the most (b) can reach on this machine whatever the device: where (a) comes "
+        "near it, as on a GPU, the pipeline and not the model sets the pace."
+        + (shared if shares else ""),
+    ]
+
+
+def goals_verdict(results: list[Result], settings: dict[str, list[tuple[str, float]]]) -> str:
+    """Which goals the figures meet, and for a float32 batching miss, the tower's own bound."""
+    missed = []
+    for r in results:
+        a, b, c = r.median("alone"), r.median("whole"), r.median("naive")
+        what = f"{r.model} {r.runtime}"
+        if b / a < GOAL_OVERLAP:
+            missed.append(f"{what}: (b)/(a) {b / a:.2f}")
+        speed_goal = GOAL_FLOAT32_SPEEDUP if r.runtime == "float32" else GOAL_FAST_SPEEDUP
+        if b / c < speed_goal:
+            bound = r.runtime == "float32" and _batching_bound(settings.get(r.model, []))
+            why = ""
+            if bound:
+                why = (
+                    f" (the float32 tower alone is {bound:.2f} times faster in batches of 32 "
+                    "than one image at a time"
+                    + (": batching alone cannot reach the goal)" if bound < speed_goal else ")")
+                )
+            missed.append(f"{what}: (b)/(c) {b / c:.2f}{why}")
+        if r.runtime != "float32":
+            f = r.fidelity
+            if f["min_cosine"] < GOAL_COSINE or f["top10_overlap"] < GOAL_OVERLAP_TOP10:
+                missed.append(f"{what}: fidelity")
+    if not missed:
+        return "**All goals met.**"
+    return "**Missed:** " + "; ".join(missed) + ". All other goals met."
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"  # runs saved before it was measured
+
+
+def _batching_bound(rows: list[tuple[str, float]]) -> float | None:
+    rates = dict(rows)
+    one, batched = rates.get(setting_label(1)), rates.get(setting_label(32))
+    return batched / one if one and batched else None
+
+
+def setting_label(batch: int) -> str:
+    """The settings table's row for float32 at `batch`, as bench_settings names it."""
+    return f"float32, batch {batch}, inference_mode"
+
+
+def inits_markdown(checks: Sequence[InitCheck], images: int) -> list[str]:
+    seeds = sorted({c.seed for c in checks})
+    lines = [
+        "",
+        f"int8 over random initialisations (seeds {seeds[0]} to {seeds[-1]}; the rows above "
+        f"are seed 0): the {images} pictures' vectors against float32's, and the runtime "
+        f"that the encoder's check at load (worst cosine on its probe pictures at least "
+        f"{LOAD_CHECK_MIN_COSINE}) chose; where it chose float32, the figures are those "
+        "int8 would have given.",
+        "",
+        "| model | seed | min cos | mean cos | top-10 overlap | probe cosine | runs in |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in checks:
+        probe = "-" if c.probe_cosine is None else f"{c.probe_cosine:.4f}"
+        lines.append(
+            f"| {c.model} | {c.seed} | {c.min_cosine:.4f} | {c.mean_cosine:.4f} | "
+            f"{c.top10_overlap:.3f} | {probe} | {c.chosen} |"
+        )
+    let_through = [c for c in checks if c.chosen == "int8" and not c.meets_bar]
+    turned_away = [c for c in checks if c.chosen != "int8" and c.meets_bar]
+    verdict = (
+        "Every initialisation the check let run in int8 meets the bar (cosine "
+        f"{GOAL_COSINE}, top-10 overlap {GOAL_OVERLAP_TOP10})."
+        if not let_through
+        else "**The check let int8 run where it misses the bar: "
+        + ", ".join(f"{c.model} seed {c.seed}" for c in let_through)
+        + ".**"
+    )
+    if turned_away:
+        verdict += (
+            " It kept float32 for some that would have met it: "
+            + ", ".join(f"{c.model} seed {c.seed}" for c in turned_away)
+            + f" (its bar, {LOAD_CHECK_MIN_COSINE} on the probe pictures, is the stricter)."
+        )
+    return lines + [
+        "",
+        verdict + " How closely int8 keeps to float32 depends on the weights, so random "
+        "ones say nothing certain of trained ones: with them too, this check decides at "
+        "every load, and `regard index` says which runtime it got.",
+    ]
+
+
+def ran_where(info: dict[str, str]) -> str:
+    """The machine a run's figures come from, in the words of benchlib.machine()."""
+    where = f"{info['cpus']} CPU cores ({info['cpu']}), {info['ram']} RAM"
+    where += f", Python {info['python']}"
+    if info.get("device", "").startswith("cuda") and "gpu" in info:
+        where += f", {info['gpu']}"
+    return where
+
+
+def docs_section(info: dict[str, str]) -> tuple[str, str]:
+    """The section of docs/benchmarks.md a run belongs to, and what follows its figures
+    there: a GPU's and an AMX CPU's figures sit beside the reference CPU's, not in their
+    place."""
+    if info.get("device", "").startswith("cuda"):
+        return "Embedding on a GPU", GPU_EXPLAINED
+    if "amx_bf16" in info.get("flags", "").split():
+        return "Embedding on a CPU with AMX", AMX_EXPLAINED
+    return "Embedding", EXPLAINED
