@@ -7,10 +7,10 @@ vectors = encoder.embed_texts(["fauteuil en fer forgé"])  # (1, dim) float32, u
 
 The image tower runs in the fastest runtime that stays within the fidelity bar of float32
 (models.runtime: int8 on CPU for the measured architectures, bfloat16 for SigLIP2 where
-the CPU has AMX, float16 on CUDA), checked on
-probe pictures at every load. Its vectors are interchangeable with float32 ones (cosine
-above 0.995), so the runtime is not part of the fingerprint: a store indexed on a GPU in
-float16 is searched on a CPU, and a store indexed in float32 is extended in int8.
+the CPU has AMX, float16 on CUDA), checked on probe pictures at every load. Its vectors
+are interchangeable with float32 ones (cosine above 0.995), so the runtime is not part of
+the fingerprint: a store indexed on a GPU in float16 is searched on a CPU, and a store
+indexed in float32 is extended in int8.
 """
 
 from __future__ import annotations
