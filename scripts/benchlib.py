@@ -45,10 +45,13 @@ def memory_gib() -> str:
 
 
 def machine() -> str:
-    return (
-        f"{os.cpu_count()} CPU cores ({cpu_model()}), {memory_gib()} RAM, "
-        f"Python {platform.python_version()}"
-    )
+    """This machine, as the foot of a docs/benchmarks.md section names it."""
+    return machine_line(os.cpu_count(), cpu_model(), memory_gib(), platform.python_version())
+
+
+def machine_line(cpus: object, cpu: str, ram: str, python: str) -> str:
+    """A machine in the words of a section's foot (also for a run saved elsewhere)."""
+    return f"{cpus} CPU cores ({cpu}), {ram} RAM, Python {python}"
 
 
 @contextlib.contextmanager

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchlib import machine_line
+
 from models.fidelity import LOAD_CHECK_MIN_COSINE
 
 SHAPES_PER_IMAGE_SET = 16  # the shapes manifest holds 16 pictures per `per_pair`
@@ -381,8 +383,7 @@ def inits_markdown(checks: Sequence[InitCheck], images: int) -> list[str]:
 
 def ran_where(info: dict[str, str]) -> str:
     """The machine a run's figures come from, in the words of benchlib.machine()."""
-    where = f"{info['cpus']} CPU cores ({info['cpu']}), {info['ram']} RAM"
-    where += f", Python {info['python']}"
+    where = machine_line(info["cpus"], info["cpu"], info["ram"], info["python"])
     if info.get("device", "").startswith("cuda") and "gpu" in info:
         where += f", {info['gpu']}"
     return where

@@ -82,6 +82,24 @@ def test_bench_embed_reports_a_saved_gpu_run_without_the_cpus_sharing():
     assert "p / (a + p)" not in result.stdout
 
 
+def test_a_gpus_or_an_amx_cpus_run_goes_to_its_own_docs_section(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    from embed_report import docs_section, ran_where
+
+    cpu = {"cpus": "2", "cpu": "Xeon", "ram": "24 GiB", "python": "3.11.7", "device": "cpu"}
+    gpu = {**cpu, "cpus": "16", "device": "cuda", "gpu": "NVIDIA H100 80GB HBM3"}
+    amx = {**cpu, "cpus": "16", "flags": "avx512f amx_tile amx_bf16", "gpu": "NVIDIA H100"}
+    assert [docs_section(info)[0] for info in (cpu, gpu, amx)] == [
+        "Embedding",
+        "Embedding on a GPU",
+        "Embedding on a CPU with AMX",
+    ]
+    assert ran_where(cpu) == "2 CPU cores (Xeon), 24 GiB RAM, Python 3.11.7"
+    # The GPU is named where it ran the model, not where it sat idle.
+    assert ran_where(gpu).endswith("Python 3.11.7, NVIDIA H100 80GB HBM3")
+    assert ran_where(amx).endswith("Python 3.11.7")
+
+
 def test_the_offline_demo_refuses_the_port_of_its_own_iiif_server():
     result = subprocess.run(
         [str(REPO / "scripts" / "demo"), "--offline", "--port", "8765"],
