@@ -15,6 +15,7 @@ indexed in float32 is extended in int8.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -114,8 +115,9 @@ class Encoder:
         self.runtime_cosine: float | None = None  # the load check's worst probe, if any
         # "auto" tries the measured fast runtimes best first, then float32; an explicit
         # runtime is the only candidate, and its refusal an error.
+        float32_probes = functools.cache(self._float32_probes)  # once for every candidate
         for candidate, fallback in zip(candidates, (*candidates[1:], "float32"), strict=True):
-            if self._use_runtime(candidate, runtime != "auto", fallback):
+            if self._use_runtime(candidate, runtime != "auto", fallback, float32_probes):
                 break
 
         # For zero-shot scoring: logit = logit_scale * cosine + logit_bias.
@@ -190,13 +192,25 @@ class Encoder:
         return nullcontext() if dtype is None else torch.autocast(self.device.type, dtype)
 
     @torch.inference_mode()
-    def _use_runtime(self, runtime: Runtime, explicit: bool, fallback: str = "float32") -> bool:
-        """Switch the image tower to `runtime` if its vectors stay close to float32's;
-        False (after a warning naming `fallback`, or an error when `explicit`) if not."""
+    def _float32_probes(self) -> tuple[torch.Tensor, np.ndarray]:
+        """The load check's probe pictures and float32's vectors of them."""
+        probes = probe_batch(self._preprocess)
+        return probes, self._encode_images(probes).float().cpu().numpy()
+
+    @torch.inference_mode()
+    def _use_runtime(
+        self,
+        runtime: Runtime,
+        explicit: bool,
+        fallback: str,
+        float32_probes: Callable[[], tuple[torch.Tensor, np.ndarray]],
+    ) -> bool:
+        """Switch the image tower to `runtime` if its vectors stay close to float32's on
+        `float32_probes` (the probe pictures and float32's vectors of them); False (after a
+        warning naming `fallback`, or an error when `explicit`) if not."""
         if runtime == "float32":
             return True
-        probes = probe_batch(self._preprocess)
-        reference = self._encode_images(probes).float().cpu().numpy()
+        probes, reference = float32_probes()
         float_tower = self._model.visual
         try:
             if runtime == "int8":

@@ -11,6 +11,7 @@ import platform
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import open_clip
@@ -30,6 +31,7 @@ from models.fidelity import (
     MIN_NEIGHBOUR_OVERLAP,
     cosines,
     neighbour_overlap,
+    probe_batch,
     probe_pictures,
 )
 from models.preprocess import Preprocess, stack
@@ -328,9 +330,17 @@ def test_a_refused_runtime_passes_on_to_the_next_under_auto(
     monkeypatch.setattr(models.runtime, "cpu_flags", lambda: AMX)
     assert Encoder(TEST_MODEL, device="cpu").runtime == "bfloat16"  # passes its check
     monkeypatch.setattr(models.encoder, "LOAD_CHECK_MIN_COSINE", 1.01)  # nothing passes
+    probed: list[int] = []
+
+    def counted_probe_batch(preprocess: Any) -> torch.Tensor:
+        probed.append(1)
+        return probe_batch(preprocess)
+
+    monkeypatch.setattr(models.encoder, "probe_batch", counted_probe_batch)
     with caplog.at_level(logging.WARNING, logger="models.encoder"):
         encoder = Encoder(TEST_MODEL, device="cpu")
     assert encoder.runtime == "float32"
+    assert len(probed) == 1  # float32's probe vectors: made once for both checks
     refusals = [r.getMessage() for r in caplog.records]
     assert "cannot run in bfloat16" in refusals[0] and refusals[0].endswith("Trying int8.")
     assert "cannot run in int8" in refusals[1] and refusals[1].endswith("Using float32.")
