@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,6 +31,15 @@ log = logging.getLogger(__name__)
 
 SEARCHABLE_STATE = "indexed"
 OVERFETCH = 8  # at most 8 times the results asked for, to make up for items that left
+
+
+def clean_query(text: str) -> str:
+    """A text query as searched: composed Unicode (NFC), single spaces, trimmed.
+
+    "é" typed as e + U+0301 (some keyboards and pasted text) is the same query as "é":
+    the same length against the service's limit, and the same text cache entry.
+    """
+    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 class TextEncoder(Protocol):
@@ -133,9 +143,10 @@ class Searcher:
     # -- searching -----------------------------------------------------------------------
 
     def embed_text(self, query: str) -> np.ndarray:
-        """The query's vector, from the cache when the same query came before."""
+        """The query's vector, from the cache when the same query (however spelt in
+        Unicode or spaced) came before."""
         return self.text_cache.get(
-            self._model_key, query, lambda text: self.encoder.embed_texts([text])[0]
+            self._model_key, clean_query(query), lambda text: self.encoder.embed_texts([text])[0]
         )
 
     def search_text(self, query: str, k: int) -> list[Hit]:

@@ -34,11 +34,6 @@ class NotFound(ApiError):
     code = "not_found"
 
 
-class Unavailable(ApiError):
-    status = 503
-    code = "unavailable"
-
-
 def error_body(status: int, code: str, message: str) -> dict:
     return {"error": {"status": status, "code": code, "message": message}}
 
@@ -64,5 +59,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         message = str(error.detail)
         if error.status_code == 404:
-            message = f"no such page: {request.url.path} (the API lives under /api, see /docs)"
+            path = request.url.path
+            message = f"no such page: {path} (the API lives under /api, described at /openapi.json)"
         return JSONResponse(error_body(error.status_code, "http_error", message), error.status_code)

@@ -52,8 +52,9 @@ class ItemDetail(ItemSummary):
 
 
 class SearchResponse(BaseModel):
-    query: str
+    query: str = Field(description="The query as searched: trimmed, single-spaced, NFC.")
     k: int
+    max_k: int = Field(description="The most results one request may ask for (REGARD_MAX_K).")
     took_ms: float
     results: list[Hit]
 
@@ -61,6 +62,7 @@ class SearchResponse(BaseModel):
 class SimilarResponse(BaseModel):
     item: ItemSummary
     k: int
+    max_k: int = Field(description="The most results one request may ask for (REGARD_MAX_K).")
     took_ms: float
     results: list[Hit]
 

@@ -1,8 +1,9 @@
-"""Every CLI option and every setting is documented in docs/."""
+"""Every CLI option, setting and error code is documented in docs/."""
 
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from service.cli import build_parser
@@ -33,3 +34,14 @@ def test_every_setting_is_in_docs_api():
         if f"`REGARD_{name.upper()}`" not in text
     ]
     assert not missing, f"undocumented in docs/api.md: {missing}"
+
+
+def test_every_error_code_is_in_docs_api():
+    """The codes the service answers with, found in its source: clients translate them."""
+    source = "\n".join(p.read_text() for p in (DOCS.parent / "service").rglob("*.py"))
+    codes = set(re.findall(r'code="(\w+)"', source))
+    codes |= set(re.findall(r'error_body\([\w.]+, "(\w+)"', source))
+    assert {"empty_query", "unknown_item", "invalid_request", "http_error"} <= codes
+    text = (DOCS / "api.md").read_text()
+    missing = sorted(code for code in codes if f"`{code}`" not in text)
+    assert not missing, f"error codes undocumented in docs/api.md: {missing}"

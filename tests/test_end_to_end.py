@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from indexer.store import Store
+from service.settings import Settings
 from tests.iiif_server import IIIFTestServer
 from tests.regard_fixtures import SHAPES_PER_PAIR, TWINS, index, regard_command
 
@@ -127,6 +128,15 @@ def test_text_search_ranks_the_right_shapes_first(api, query: str, expected: str
     assert scores == sorted(scores, reverse=True)
 
 
+def test_a_query_is_the_same_however_it_is_spelt_in_unicode(api):
+    composed = api.get("/api/search", params={"q": "un carré bleu", "k": 3}).json()
+    # "é" as e + a combining accent (pasted text, some keyboards), and stray spaces.
+    decomposed = api.get("/api/search", params={"q": "  un  carre\u0301 bleu ", "k": 3}).json()
+    assert decomposed["query"] == composed["query"] == "un carré bleu"
+    assert [r["id"] for r in decomposed["results"]] == [r["id"] for r in composed["results"]]
+    assert composed["k"] == 3 and composed["max_k"] == Settings.model_fields["max_k"].default
+
+
 @pytest.mark.parametrize("name", TWINS)
 def test_similar_returns_the_twin_first(api, name: str):
     colour, shape, _seed = name.split("-")
@@ -177,6 +187,9 @@ def test_the_cli_and_server_work_as_separate_processes(shapes_store: Path, live_
         "items": expected_items,
         "model": counts["model"]["fingerprint"],
     }
+    for path in ("/api/health", "/api/stats"):  # uptime monitors often ask with HEAD
+        head = httpx.head(live_service.url + path)
+        assert head.status_code == 200 and head.content == b""
     page = httpx.get(live_service.url + "/")
     assert page.status_code == 200 and "<html" in page.text.lower()
     search = httpx.get(f"{live_service.url}/api/search", params={"q": "blue circle", "k": 3})

@@ -51,9 +51,12 @@ def test_repeated_text_queries_hit_the_cache(tmp_path, settings):
     assert encoder.calls == ["item 3"]
     assert [h.item.key for h in first] == [h.item.key for h in again]
     assert first[0].item.key == 4 and first[0].score == pytest.approx(1.0, abs=1e-3)
-    searcher.search_text("item  3", 5)  # keyed by the exact string
-    assert encoder.calls == ["item 3", "item  3"]
-    assert searcher.describe()["text_cache"] == {"size": 1024, "entries": 2, "hits": 1, "misses": 2}
+    searcher.search_text(" item  3\n", 5)  # the same query, spaced otherwise
+    assert encoder.calls == ["item 3"]
+    searcher.search_text("forgé 3", 5)
+    searcher.search_text("forge\u0301 3", 5)  # "é" as e + a combining accent: the same query
+    assert encoder.calls == ["item 3", "forgé 3"]
+    assert searcher.describe()["text_cache"] == {"size": 1024, "entries": 2, "hits": 3, "misses": 2}
 
 
 def test_text_cache_keeps_the_most_recent_and_separates_models():

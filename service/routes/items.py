@@ -98,6 +98,7 @@ async def similar(
     return SimilarResponse(
         item=item_summary(item, size),
         k=k,
+        max_k=ctx.settings.max_k,
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         results=[hit(r, size) for r in results],
     )

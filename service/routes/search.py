@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
+from indexer.search import clean_query
+
 from ..context import ContextDep
 from ..errors import BadRequest
 from ..presenters import hit
@@ -23,7 +25,7 @@ async def search(
     q: Annotated[str, Query(description="What to look for, in French or English.")] = "",
     k: Annotated[int, Query(description="How many results.")] = 24,
 ) -> SearchResponse:
-    query = q.strip()
+    query = clean_query(q)
     if not query:
         raise BadRequest(
             "the query is empty: give some words to search for, as ?q=fauteuil",
@@ -42,6 +44,7 @@ async def search(
     return SearchResponse(
         query=query,
         k=k,
+        max_k=ctx.settings.max_k,
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         results=[hit(r, ctx.settings.thumbnail_size) for r in results],
     )

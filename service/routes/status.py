@@ -11,13 +11,14 @@ from ..schemas import HealthResponse, StatsResponse
 router = APIRouter(tags=["status"])
 
 
-@router.get("/stats", response_model=StatsResponse)
+# GET and HEAD: uptime monitors often ask with HEAD.
+@router.api_route("/stats", methods=["GET", "HEAD"], response_model=StatsResponse)
 async def stats(ctx: ContextDep) -> StatsResponse:
     counts = await run_in_threadpool(ctx.store.stats)
     return StatsResponse(**counts, index=ctx.searcher.describe())
 
 
-@router.get("/health", response_model=HealthResponse)
+@router.api_route("/health", methods=["GET", "HEAD"], response_model=HealthResponse)
 async def health(ctx: ContextDep) -> HealthResponse:
     index = await run_in_threadpool(ctx.searcher.index)
     return HealthResponse(status="ok", items=index.size, model=ctx.encoder.fingerprint.key)
