@@ -54,14 +54,18 @@ class LiveService:
     process: subprocess.Popen
 
 
-def start_service(store: Path, timeout: float = 60.0) -> LiveService:
+def start_service(
+    store: Path, timeout: float = 60.0, env: dict[str, str] | None = None
+) -> LiveService:
+    """`regard serve` over `store` in a process of its own, with `env` (settings such as
+    REGARD_MAX_K) added to this process's environment."""
     port = free_port()
     process = subprocess.Popen(
         regard_command("serve", "--store", str(store), "--port", str(port)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.regard_fixtures import start_service, stop_service
+
 sync_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -189,6 +191,8 @@ def test_more_like_this_shows_the_neighbours_of_the_reference(viewer: Page, base
     ids = viewer.page.locator("#grid .card").evaluate_all("cards => cards.map(c => c.dataset.id)")
     assert item_id not in ids
     assert len(viewer.card_scores()) == len(ids) > 0
+    # The box no longer holds the search: this view has no query.
+    assert viewer.page.input_value("#q") == ""
 
 
 # ---- the detail panel -------------------------------------------------------------------
@@ -243,15 +247,29 @@ def test_the_detail_panel_shows_metadata_and_iiif_links(viewer: Page, base_url: 
 # ---- errors and failures ----------------------------------------------------------------
 
 
-def test_an_empty_query_shows_the_api_message(viewer: Page, base_url: str) -> None:
+def test_an_empty_query_says_what_to_do_in_french_then_the_api_message(
+    viewer: Page, base_url: str
+) -> None:
     status, body = get_json(base_url, "api/search", q="")
     assert status == 400
     viewer.open()
     viewer.search("")
     alert = viewer.page.locator("#notice [role=alert]")
     alert.wait_for()
-    assert body["error"]["message"] in alert.inner_text()
+    assert alert.locator(".notice-message").inner_text().startswith("Saisissez quelques mots")
+    assert alert.locator(".notice-detail").inner_text() == body["error"]["message"]
     assert viewer.page.locator("#grid .card").count() == 0
+
+
+def test_more_results_than_the_service_gives_offers_the_first_ones(viewer: Page) -> None:
+    viewer.open("?q=circle&k=5000")
+    alert = viewer.page.locator("#notice [role=alert]")
+    alert.wait_for()
+    assert "pas autant de résultats" in alert.inner_text()
+    alert.get_by_role("link").click()
+    viewer.page.wait_for_url(re.compile(r"\?q=circle$"))
+    viewer.wait_for_cards()
+    assert viewer.page.locator("#grid .card").count() == 24
 
 
 def test_an_unknown_item_shows_the_api_message(viewer: Page, base_url: str) -> None:
@@ -295,3 +313,24 @@ def test_more_results_asks_for_a_larger_k(viewer: Page, base_url: str) -> None:
     viewer.page.wait_for_url(re.compile(r"k=48"))
     viewer.page.wait_for_function("document.querySelectorAll('#grid .card').length > 24")
     assert viewer.page.locator("#grid .card").count() == min(48, stats["items"])
+    # The keyboard goes on from the first new result, not from the button below them all.
+    focused = viewer.page.evaluate("document.activeElement.closest('.card')?.dataset.id")
+    assert focused == viewer.page.locator("#grid .card").nth(24).get_attribute("data-id")
+
+
+def test_more_results_stops_at_the_services_own_limit(browser, shapes_store: Path) -> None:
+    service = start_service(shapes_store, env={"REGARD_MAX_K": "30"})
+    try:
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
+        viewer = Page(context.new_page(), service.url + "/")
+        viewer.open("?q=circle")
+        viewer.wait_for_cards()
+        viewer.page.click("#more")
+        viewer.page.wait_for_url(re.compile(r"k=30"))
+        viewer.page.wait_for_function("document.querySelectorAll('#grid .card').length === 30")
+        assert viewer.page.locator("#more").is_hidden()
+        assert viewer.page.locator("#notice [role=alert]").count() == 0
+        context.close()
+        assert viewer.errors == []
+    finally:
+        stop_service(service)

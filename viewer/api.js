@@ -1,7 +1,8 @@
 // The Regard JSON API, as the viewer uses it. Paths are relative to the page, so the
 // viewer also works when the service sits behind a proxy under a sub-path.
 
-/** An error to show to a person: the API's own message when it gave one. */
+/** An error from the API: its code (which the viewer words for people) and its own
+ * message, in English, when it gave one. */
 export class ApiError extends Error {
   constructor(status, code, message) {
     super(message);
@@ -25,7 +26,7 @@ async function getJson(path, params = {}, { signal } = {}) {
     throw new ApiError(
       0,
       "network",
-      `Le service ne répond pas (the service is not answering): ${error.message}`,
+      `the service is not answering: ${error.message}`,
     );
   }
 
@@ -44,7 +45,7 @@ async function getJson(path, params = {}, { signal } = {}) {
     );
   }
   if (body === null) {
-    throw new ApiError(response.status, "bad_response", "Réponse illisible (unreadable response)");
+    throw new ApiError(response.status, "bad_response", "the answer is not JSON");
   }
   return body;
 }

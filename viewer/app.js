@@ -5,7 +5,7 @@ import { api, isAbort } from "./api.js";
 import { referenceBlock, resultCard } from "./cards.js";
 import { detailContent, detailLoading } from "./detail.js";
 import { bilingual, formatCount, formatMs, h, replace } from "./dom.js";
-import { K_STEP, MAX_K, readState, resultsKey, toUrl, viewOf } from "./state.js";
+import { DEFAULT_K, K_STEP, readState, resultsKey, toUrl, viewOf } from "./state.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -31,7 +31,7 @@ const links = {
   similar: (id) => toUrl({ similar: id }),
 };
 
-function navigate(url, { replace: replaceEntry = false, focusResults = false } = {}) {
+function navigate(url, { replace: replaceEntry = false, focusResults = false, focusCard = null } = {}) {
   const target = new URL(url, window.location.href);
   const fromPanel = new URLSearchParams(target.search).has("item");
   // The same URL again (Enter pressed twice) adds no step to the history.
@@ -40,7 +40,7 @@ function navigate(url, { replace: replaceEntry = false, focusResults = false } =
   } else {
     window.history.pushState({ panel: fromPanel }, "", target);
   }
-  render({ focusResults });
+  render({ focusResults, focusCard });
 }
 
 // Links marked data-nav change the view without reloading the page; a click with a
@@ -64,9 +64,15 @@ ui.form.addEventListener("submit", (event) => {
   navigate(toUrl({ q: ui.input.value.trim() }));
 });
 
+// The most results one request may ask for: the service says it with every answer.
+let maxK = null;
+
 ui.more.addEventListener("click", () => {
   const state = readState();
-  navigate(toUrl({ ...state, item: null, k: Math.min(state.k + K_STEP, MAX_K) }), { replace: true });
+  const k = Math.min(state.k + K_STEP, maxK ?? state.k + K_STEP);
+  // Keyboard and screen-reader users go on from the first new result.
+  const firstNew = ui.grid.querySelectorAll(".card").length + 1;
+  navigate(toUrl({ ...state, item: null, k }), { replace: true, focusCard: firstNew });
 });
 
 // "/" puts the cursor in the search box, as on many sites.
@@ -84,23 +90,39 @@ document.addEventListener("keydown", (event) => {
 let shownKey = null;
 let resultsRequest = null;
 
-function render({ focusResults = false } = {}) {
+function render({ focusResults = false, focusCard = null } = {}) {
   const state = readState();
-  if (state.q !== null) ui.input.value = state.q;
+  // The box holds the query shown; a "more like this" view has none.
+  ui.input.value = state.q ?? "";
   const key = resultsKey(state);
   if (key !== shownKey) {
     shownKey = key;
-    loadResults(state, { focusResults });
+    loadResults(state, { focusResults, focusCard });
   }
   syncDetail(state.item);
 }
 
-function errorNotice(error) {
+// What each of the API's error codes means to a curator; the API's own message (in
+// English, for developers) follows it.
+const ERROR_TEXTS = {
+  empty_query: "Saisissez quelques mots à chercher, par exemple « fauteuil en fer forgé ».",
+  query_too_long: "La recherche est trop longue : raccourcissez-la.",
+  k_out_of_range: "Le service ne donne pas autant de résultats à la fois.",
+  unknown_item: "Cette image n’est pas dans la collection : le lien est peut-être ancien.",
+  no_vector: "Cette image n’est pas encore indexée : elle n’a pas encore de voisines.",
+  network: "Le service ne répond pas : réessayez dans un instant.",
+  bad_response: "La réponse du service est illisible.",
+};
+
+function errorNotice(error, { action = null } = {}) {
+  const text = ERROR_TEXTS[error.code] ?? "Le service n’a pas pu répondre.";
   return h(
     "div",
     { class: "notice notice-error", role: "alert" },
     h("p", { class: "notice-title" }, bilingual("Erreur", "error")),
-    h("p", { class: "notice-message" }, error.message),
+    h("p", { class: "notice-message" }, text),
+    h("p", { class: "notice-detail", lang: "en" }, error.message),
+    action,
     error.status ? h("p", { class: "notice-code" }, `${error.status} · ${error.code}`) : null,
   );
 }
@@ -116,7 +138,7 @@ function setTitle(text) {
   document.title = text ? `${text} — Regard` : "Regard";
 }
 
-async function loadResults(state, { focusResults }) {
+async function loadResults(state, { focusResults, focusCard }) {
   resultsRequest?.abort();
   const request = new AbortController();
   resultsRequest = request;
@@ -136,6 +158,8 @@ async function loadResults(state, { focusResults }) {
         : await api.similar(state.similar, state.k, { signal: request.signal });
     if (request.signal.aborted) return;
     showResults(view, state, response);
+    // The service answers again after an outage: so may its figures.
+    if (ui.stats.classList.contains("is-unavailable")) loadStats();
   } catch (error) {
     if (isAbort(error) || request.signal.aborted) return;
     showError(view, state, error);
@@ -145,6 +169,8 @@ async function loadResults(state, { focusResults }) {
   if (focusResults) {
     ui.heading.focus({ preventScroll: true });
     window.scrollTo({ top: 0 });
+  } else if (focusCard) {
+    ui.grid.querySelectorAll(".card")[focusCard - 1]?.querySelector("a")?.focus();
   }
 }
 
@@ -166,6 +192,7 @@ function showHome() {
 
 function showResults(view, state, response) {
   const { results } = response;
+  maxK = response.max_k;
   if (view === "similar") {
     const label = response.item.label || response.item.id;
     setTitle(`Similaires à ${label}`);
@@ -213,23 +240,37 @@ function showResults(view, state, response) {
     results.map((hit, i) => resultCard(hit, i + 1, links)),
   );
   // The service has no offset: more results means asking for a larger k.
-  ui.more.hidden = !(results.length >= state.k && state.k < MAX_K);
+  ui.more.hidden = !(results.length >= state.k && state.k < maxK);
 }
 
 function showError(view, state, error) {
   setTitle("Erreur");
   ui.reference.hidden = true;
   replace(ui.reference);
+  const query = state.q?.trim();
   replace(
     ui.heading,
-    view === "search" && state.q
-      ? bilingual(`Résultats pour « ${state.q} »`, "results")
+    view === "search" && query
+      ? bilingual(`Résultats pour « ${query} »`, "results")
       : bilingual("Résultats", "results"),
   );
   replace(ui.status);
   replace(ui.grid);
   ui.more.hidden = true;
-  replace(ui.notice, errorNotice(error));
+  // Too many results asked for (a link from a server with a higher limit): offer the first ones.
+  const action =
+    error.code === "k_out_of_range" && state.k !== DEFAULT_K
+      ? h(
+          "p",
+          {},
+          h(
+            "a",
+            { href: toUrl({ ...state, item: null, k: DEFAULT_K }), "data-nav": true },
+            `Afficher les ${DEFAULT_K} premiers résultats`,
+          ),
+        )
+      : null;
+  replace(ui.notice, errorNotice(error, { action }));
 }
 
 // ---- the detail panel ---------------------------------------------------------------
@@ -314,6 +355,8 @@ async function loadStats() {
       stats.pending ? h("span", { class: "stat" }, `${formatCount(stats.pending)} en attente`) : null,
       stats.failed ? h("span", { class: "stat stat-warning" }, `${formatCount(stats.failed)} en échec`) : null,
     ].filter(Boolean);
+    ui.stats.classList.remove("is-unavailable");
+    ui.stats.removeAttribute("title");
     replace(ui.stats, parts.flatMap((part, i) => (i ? [h("span", { class: "sep", "aria-hidden": "true" }, " · "), part] : [part])));
   } catch (error) {
     ui.stats.classList.add("is-unavailable");

@@ -7,7 +7,6 @@
 
 export const DEFAULT_K = 24;
 export const K_STEP = 24;
-export const MAX_K = 200; // the service's default max_k
 
 export function readState(search = window.location.search) {
   const params = new URLSearchParams(search);
