@@ -44,6 +44,23 @@ class ModelMismatchError(StoreError):
     pass
 
 
+def _make_store_folder(path: Path) -> None:
+    """A new or empty folder for a new store, never one holding other files: a store's
+    files must not mix with others', and a first run that indexes nothing removes what
+    it made (service.cli)."""
+    if path.is_dir() and any(path.iterdir()):
+        raise StoreError(
+            f"{path} holds other files and no Regard store ({DB_FILE}): "
+            "give --store a new or empty folder"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(
+            f"cannot make the store folder {path}: {error.strerror or error}"
+        ) from None
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -214,13 +231,18 @@ class Store:
     def open(cls, path: Path | str, create: bool = False) -> Store:
         """Open the store in `path`; with create=True make it when it does not exist."""
         path = Path(path)
+        if path.is_file():
+            raise StoreError(
+                f"{path} is a file, not a store folder: give --store a folder "
+                "(a new one, or one holding a Regard store)"
+            )
         if not (path / DB_FILE).exists():
             if not create:
                 raise StoreNotFoundError(
                     f"no Regard store in {path} (no {DB_FILE}): build one with "
                     f"`regard index SOURCE --store {path}`"
                 )
-            path.mkdir(parents=True, exist_ok=True)
+            _make_store_folder(path)
         store = cls(path)
         migrate(store._conn())
         return store

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from models.runtimes import RUNTIMES  # torch-free: --help stays quick
 
 if TYPE_CHECKING:
     from indexer.pipeline import IndexReport
+    from indexer.store import Store
     from models import Encoder
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -142,10 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
         "remembers its model: no model options are needed.",
     )
     _store_arg(serve)
-    serve.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    # No defaults here: an option not given leaves the setting to REGARD_HOST, … or to
+    # service.settings' own default.
+    serve.add_argument("--host", help="interface (default: REGARD_HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: REGARD_PORT, else 8000)")
     serve.add_argument(
-        "--device", metavar="DEVICE", help="torch device (default: cuda when available, else cpu)"
+        "--device",
+        metavar="DEVICE",
+        help="torch device (default: REGARD_DEVICE, else cuda when available, else cpu)",
     )
 
     stats = commands.add_parser("stats", help="count what a store holds")
@@ -190,28 +196,50 @@ def _error(message: str) -> None:
 # -- index ---------------------------------------------------------------------------------
 
 
-def _remove_new_store(path: Path, existed_before: bool) -> None:
-    """Leave no half-made store behind when nothing at all could be indexed."""
-    if not existed_before and path.exists():
+def _remove_new_store(path: Path, folder_existed: bool) -> None:
+    """Leave no half-made store behind when a first run indexed nothing at all: the
+    folder if this run made it, else what it wrote in it (Store.open only makes a new
+    store in an empty folder)."""
+    if not folder_existed:
         shutil.rmtree(path, ignore_errors=True)
+        return
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from indexer.store import Store
+    from indexer.store_lock import indexing_lock
+
+    store_existed, folder_existed = Store.exists(args.store), args.store.exists()
+    store = Store.open(args.store, create=True)
+    with indexing_lock(store.path):
+        try:
+            return _index_into(store, args, store_existed, folder_existed)
+        finally:
+            store.close()
+
+
+def _index_into(
+    store: Store, args: argparse.Namespace, store_existed: bool, folder_existed: bool
+) -> int:
     from indexer.encoders import encoder_for_indexing
     from indexer.fetch import FetchSettings
     from indexer.pipeline import IndexOptions, run_index
-    from indexer.store import Store
     from service.progress import BarProgress
 
-    existed = Store.exists(args.store)
-    store = Store.open(args.store, create=True)
+    new_store = not store_existed
     try:
         encoder = encoder_for_indexing(
             store, args.model, args.pretrained, args.device, args.runtime, args.batch_size
         )
     except BaseException:
-        store.close()
-        _remove_new_store(args.store, existed)
+        if new_store:
+            store.close()
+            _remove_new_store(args.store, folder_existed)
         raise
     if not args.quiet:
         print(describe_encoder(encoder))
@@ -238,8 +266,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     for source, problem in harvest.source_failures:
         _error(f"{source}: {problem}")
     if harvest.manifests + harvest.unchanged == 0:
-        store.close()
-        _remove_new_store(args.store, existed)
+        if new_store:
+            store.close()
+            _remove_new_store(args.store, folder_existed)
         _error("nothing was indexed: no source could be read")
         return EXIT_FAILED
     print_summary(report, store.stats())
@@ -310,13 +339,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from service.context import ServiceContext
     from service.settings import Settings
 
-    settings = Settings(store=args.store, host=args.host, port=args.port, device=args.device)
+    given = {"store": args.store, "host": args.host, "port": args.port, "device": args.device}
+    settings = Settings(**{name: value for name, value in given.items() if value is not None})
     Store.open(settings.store).close()  # a missing store is reported before anything loads
+    _check_port_free(settings.host, settings.port)  # before the model loads, not after
     context = ServiceContext.load(settings)
     count = context.searcher.index().size
-    print(f"Serving {count} images from {args.store} on http://{args.host}:{args.port}/")
-    uvicorn.run(create_app(settings, context), host=args.host, port=args.port, log_level="warning")
+    print(
+        f"Serving {count} images from {settings.store} on http://{settings.host}:{settings.port}/"
+    )
+    uvicorn.run(
+        create_app(settings, context), host=settings.host, port=settings.port, log_level="warning"
+    )
     return EXIT_OK
+
+
+class CannotListenError(Exception):
+    pass
+
+
+def _check_port_free(host: str, port: int) -> None:
+    # SO_REUSEADDR as uvicorn sets it: a port left in TIME_WAIT is free, a listening one not.
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise CannotListenError(
+                f"cannot listen on {host}:{port}: {error.strerror or error} "
+                "(choose another --port, or --host)"
+            ) from None
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -430,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](args)
-    except (IndexerError, ModelError) as error:
+    except (IndexerError, ModelError, CannotListenError) as error:
         _error(str(error))
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import httpx
 import pytest
 
 from indexer.store import Store
+from indexer.store_lock import indexing_lock
 from service.cli import main as regard
 from tests.iiif_server import IIIFTestServer
 from tests.regard_fixtures import index, regard_command
@@ -69,6 +72,71 @@ def test_json_that_is_not_iiif_is_refused_and_no_store_is_left(tmp_path: Path, s
     assert result.returncode == 1
     assert url in result.stderr and "IIIF" in result.stderr
     assert not store.exists()
+
+
+def test_a_first_run_that_reads_nothing_removes_only_what_it_made(
+    tmp_path: Path, server, capsys: pytest.CaptureFixture[str]
+):
+    unreadable = server.add_document("/docs/not-iiif.json", {"name": "a museum", "items": 3})
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert regard(["index", unreadable, "--store", str(empty), "--model", "regard-test"]) == 1
+    assert empty.is_dir() and list(empty.iterdir()) == []  # as it was: there and empty
+    assert regard(["index", unreadable, "--store", str(empty), "--model", "no-such-model"]) == 1
+    assert empty.is_dir() and list(empty.iterdir()) == []
+
+    # A folder holding anything else is never made a store, so never emptied either.
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / "thesis.txt").write_text("years of work")
+    capsys.readouterr()
+    assert regard(["index", unreadable, "--store", str(papers), "--model", "regard-test"]) == 1
+    error = capsys.readouterr().err
+    assert "holds other files and no Regard store" in error and "new or empty folder" in error
+    assert [p.name for p in papers.iterdir()] == ["thesis.txt"]
+    assert (papers / "thesis.txt").read_text() == "years of work"
+
+
+def test_a_store_path_that_is_a_file_is_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a store")
+    for command in (["index", "x.json"], ["stats"], ["serve"]):
+        assert regard([*command, "--store", str(a_file)]) == 1
+        error = capsys.readouterr().err
+        assert f"{a_file} is a file, not a store folder" in error, error
+    assert regard(["index", "x.json", "--store", str(a_file / "sub")]) == 1
+    assert "cannot make the store folder" in capsys.readouterr().err
+    assert a_file.read_text() == "not a store"
+
+
+def test_a_second_index_run_on_one_store_stops_at_once_naming_the_first(
+    small_store: Path, server, capsys: pytest.CaptureFixture[str]
+):
+    before = snapshot(small_store)
+    with indexing_lock(small_store):  # as a run in progress holds it
+        capsys.readouterr()
+        assert regard(["index", server.url(GOOD), "--store", str(small_store), "--quiet"]) == 1
+        error = capsys.readouterr().err
+        assert f"another `regard index` (process {os.getpid()}) is indexing" in error, error
+    assert snapshot(small_store) == before
+    # Released: the next run goes ahead.
+    assert regard(["index", server.url(GOOD), "--store", str(small_store), "--quiet"]) == 0
+
+
+def test_serve_says_a_busy_port_before_loading_and_reads_regard_port(
+    small_store: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert regard(["serve", "--store", str(small_store), "--port", str(port)]) == 1
+        assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+        monkeypatch.setenv("REGARD_PORT", str(port))  # no --port: the setting is used
+        assert regard(["serve", "--store", str(small_store)]) == 1
+        assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 def test_a_missing_local_file_is_named(tmp_path: Path):
