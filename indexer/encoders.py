@@ -34,8 +34,9 @@ def encoder_for_indexing(
         return encoder_for_store(store, device, runtime, batch_size)
     if recorded is not None and name is not None and name != recorded.name:
         raise ModelMismatchError(
-            f"the store in {store.path} was built with {recorded.name} "
-            f"(pretrained {recorded.pretrained}); it cannot take vectors of {name}: "
+            f"the store in {store.path} was built with {recorded.name}"
+            + (f" (pretrained {recorded.pretrained})" if recorded.pretrained else "")
+            + f"; it cannot take vectors of {name}: "
             f"use a new --store for another model"
         )
     name = name or (recorded.name if recorded else DEFAULT_MODEL)

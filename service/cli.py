@@ -229,7 +229,7 @@ def _index_into(
     from indexer.encoders import encoder_for_indexing
     from indexer.fetch import FetchSettings
     from indexer.pipeline import IndexOptions, run_index
-    from service.progress import BarProgress
+    from service.progress import progress_for
 
     new_store = not store_existed
     try:
@@ -251,7 +251,7 @@ def _index_into(
             contact=args.contact, per_host=args.per_host, read_timeout=args.timeout
         ),
     )
-    progress = None if args.quiet else BarProgress()
+    progress = None if args.quiet else progress_for()
     try:
         report = run_index(args.sources, store, encoder, options, progress)
     except KeyboardInterrupt:
@@ -308,7 +308,9 @@ def print_summary(report: IndexReport, stats: dict) -> None:
 def describe_index(plan: dict) -> list[str]:
     """How the search index answers: exact, or which cells of an IVF index, and why."""
     if plan["kind"] == "exact":
-        return [f"index:  exact, {plan['count']:,} vectors: every one is scanned"]
+        count = plan["count"]
+        vectors = f"{count:,} {'vector' if count == 1 else 'vectors'}"
+        return [f"index:  exact, {vectors}: every one is scanned"]
     lines = [
         f"index:  IVF{plan['nlist']},{plan['code']}, {plan['count']:,} vectors; cells "
         f"scanned: {plan['nprobe']} per image query, {plan['text_nprobe']} per text query; "

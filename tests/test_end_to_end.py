@@ -196,6 +196,22 @@ def test_the_cli_and_server_work_as_separate_processes(shapes_store: Path, live_
     assert [shape_of(r) for r in search.json()["results"]] == ["blue circle"] * 3
 
 
+def test_a_run_logged_to_a_file_gets_plain_progress_lines(tmp_path: Path, shapes_url: str):
+    # stderr is a pipe here, as under nohup or systemd: no bars, no cursor movements.
+    run = subprocess.run(
+        regard_command(
+            "index", shapes_url, "--store", str(tmp_path / "s"), "--model", "regard-test"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    expected = 16 * SHAPES_PER_PAIR + len(TWINS)
+    assert f"progress: 1 manifest, {expected} of {expected} images (" in run.stderr
+    assert "\x1b[" not in run.stderr and "\r" not in run.stderr
+
+
 def test_choice_keeps_the_default_option_and_notes_the_others(real_store: Path):
     store = Store.open(real_store)
     rows = (
