@@ -440,7 +440,8 @@ def test_regard_index_says_how_it_embeds_and_takes_a_runtime(
     embedded = Store.open(store).stats()["items"]
     assert embedded > 0
     # It says which search index the store now has.
-    assert f"index:  exact, {embedded:,} vectors: every one is scanned" in said
+    vectors = "1 vector" if embedded == 1 else f"{embedded:,} vectors"
+    assert f"index:  exact, {vectors}: every one is scanned" in said
 
     # The same store takes a run in another runtime: the vectors are the same model's.
     shapes = f"{iiif_server.base_url}/shapes/manifest.json?per_pair=1"
