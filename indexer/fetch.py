@@ -3,6 +3,9 @@
 One `Fetcher` per run: a pooled httpx client that names Regard in its User-Agent,
 follows a bounded number of redirects, retries what is worth retrying, and refuses
 responses larger than a limit before reading them whole.
+
+Local files are read only under `local_refusal`'s rule: a remote document never makes
+Regard read a file of this machine.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,6 +66,24 @@ class Document:
 
 def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
+
+
+LOCAL_FROM_REMOTE = "not an http(s) URL: local files are not read from remote documents"
+NOT_HTTP_FROM_REMOTE = "not an http(s) URL: only http(s) is read from remote documents"
+
+
+def local_refusal(url: str, *, named_locally: bool) -> str | None:
+    """Why `url` must not be read, or None: the one rule for local files.
+
+    `named_locally`: the operator named `url` (a source on the command line), or a local
+    file read under this rule names it. Anything else, i.e. whatever a document fetched
+    over HTTP(S) names, must be HTTP(S) too, or a remote document could make Regard read
+    (and the service then serve) any file of this machine.
+    """
+    if is_url(url) or named_locally:
+        return None
+    local = urlsplit(url).scheme.lower() in ("", "file")
+    return LOCAL_FROM_REMOTE if local else NOT_HTTP_FROM_REMOTE
 
 
 def describe_http_error(error: Exception) -> str:
@@ -124,6 +145,8 @@ class Fetcher:
                 max_connections=s.max_connections, max_keepalive_connections=s.max_connections
             ),
         )
+        # Image URLs that are not http(s) yet may be read: see allow_local_images.
+        self._local_images: set[str] = set()
 
     def close(self) -> None:
         self.client.close()
@@ -133,6 +156,11 @@ class Fetcher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def allow_local_images(self, urls: Iterable[str]) -> None:
+        """Let `image()` read these file URLs: they come from a folder or a local file
+        the operator named (the harvest knows; a URL alone does not say)."""
+        self._local_images.update(url for url in urls if not is_url(url))
 
     # -- raw bytes -----------------------------------------------------------------------
 
@@ -200,6 +228,7 @@ class Fetcher:
 
     def document(self, source: str, known: Validators | None = None) -> Document | None:
         """A JSON document from a URL or a local file; raises SourceError naming the source.
+        A path is read as given: whoever names it applies `local_refusal` first.
 
         With `known` validators from an earlier harvest, the request is conditional and
         None means "not modified" (304, or the same bytes as last time).
@@ -230,7 +259,10 @@ class Fetcher:
         return Document(data, content_hash, validators)
 
     def image(self, url: str) -> bytes:
-        if url.startswith("file://"):
+        if not is_url(url):
+            refusal = local_refusal(url, named_locally=url in self._local_images)
+            if refusal:
+                raise FetchError(refusal)
             try:
                 return load_file_image(url, self.settings.max_image_bytes)
             except OSError as error:

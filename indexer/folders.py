@@ -23,6 +23,10 @@ not be read.
 
 `load_file_image(url, max_bytes)` reads the bytes of a ``file://`` image URL for the
 fetcher; its errors are `OSError`s whose message is the reason recorded for the item.
+
+`is_folder_item(item_id, manifest_id, image_url)` says whether a stored item is a file
+of a folder read here (its id is that of its relative path): the service serves the
+files of those items only, whatever other file:// URLs a store may hold.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from PIL import Image
 
 from indexer.errors import SourceError
 from indexer.iiif import Manifest
-from indexer.iiif_canvas import ImageRef, Skipped
+from indexer.iiif_canvas import ImageRef, Skipped, stable_id
 
 FOLDER_VERSION = 0  # Manifest.version of a folder: not a IIIF Presentation version
 
@@ -140,8 +144,35 @@ def _image_ref(folder: Path, file: _File, index: int) -> ImageRef:
         height=height,
         format=FORMATS[path.suffix.lower()],
         version=f"{file.stat.st_size}-{file.stat.st_mtime_ns}",
-        id_key=f"folder:{relpath}",
+        id_key=folder_id_key(relpath),
     )
+
+
+def folder_id_key(relpath: str) -> str:
+    return f"folder:{relpath}"
+
+
+def is_folder_item(item_id: str, manifest_id: str, image_url: str | None) -> bool:
+    """Whether the item is the file at `image_url`, listed by `read_folder` from the
+    folder `manifest_id`: the URL is that folder's, in canonical form, and the id is the
+    one of its relative path. A remote document cannot give an item that id (it is a
+    digest of other things), so a store filled before remote documents were kept from
+    file:// URLs holds no other item that passes."""
+    if not image_url:
+        return False
+    try:
+        folder, path = file_url_path(manifest_id), file_url_path(image_url)
+    except FileImageError:
+        return False
+    if not (folder.is_absolute() and path.is_absolute()) or path.as_uri() != image_url:
+        return False  # not as read_folder writes them (e.g. "." or "//" in the URL)
+    try:
+        relpath = path.relative_to(folder)
+    except ValueError:
+        return False
+    if not relpath.parts or ".." in relpath.parts:
+        return False
+    return stable_id(folder_id_key(relpath.as_posix())) == item_id
 
 
 def _header_size(path: Path) -> tuple[int | None, int | None]:

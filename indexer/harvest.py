@@ -9,6 +9,9 @@ happens in the thread that consumes it.
 Re-harvesting asks only for manifests that changed (ETag / Last-Modified, else the
 content hash); a manifest that has left its collection has its items marked removed,
 but only after a walk of that collection that met no failure.
+
+Local image files are read only for folders and manifests read from local files (see
+`fetch.local_refusal`): the harvest tells the fetcher which file URLs those name.
 """
 
 from __future__ import annotations
@@ -107,18 +110,18 @@ class Harvest:
             if Path(source).is_dir():
                 root = str(Path(source).resolve())
                 self._roots.append(root)
-                yield from self._save(root, read_folder(Path(source)), None)
+                yield from self._save(root, read_folder(Path(source)), None, local=True)
             else:
                 self._roots.append(source)
                 urls.append(source)
         for found in walk(urls, self._load, workers=self.manifest_workers):
             root = found.parents[0] if found.parents else found.url
             if isinstance(found, FoundManifest):
-                pending = self._save(root, found.manifest, found.content_hash)
+                pending = self._save(root, found.manifest, found.content_hash, found.local)
                 self.store.save_source(found.url, found.manifest.id, self._validators_of(found))
                 yield from pending
             elif isinstance(found, UnchangedManifest):
-                yield from self._unchanged(root, found.url)
+                yield from self._unchanged(root, found.url, found.local)
             elif isinstance(found, FailedSource):
                 self._failed_roots.add(root)
                 self.report.source_failures.append((found.url, found.reason))
@@ -139,7 +142,9 @@ class Harvest:
         # Inline manifests (embedded in their collection) were never loaded on their own.
         return self._validators.pop(found.url, Validators(None, None, found.content_hash))
 
-    def _save(self, root: str, manifest: Manifest, content_hash: str | None) -> list[PendingItem]:
+    def _save(
+        self, root: str, manifest: Manifest, content_hash: str | None, local: bool
+    ) -> list[PendingItem]:
         images = [image_row(ref) for ref in manifest.images]
         skips = [Skip(skip.canvas_id, skip.reason) for skip in manifest.skipped]
         self.store.save_manifest(manifest_row(manifest, root, content_hash), images, skips)
@@ -148,20 +153,23 @@ class Harvest:
         self.report.images_found += len(images)
         self.report.skipped.update(skip.reason for skip in manifest.skipped)
         self.progress.manifest_read()
-        return self._queue(manifest.id)
+        return self._queue(manifest.id, local)
 
-    def _unchanged(self, root: str, url: str) -> list[PendingItem]:
+    def _unchanged(self, root: str, url: str, local: bool) -> list[PendingItem]:
         manifest_id = self.store.source_manifest(url)
         assert manifest_id is not None  # only known manifests are asked conditionally
         self._found[root].add(manifest_id)
         self.report.unchanged += 1
         self.progress.manifest_read()
-        return self._queue(manifest_id)
+        return self._queue(manifest_id, local)
 
-    def _queue(self, manifest_id: str) -> list[PendingItem]:
+    def _queue(self, manifest_id: str, local: bool) -> list[PendingItem]:
         """The manifest's images still without a vector: new, changed, or left by an
-        interrupted run."""
+        interrupted run. `local`: read from a folder or local file, so its file URLs
+        may be read (any other is refused by the fetcher)."""
         pending = self.store.pending_items([manifest_id])
+        if local:
+            self.fetcher.allow_local_images(item.image_url for item in pending if item.image_url)
         self.progress.images_queued(len(pending))
         return pending
 

@@ -75,12 +75,16 @@ class ImageRef:
         When `id_key` is set (folder images), the digest is over its UTF-8 bytes alone.
         """
         if self.id_key is not None:
-            return hashlib.sha1(self.id_key.encode("utf-8")).hexdigest()[:16]
+            return stable_id(self.id_key)
         image = self.image_url or (self.service.id if self.service else "")
         if self.region:
             image += "#xywh=" + self.region
-        key = f"{self.manifest_id}\n{self.canvas_id}\n{image}"
-        return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+        return stable_id(f"{self.manifest_id}\n{self.canvas_id}\n{image}")
+
+
+def stable_id(key: str) -> str:
+    """An item id: the first 16 hex digits of SHA-1 over the UTF-8 bytes of `key`."""
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,12 @@ collections it names to any depth, and the pages of paged collections (``first``
   drops the queued loads; loads already running end on their own and their results are
   dropped. The threads are daemons: none can keep the process alive.
 
+Local files: a source may be a path (the operator named it), and so may a member or
+page named by a document read from a local file; one named by a document fetched over
+HTTP(S) is never read but reported as a `FailedSource` (`fetch.local_refusal`). `local`
+on a found manifest says it was read from a local file: only then may the file:// images
+it names be read.
+
 `parents` are the URLs of the collections above a manifest (or a failed page), the
 source first; pages are not parents: the members of every page, and the page itself,
 belong to the collection that was listed (the URL its first document was loaded from).
@@ -40,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from indexer.errors import SourceError
-from indexer.fetch import Document
+from indexer.fetch import Document, is_url, local_refusal
 from indexer.iiif import Collection, Manifest, parse_document
 from indexer.iiif_canvas import as_list, node_id, node_types
 
@@ -53,6 +59,7 @@ class FoundManifest:
     manifest: Manifest
     content_hash: str
     parents: tuple[str, ...] = ()
+    local: bool = False  # read from a local file: its file:// images may be read
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ class UnchangedManifest:
 
     url: str
     parents: tuple[str, ...] = ()
+    local: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,7 @@ class _Walker:
         self._pages: list[_Task] = []  # LIFO: a subtree is finished before the next
         self._seen: set[str] = set()  # URLs queued or known: never loaded again
         self._done: set[str] = set()  # ids of the manifests yielded, collections walked
+        self._refused: set[str] = set()  # local paths named by remote documents
         self._in_flight = 0
         self._page_in_flight = False
         self._pool = _Pool(workers, lambda task: _read(task, load))
@@ -193,39 +202,54 @@ class _Walker:
         if task.kind != "page" and not self._first_sight(collection.id):
             return
         members_parents = task.members_parents
+        local = not is_url(task.url)  # what this document names may be local too
         for ref in collection.manifests:
             if ref.id in page.embedded and ref.id not in self._seen:
                 self._seen.add(ref.id)
                 manifest, content_hash = page.embedded[ref.id]
                 if self._first_sight(manifest.id):
-                    yield FoundManifest(ref.id, manifest, content_hash, members_parents)
+                    yield FoundManifest(ref.id, manifest, content_hash, members_parents, local)
             else:
-                self._queue(ref.id, "manifest", members_parents)
+                yield from self._named(ref.id, "manifest", members_parents, local)
         # Pushed on a stack: the next page last, so that it is read first; then the
         # member collections, in document order.
         for ref in reversed(collection.collections):
-            self._queue(ref.id, "collection", members_parents)
+            yield from self._named(ref.id, "collection", members_parents, local)
         for link in (collection.next, collection.first):
             if link:
-                self._queue(link, "page", members_parents)
+                yield from self._named(link, "page", members_parents, local)
+
+    def _named(
+        self, url: str, kind: Kind, parents: tuple[str, ...], named_locally: bool
+    ) -> Iterator[FailedSource]:
+        """Queue a URL a document names, unless it is a local path a remote one names:
+        that is reported (once), never read, and not marked seen, so that a local source
+        naming the same path still reads it."""
+        refusal = local_refusal(url, named_locally=named_locally)
+        if refusal is None:
+            self._queue(url, kind, parents)
+        elif url not in self._refused:
+            self._refused.add(url)
+            yield FailedSource(url, refusal, parents)
 
 
 def _read(task: _Task, load: Load) -> FoundManifest | UnchangedManifest | FailedSource | _Page:
     """Load and parse one document (in a worker thread)."""
+    local = not is_url(task.url)  # a path only the operator or a local file named
     try:
         document = load(task.url)
         if document is None:
             if task.kind in _PAGES:
                 reason = "collection came back as not modified: its members cannot be listed"
                 return FailedSource(task.url, reason, task.parents)
-            return UnchangedManifest(task.url, task.parents)
+            return UnchangedManifest(task.url, task.parents, local)
         parsed = parse_document(document.data, task.url)
     except SourceError as error:
         return FailedSource(task.url, error.problem, task.parents)
     except Exception as error:  # a run of 100,000 manifests goes on past one odd error
         return FailedSource(task.url, f"{type(error).__name__}: {error}", task.parents)
     if isinstance(parsed, Manifest):
-        return FoundManifest(task.url, parsed, document.content_hash, task.parents)
+        return FoundManifest(task.url, parsed, document.content_hash, task.parents, local)
     return _Page(parsed, _embedded_manifests(document.data))
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from indexer.folders import load_file_image
+from indexer.folders import is_folder_item, load_file_image
 from indexer.images import DecodeError, decode_image
 from indexer.store import ItemRecord
 
@@ -56,6 +56,13 @@ async def local_image(
     if not (item.image_url or "").startswith("file://"):
         raise NotFound(
             f"item {item_id!r} is not a local file: its image is at {item.image_url}",
+            code="not_a_local_file",
+        )
+    # Only files of an indexed folder: a file:// URL that a remote document gave (in a
+    # store filled before such URLs were refused) must never be read and served.
+    if not is_folder_item(item.id, item.manifest_id, item.image_url):
+        raise NotFound(
+            f"item {item_id!r} was not indexed from a local folder: its file is not served",
             code="not_a_local_file",
         )
     try:
