@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import io
-import warnings
+import re
 
 from PIL import Image, UnidentifiedImageError
 
 # Larger images are refused before their pixels are decoded (decompression bombs).
 DEFAULT_MAX_PIXELS = 100_000_000
+
+# Our own check against the caller's max_pixels (from the header, before decoding)
+# replaces Pillow's: its limit ignores max_pixels, and its warning can only be caught
+# through the warnings filters, which are process-wide and race between threads.
+Image.MAX_IMAGE_PIXELS = None
 
 
 class DecodeError(Exception):
@@ -20,25 +25,37 @@ def decode_image(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXEL
 
     Draft mode asks the JPEG decoder for a 1/2, 1/4 or 1/8 scale that still covers
     `min_side` on the shorter side: far less work than decoding every pixel.
+    Any failure to decode is a DecodeError, so one bad picture never stops a run.
     """
+    # Pillow's plugins raise many types on bad data (OSError, SyntaxError, ValueError,
+    # EOFError, struct.error, IndexError...): any of them means this picture is unusable.
     try:
-        image = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError as error:
-        raise DecodeError("not a readable image (unknown or corrupt format)") from error
-    except Image.DecompressionBombError as error:
-        raise DecodeError(f"image refused before decoding: {error}") from error
-    width, height = image.size
+        image = Image.open(io.BytesIO(data))  # reads the header only
+        width, height = image.size
+    except Exception as error:
+        raise DecodeError(reason(error)) from error
     if width * height > max_pixels:
         raise DecodeError(
             f"image of {width}x{height} pixels exceeds the limit of {max_pixels:,} pixels"
         )
-    if image.format == "JPEG" and min(width, height) > 2 * min_side:
-        scale = min_side / min(width, height)
-        image.draft("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as error:
-        raise DecodeError(f"image data is truncated or corrupt ({error})") from error
-    return image if image.mode == "RGB" else image.convert("RGB")  # convert always copies
+        if image.format == "JPEG" and min(width, height) > 2 * min_side:
+            scale = min_side / min(width, height)
+            image.draft("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))
+        image.load()
+        return image if image.mode == "RGB" else image.convert("RGB")  # convert copies
+    except Exception as error:
+        raise DecodeError(reason(error)) from error
+
+
+def reason(error: Exception) -> str:
+    """A short reason, without byte counts or object addresses, so like failures group."""
+    if isinstance(error, UnidentifiedImageError):
+        return "not a readable image (unknown or corrupt format)"
+    message = str(error).splitlines()[0] if str(error) else ""
+    if isinstance(error, EOFError) or "truncated" in message.lower():
+        detail = "the data ends early"
+    else:
+        # Drop "(123 bytes not processed)" and "<_io.BytesIO object at 0x...>" parts.
+        detail = re.sub(r"\s*(\(.*?\)|<.*?>)", "", message).strip()[:80]
+    return f"image data is truncated or corrupt ({detail or type(error).__name__})"

@@ -8,6 +8,9 @@ run keeps all finished work and the next run starts where this one stopped.
 
 from __future__ import annotations
 
+import logging
+import threading
+import traceback
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -24,6 +27,8 @@ from .images import DEFAULT_MAX_PIXELS, DecodeError, decode_image
 from .index_plan import IndexSettings
 from .store import EmbeddedImage, PendingItem, Store
 from .vector_index import VectorIndex
+
+log = logging.getLogger(__name__)
 
 
 class ImageEncoder(Protocol):
@@ -113,18 +118,41 @@ class Prepared:
 def prepare(
     item: PendingItem, fetcher: Fetcher, encoder: ImageEncoder, max_pixels: int
 ) -> Prepared:
-    """Fetch, decode and preprocess one image (runs in a worker thread)."""
+    """Fetch, decode and preprocess one image (runs in a worker thread).
+
+    Any failure is this item's failure, recorded with its stage: one bad image must
+    never stop a run of 500,000. Ctrl-C and exits are not Exceptions, so still stop it.
+    """
     url = item.image_url or ""
+    stage = "fetch"
     try:
         url = request_url(item, encoder.image_size)
         data = fetcher.image(url)
-    except FetchError as error:
-        return Prepared(item, url, stage="fetch", error=str(error))
-    try:
+        stage = "decode"  # and preprocess: both make the picture the model takes
         image = decode_image(data, encoder.image_size, max_pixels)
-    except DecodeError as error:
-        return Prepared(item, url, stage="decode", error=str(error))
-    return Prepared(item, url, tensor=encoder.preprocess(image), size=image.size)
+        tensor = encoder.preprocess(image)
+    except (FetchError, DecodeError) as error:
+        return Prepared(item, url, stage=stage, error=str(error))
+    except Exception as error:
+        return Prepared(item, url, stage=stage, error=unexpected_failure(error))
+    return Prepared(item, url, tensor=tensor, size=image.size)
+
+
+_logged_failures: set[tuple[str, str, int]] = set()
+_logged_lock = threading.Lock()
+
+
+def unexpected_failure(error: Exception) -> str:
+    """The reason recorded for an error nobody planned for. Its traceback is logged once
+    per kind and place, so that a bug shows without a traceback per image."""
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    key = (type(error).__name__, frame.filename, frame.lineno or 0)
+    with _logged_lock:
+        first = key not in _logged_failures
+        _logged_failures.add(key)
+    if first:
+        log.error("unexpected error preparing an image", exc_info=error)
+    return f"unexpected error: {type(error).__name__}: {error}"[:200]
 
 
 def prepared_in_order(

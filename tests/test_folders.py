@@ -22,6 +22,8 @@ from indexer.folders import (
     read_folder,
 )
 from indexer.iiif import Manifest
+from indexer.store import Store
+from tests.regard_fixtures import index
 
 SIZES = {
     "B.PNG": (40, 30),
@@ -94,8 +96,8 @@ def test_sizes_from_headers_and_corrupt_files_still_listed(tree):
     assert sizes == {**SIZES, "sub/corrupt.jpg": (None, None)}
 
 
-def test_header_too_large_to_open_is_listed_without_size(tree):
-    # A PNG whose header claims 20000 x 20000 pixels: PIL refuses to open it as a bomb.
+def test_a_header_pillow_cannot_read_is_listed_without_size(tree):
+    # A PNG of 20000 x 20000 pixels whose data stops after its header.
     ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
     chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr
     chunk += struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
@@ -171,6 +173,20 @@ def test_not_a_folder(tmp_path):
     (tmp_path / "file.jpg").write_bytes(b"x")
     with pytest.raises(SourceError, match="not a folder"):
         read_folder(tmp_path / "file.jpg")
+
+
+def test_a_truncated_jpeg_among_good_ones_fails_alone_and_the_run_goes_on(tmp_path):
+    root = tmp_path / "scans"
+    write_image(root / "a.jpg", (64, 48))
+    write_image(root / "sub" / "b.png", (40, 30))
+    (root / "corrupt.jpg").write_bytes((root / "a.jpg").read_bytes()[:300])
+    store = tmp_path / "store"
+    for _ in range(2):  # the rerun tries the bad one again, and still finishes
+        assert index(str(root), store=store) == 0
+        stats = Store.open(store).stats()
+        assert stats["items"] == 2 and stats["failed"] == 1
+        reason = "image data is truncated or corrupt (the data ends early)"
+        assert stats["failed_by_reason"] == {reason: 1}
 
 
 # -- load_file_image -----------------------------------------------------------------------

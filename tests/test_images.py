@@ -1,18 +1,30 @@
-"""Decoding fetched bytes: draft mode, corrupt data, decompression bombs."""
+"""Decoding fetched bytes: draft mode, corrupt data, decompression bombs, threads."""
 
 from __future__ import annotations
 
 import io
+import struct
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from indexer.images import DecodeError, decode_image
+from indexer.fetch import Fetcher
+from indexer.images import DEFAULT_MAX_PIXELS, DecodeError, decode_image
+from indexer.pipeline import prepare
+from indexer.store import PendingItem
 
 
 def jpeg(width: int, height: int) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (200, 30, 30)).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (width, height), 128).save(buffer, "PNG")
     return buffer.getvalue()
 
 
@@ -24,9 +36,7 @@ def test_large_jpeg_is_decoded_at_reduced_scale_that_still_covers_the_target():
 
 
 def test_png_and_greyscale_become_rgb():
-    buffer = io.BytesIO()
-    Image.new("L", (300, 200), 128).save(buffer, "PNG")
-    image = decode_image(buffer.getvalue(), min_side=64)
+    image = decode_image(png(300, 200), min_side=64)
     assert image.mode == "RGB" and image.size == (300, 200)
 
 
@@ -44,3 +54,153 @@ def test_bytes_that_are_not_an_image_are_a_clear_error():
 def test_too_many_pixels_is_refused_before_decoding():
     with pytest.raises(DecodeError, match="exceeds the limit"):
         decode_image(jpeg(1200, 1000), min_side=64, max_pixels=1_000_000)
+
+
+# -- truncation, pixel limits and threads -------------------------------------------------
+
+
+def grey_jpeg(width: int, height: int, scan: bool = True) -> bytes:
+    """A valid greyscale JPEG of any size, made without holding its pixels: each 8x8
+    block is mid-grey, which baseline coding writes as the same 6 bits ("00" for a DC
+    difference of 0, "1010" for the end of the block). `scan=False`: the header only."""
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8), 128).save(buffer, "JPEG")
+    data = buffer.getvalue()
+    sof = data.index(b"\xff\xc0")
+    data = data[: sof + 5] + struct.pack(">HH", height, width) + data[sof + 9 :]
+    sos = data.index(b"\xff\xda")
+    start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+    if not scan:
+        return data[:start]
+    bits = -(-width // 8) * -(-height // 8) * 6
+    tail = "001010" * (bits % 24 // 6)
+    tail += "1" * (-len(tail) % 8)  # padded with 1 bits, as JPEG asks
+    tail_bytes = int(tail, 2).to_bytes(len(tail) // 8, "big") if tail else b""
+    return data[:start] + b"\x28\xa2\x8a" * (bits // 24) + tail_bytes + b"\xff\xd9"
+
+
+def test_grey_jpeg_is_a_real_picture():
+    image = decode_image(grey_jpeg(100, 60), min_side=64)
+    assert image.size == (100, 60) and image.getpixel((50, 30)) == (128, 128, 128)
+
+
+@pytest.mark.parametrize("keep", [300, 1000, 2000])
+def test_a_truncated_jpeg_is_a_decode_error_with_a_short_reason(keep: int):
+    with pytest.raises(DecodeError) as caught:
+        decode_image(jpeg(640, 480)[:keep], min_side=64)
+    reason = str(caught.value)
+    # no byte counts, object addresses or paths: identical failures group together
+    assert reason == "image data is truncated or corrupt (the data ends early)"
+
+
+def test_every_kind_of_corrupt_data_is_a_decode_error():
+    good, good_png = jpeg(64, 48), png(64, 48)
+    samples = [
+        b"",
+        good[:2],
+        good[:30],
+        good[: len(good) - 10],
+        good[:200] + bytes(range(256)) * 4,
+        good_png[:60],
+        good_png[:-20],
+        b"BM" + bytes(60),  # a BMP header of nonsense
+        b"GIF89a" + bytes(20),
+    ]
+    for data in samples:
+        try:
+            decode_image(data, min_side=16)
+        except DecodeError as error:
+            assert len(str(error)) < 120 and "0x" not in str(error)
+
+
+def test_a_header_over_the_limit_is_refused_naming_size_and_limit_without_decoding():
+    # Only the header: decoding its pixels would fail as truncated, not as too large.
+    with pytest.raises(DecodeError) as caught:
+        decode_image(grey_jpeg(20000, 10000, scan=False), min_side=224)
+    assert str(caught.value) == (
+        "image of 20000x10000 pixels exceeds the limit of 100,000,000 pixels"
+    )
+
+
+def test_a_limit_above_pillows_own_is_honoured():
+    # 200 MP: over twice Pillow's default limit, which it would refuse as a bomb.
+    image = decode_image(grey_jpeg(20000, 10000), min_side=224, max_pixels=250_000_000)
+    assert image.mode == "RGB" and image.size == (2500, 1250)  # draft mode, 1/8 scale
+
+
+def test_between_pillows_warning_and_our_limit_decodes_without_a_warning(recwarn):
+    image = decode_image(grey_jpeg(12000, 8000), min_side=224)  # 96 MP
+    assert image.size == (1500, 1000)
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+def test_decoding_in_threads_raises_nothing_but_decode_errors(recwarn):
+    normal = jpeg(640, 480)
+    samples = {
+        "normal": normal,
+        "png": png(300, 200),
+        "96 MP": grey_jpeg(12000, 8000),
+        "200 MP": grey_jpeg(20000, 10000, scan=False),
+        "truncated": normal[:300],
+        "not an image": b"<html>Not found</html>",
+    }
+    names = list(samples) * 34  # 204 decodes
+
+    def decode(name: str) -> str:
+        try:
+            decode_image(samples[name], min_side=224)
+        except DecodeError:
+            return "refused"
+        return "decoded"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(decode, names))  # any other exception is raised here
+    expected = {"normal": "decoded", "png": "decoded", "96 MP": "decoded"}
+    assert outcomes == [expected.get(name, "refused") for name in names]
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+# -- one item's unexpected failure (indexer.pipeline.prepare) -----------------------------
+
+
+class BrokenModel:
+    """A model whose preprocessing fails in a way nobody planned for."""
+
+    image_size = 64
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+    def preprocess(self, image: Image.Image):
+        raise self.error
+
+    def embed_tensors(self, batch):
+        raise AssertionError("never reached")
+
+
+def png_file_item(folder: Path) -> PendingItem:
+    path = folder / "a.png"
+    path.write_bytes(png(80, 60))
+    return PendingItem(1, "a", path.as_uri(), None, 80, 60)
+
+
+def local_fetcher(item: PendingItem) -> Fetcher:
+    fetcher = Fetcher()
+    fetcher.allow_local_images([item.image_url])
+    return fetcher
+
+
+def test_an_unexpected_error_is_that_items_failure_and_logged_once(tmp_path, caplog):
+    item = png_file_item(tmp_path)
+    model = BrokenModel(RuntimeError("tensor of the wrong shape"))
+    with local_fetcher(item) as fetcher:
+        results = [prepare(item, fetcher, model, DEFAULT_MAX_PIXELS) for _ in range(3)]
+    reason = "unexpected error: RuntimeError: tensor of the wrong shape"
+    assert {(r.stage, r.error, r.tensor) for r in results} == {("decode", reason, None)}
+    assert len([record for record in caplog.records if record.exc_info]) == 1
+
+
+def test_ctrl_c_while_preparing_still_stops_the_run(tmp_path):
+    item = png_file_item(tmp_path)
+    with local_fetcher(item) as fetcher, pytest.raises(KeyboardInterrupt):
+        prepare(item, fetcher, BrokenModel(KeyboardInterrupt()), DEFAULT_MAX_PIXELS)
