@@ -7,6 +7,7 @@ import json
 import shutil
 import socket
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -263,16 +264,32 @@ def _index_into(
         if progress:
             progress.close()
     harvest = report.harvest
-    for source, problem in harvest.source_failures:
-        _error(f"{source}: {problem}")
+    _name_unread_sources(harvest.source_failures, args.store)
     if harvest.manifests + harvest.unchanged == 0:
         if new_store:
             store.close()
             _remove_new_store(args.store, folder_existed)
-        _error("nothing was indexed: no source could be read")
+        _error(
+            "nothing was indexed: no manifest or folder could be read"
+            if harvest.source_failures
+            else "nothing was indexed: the sources name no manifest"
+        )
         return EXIT_FAILED
     print_summary(report, store.stats())
     return EXIT_FAILED if harvest.source_failures else EXIT_OK
+
+
+UNREAD_NAMED = 20  # sources named one by one on stderr; a paged collection may fail hundreds
+
+
+def _name_unread_sources(failures: list[tuple[str, str]], store: Path) -> None:
+    for source, problem in failures[:UNREAD_NAMED]:
+        _error(f"{source}: {problem}")
+    if len(failures) > UNREAD_NAMED:
+        _error(
+            f"… and {len(failures) - UNREAD_NAMED} more sources not read: "
+            f"`regard failures --store {store}` lists them all"
+        )
 
 
 def describe_encoder(encoder: Encoder) -> str:
@@ -299,8 +316,11 @@ def print_summary(report: IndexReport, stats: dict) -> None:
         print(f"  failed:  {count} × {reason}")
     for reason, count in harvest.skipped.most_common():
         print(f"  skipped: {count} × {reason}")
-    for source, problem in harvest.source_failures:
-        print(f"  unread:  {source}: {problem}")
+    # Each unread source is named above, on stderr; here, how many for each problem.
+    for problem, count in Counter(problem for _, problem in harvest.source_failures).most_common():
+        print(f"  unread:  {count} × {problem}")
+    if harvest.manifests and not harvest.images_found:
+        print("  note:    the manifests read name no image to index")
     if report.index:
         print("\n".join(describe_index(report.index)))
 
