@@ -9,10 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from indexer.store import Store
 from indexer.store_lock import indexing_lock
+from service.app import create_app
 from service.cli import main as regard
+from service.settings import Settings
 from tests.iiif_server import IIIFTestServer
 from tests.regard_fixtures import index, regard_command
 
@@ -211,6 +214,14 @@ def test_images_that_fail_are_recorded_and_the_run_goes_on(tmp_path: Path, serve
     assert listing.returncode == 0
     assert "red-circle-100" in listing.stdout and "HTTP 404" in listing.stdout
     assert run_cli("stats", "--store", str(store)).stdout.count("failed:    3") == 1
+
+    # "More like this" for a failed image says why it has no vector and what to do.
+    failed = next(f for f in Store.open(store).failures() if "red-circle-100" in f["url"])
+    with TestClient(create_app(Settings(store=store))) as api:
+        answer = api.get(f"/api/items/{failed['item_id']}/similar")
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "no_vector"
+    message = answer.json()["error"]["message"]
+    assert "its image failed (HTTP 404" in message and "`regard index` tries it again" in message
 
     # the server mends; the next run embeds only the three that failed
     server.reset()

@@ -24,6 +24,18 @@ router = APIRouter(tags=["items"])
 ItemId = Annotated[str, Path(description="Regard's id of the image, as search returns it.")]
 
 
+def _why_no_vector(item: ItemRecord) -> str:
+    if item.state == "failed":
+        return (
+            f"its image failed ({item.failure_reason}); `regard index` tries it again, "
+            "and `regard failures` lists every failure (an image over the pixel limit "
+            "needs a larger --max-pixels)"
+        )
+    if item.state == "removed":
+        return "it has left its collection (removed), so it is no longer searched"
+    return "it is not embedded yet: run (or finish) `regard index` on its collection"
+
+
 def _find(ctx: ServiceContext, item_id: str) -> ItemRecord:
     item = ctx.store.get_item(item_id)
     if item is None:
@@ -95,12 +107,8 @@ async def similar(
     started = time.perf_counter()
     results = await run_in_threadpool(ctx.searcher.similar, item, k)
     if results is None:
-        raise BadRequest(
-            f"item {item_id!r} has no vector yet ({item.state}"
-            + (f": {item.failure_reason}" if item.failure_reason else "")
-            + "): run `regard index` again to embed it",
-            code="no_vector",
-        )
+        why = _why_no_vector(item)
+        raise BadRequest(f"item {item_id!r} has no vector: {why}", code="no_vector")
     size = ctx.settings.thumbnail_size
     return SimilarResponse(
         item=item_summary(item, size),
