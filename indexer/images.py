@@ -25,7 +25,8 @@ def decode_image(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXEL
 
     Draft mode asks the JPEG decoder for a 1/2, 1/4 or 1/8 scale that still covers
     `min_side` on the shorter side: far less work than decoding every pixel.
-    Any failure to decode is a DecodeError, so one bad picture never stops a run.
+    Transparent parts are laid on white. Any failure to decode is a DecodeError, so one
+    bad picture never stops a run.
     """
     # Pillow's plugins raise many types on bad data (OSError, SyntaxError, ValueError,
     # EOFError, struct.error, IndexError...): any of them means this picture is unusable.
@@ -43,9 +44,24 @@ def decode_image(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXEL
             scale = min_side / min(width, height)
             image.draft("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))
         image.load()
+        if has_transparency(image):
+            return on_white(image)
         return image if image.mode == "RGB" else image.convert("RGB")  # convert copies
     except Exception as error:
         raise DecodeError(reason(error)) from error
+
+
+def has_transparency(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
+def on_white(image: Image.Image) -> Image.Image:
+    """The picture as a page shows it, transparent parts white. convert("RGB") alone
+    keeps whatever colour lies under them, most often black: a drawing cut out on a
+    transparent ground would be embedded as a drawing on black."""
+    rgba = image.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert("RGB")
 
 
 def reason(error: Exception) -> str:

@@ -40,6 +40,37 @@ def test_png_and_greyscale_become_rgb():
     assert image.mode == "RGB" and image.size == (300, 200)
 
 
+def encoded(image: Image.Image, format: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format, **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "picture",
+    [
+        ("RGBA", "PNG", {}),
+        ("LA", "PNG", {}),
+        ("P", "PNG", {"transparency": 0}),  # a palette with a transparent entry
+        ("RGBA", "WEBP", {"lossless": True}),
+    ],
+    ids=["rgba", "grey-alpha", "palette", "webp"],
+)
+def test_transparent_parts_are_laid_on_white(picture):
+    mode, format, options = picture
+    # A dark square on a fully transparent ground whose hidden colour is black.
+    drawing = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    drawing.paste((40, 40, 40, 255), (16, 16, 48, 48))
+    if mode == "P":  # grey levels as palette entries; entry 0, the ground, transparent
+        source = Image.eval(drawing.getchannel("A"), lambda a: 0 if a == 0 else 40).convert("P")
+    else:
+        source = drawing.convert(mode)
+    image = decode_image(encoded(source, format, **options), min_side=32)
+    assert image.mode == "RGB"
+    assert image.getpixel((2, 2)) == (255, 255, 255)  # the ground: white, not black
+    assert max(image.getpixel((32, 32))) < 220  # the drawing itself stays dark
+
+
 def test_truncated_jpeg_is_a_clear_error():
     data = jpeg(640, 480)
     with pytest.raises(DecodeError, match="truncated or corrupt"):
