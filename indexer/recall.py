@@ -133,7 +133,10 @@ def _recall(
     if index.plan.kind != "ivf":
         return recall
     nlist = index.plan.nlist
-    for cells in sorted(set(ladder(nlist)) | {max(nlist // 2, 1), nlist}):
+    # The cells scanned now are a candidate too: a setting below the ladder's first step
+    # that already reaches the target must not be told to scan more.
+    scanned = index.plan.text_nprobe if modality == "text" else index.plan.nprobe
+    for cells in sorted(set(ladder(nlist)) | {max(nlist // 2, 1), nlist, scanned}):
         with_cells = index.with_plan(replace(index.plan, nprobe=cells, text_nprobe=cells))
         if measured(with_cells).mean >= RECALL_TARGET:
             return replace(recall, cells_needed=cells)

@@ -64,3 +64,21 @@ def test_the_advice_names_the_setting_only_where_more_cells_are_needed():
     )
     assert cells_advice(1, 1, "X") == f"{RECALL_TARGET} reached with 1 cell (1 scanned now)"
     assert "REGARD_INDEX_KIND=exact" in cells_advice(None, 8, "X")
+
+
+def test_the_cells_needed_never_exceed_a_setting_that_already_reaches_the_target(tmp_path):
+    store = vector_store(tmp_path / "s", clustered(3000))
+    vectors = StoreVectors(store.db_path)
+    index = VectorIndex.load_or_build(store, IndexSettings(exact_limit=500), vectors)
+    texts = far_from_the_data(30)
+    steps = sorted(set(ladder(index.plan.nlist)))
+    # Settings between the ladder's steps, as an operator may give them.
+    between = sorted({(a + b) // 2 for a, b in zip(steps, steps[1:], strict=False)} - set(steps))
+    reached = 0
+    for cells in between:
+        asked = index.with_plan(replace(index.plan, nprobe=cells, text_nprobe=cells))
+        text = measure_recall(asked, vectors, texts, items=1).text
+        assert text is not None and text.cells_needed is not None
+        assert (text.mean >= RECALL_TARGET) == (text.cells_needed <= cells), (cells, text)
+        reached += text.mean >= RECALL_TARGET
+    assert 0 < reached < len(between)  # settings on both sides of the target were tried
