@@ -11,7 +11,9 @@ relative to the server's base URL; every document takes ``per_pair``, ``seed`` a
 - ``/shapes/v2/manifest.json``: Presentation 2, Image API 2 level 2 services
   ``/shapes/iiif2/{name}``;
 - ``/shapes/collection.json``: Presentation 3 collection of one manifest per (colour,
-  shape) pair, ``/shapes/pair/{colour}-{shape}/manifest.json``.
+  shape) pair, ``/shapes/pair/{colour}-{shape}/manifest.json``;
+- ``/shapes/canvas/{name}``: each Presentation 3 canvas on its own, at its id (as a
+  viewer's "canvas" link follows it).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ SHAPE_SIZE = 1024  # full size of every shape image; requests scale it down
 TWIN_PREFIX = "twin-of-"
 _SERVICE = re.compile(r"^/shapes/(?P<kind>iiif|iiif2)/(?P<name>[a-z]+-[a-z]+-\d+|twin-of-.+)$")
 _PAIR = re.compile(r"^/shapes/pair/(?P<colour>[a-z]+)-(?P<shape>[a-z]+)/manifest\.json$")
+_CANVAS = re.compile(r"^/shapes/canvas/(?P<name>(twin-of-)?[a-z]+-[a-z]+-\d+)$")
 
 
 def query(per_pair: int, seed: int, twins: list[str]) -> str:
@@ -198,6 +201,14 @@ def document(base: str, path: str, params: dict[str, str], defaults: dict[str, A
         return manifest_v2(base, url, specs)
     if path == "/shapes/collection.json":
         return collection_v3(base, url, per_pair, seed)
+    if match := _CANVAS.match(path):
+        name = match.group("name")
+        try:
+            spec = ShapeSpec.from_name(name.removeprefix(TWIN_PREFIX))
+        except ValueError:
+            return None
+        canvas = _canvas_v3(base, spec, twin=name.startswith(TWIN_PREFIX))
+        return {"@context": "http://iiif.io/api/presentation/3/context.json", **canvas}
     if match := _PAIR.match(path):
         colour, shape = match.group("colour"), match.group("shape")
         chosen = [s for s in specs if (s.colour, s.shape) == (colour, shape)]

@@ -299,6 +299,15 @@ def test_the_shapes_manifest_has_one_canvas_per_shape(server, client):
     assert shapes.id == server.shapes_manifest_url(per_pair=2)
 
 
+def test_each_shapes_canvas_is_served_at_its_id(server, client):
+    manifest = client.get(server.shapes_manifest_url(per_pair=1, twins=["red-circle-0"])).json()
+    for canvas in (manifest["items"][0], manifest["items"][-1]):  # the last is the twin
+        served = client.get(canvas["id"])
+        assert served.status_code == 200
+        assert {**served.json(), "@context": None} == {**canvas, "@context": None}
+    assert client.get(server.base_url + "/shapes/canvas/purple-blob-1").status_code == 404
+
+
 def test_shape_images_are_the_shapes_drawn_at_the_size_asked(server, client):
     url = image_request_url(
         read(client, server.shapes_manifest_url()).images[5].service, None, None, 224
