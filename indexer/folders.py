@@ -12,7 +12,7 @@ any case) as a `Manifest` the rest of the indexer takes like any other:
   the fetch-and-decode step records why it failed);
 - `ImageRef.id_key` is ``"folder:" + relative path``: item ids depend on nothing else,
   so they survive moving or renaming the folder (two folders indexed into one store
-  must therefore not share relative paths);
+  must therefore not share relative paths: see `overlap`);
 - `ImageRef.version` is ``"{size}-{mtime_ns}"``: rewriting a file changes it, and the
   store re-embeds the image. A deleted file is simply absent.
 
@@ -24,6 +24,11 @@ not be read.
 `load_file_image(url, max_bytes)` reads the bytes of a ``file://`` image URL for the
 fetcher; its errors are `OSError`s whose message is the reason recorded for the item.
 
+`overlap(manifest, folders, owners)` says why a folder must not join a store that holds
+these other folders: one inside the other (its files would be stored twice), or files
+at the same relative paths as another's that still holds them (they would take each
+other's items). A folder that no longer exists was moved or renamed: its items follow.
+
 `is_folder_item(item_id, manifest_id, image_url)` says whether a stored item is a file
 of a folder read here (its id is that of its relative path): the service serves the
 files of those items only, whatever other file:// URLs a store may hold.
@@ -33,6 +38,8 @@ from __future__ import annotations
 
 import os
 import stat
+from collections import Counter
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -149,6 +156,43 @@ def _image_ref(folder: Path, file: _File, index: int) -> ImageRef:
 
 def folder_id_key(relpath: str) -> str:
     return f"folder:{relpath}"
+
+
+def overlap(manifest: Manifest, folders: Set[str], owners: Mapping[str, str]) -> str | None:
+    """Why the folder `manifest` must not join a store, or None.
+
+    `folders`: the store's other folders with items (manifest ids); `owners`: the
+    folder's item ids that the store holds for another manifest, with that manifest.
+    """
+    here = file_url_path(manifest.id)
+    for other in sorted(file_url_path(folder) for folder in folders):
+        if not other.is_dir():
+            continue  # moved or renamed: its items may follow
+        if here.is_relative_to(other):
+            return (
+                f"it is inside {other}, already in this store, so its files would be "
+                f"there twice: index {other} again instead"
+            )
+        if other.is_relative_to(here):
+            return (
+                f"it holds {other}, already in this store, so those files would be "
+                "there twice: index it into a new store"
+            )
+    clashes: Counter[str] = Counter()
+    for ref in manifest.images:
+        owner = owners.get(ref.item_id)
+        if owner in folders:
+            relpath = file_url_path(ref.canvas_id).relative_to(here)
+            if (file_url_path(owner) / relpath).exists():  # else moved there from it
+                clashes[owner] += 1
+    if not clashes:
+        return None
+    owner, count = clashes.most_common(1)[0]
+    return (
+        f"{count} of its files have the same relative paths as files of "
+        f"{file_url_path(owner)}, already in this store: index each folder into a store "
+        "of its own, or their common parent folder as one source into a new store"
+    )
 
 
 def is_folder_item(item_id: str, manifest_id: str, image_url: str | None) -> bool:

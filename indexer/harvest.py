@@ -8,7 +8,11 @@ happens in the thread that consumes it.
 
 Re-harvesting asks only for manifests that changed (ETag / Last-Modified, else the
 content hash); a manifest that has left its collection has its items marked removed,
-but only after a walk of that collection that met no failure.
+but only after a walk of that collection that met no failure. The report's `removed`
+counts those and the images gone from the manifests and folders read.
+
+A folder that overlaps another already in the store (`folders.overlap`) is refused as
+a source failure before anything is written; a folder given twice is read once.
 
 Local image files are read only for folders and manifests read from local files (see
 `fetch.local_refusal`): the harvest tells the fetcher which file URLs those name.
@@ -24,7 +28,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .fetch import Document, Fetcher
-from .folders import read_folder
+from .folders import overlap, read_folder
 from .iiif import ImageRef, Manifest
 from .iiif_collections import FailedSource, FoundManifest, UnchangedManifest, walk
 from .store import ImageRow, ManifestRow, PendingItem, Skip, Store
@@ -109,8 +113,9 @@ class Harvest:
         for source in sources:
             if Path(source).is_dir():
                 root = str(Path(source).resolve())
-                self._roots.append(root)
-                yield from self._save(root, read_folder(Path(source)), None, local=True)
+                if root not in self._roots:  # a folder given twice is read once
+                    self._roots.append(root)
+                    yield from self._folder(source, root)
             else:
                 self._roots.append(source)
                 urls.append(source)
@@ -123,9 +128,21 @@ class Harvest:
             elif isinstance(found, UnchangedManifest):
                 yield from self._unchanged(root, found.url, found.local)
             elif isinstance(found, FailedSource):
-                self._failed_roots.add(root)
-                self.report.source_failures.append((found.url, found.reason))
-                self.store.record_source_failure(self.run_id, found.url, found.reason)
+                self._fail(root, found.url, found.reason)
+
+    def _fail(self, root: str, source: str, reason: str) -> None:
+        self._failed_roots.add(root)
+        self.report.source_failures.append((source, reason))
+        self.store.record_source_failure(self.run_id, source, reason)
+
+    def _folder(self, source: str, root: str) -> list[PendingItem]:
+        manifest = read_folder(Path(source))
+        owners = self.store.live_owners([ref.item_id for ref in manifest.images], manifest.id)
+        problem = overlap(manifest, self.store.live_folders(manifest.id), owners)
+        if problem:
+            self._fail(root, source, problem)
+            return []
+        return self._save(root, manifest, None, local=True)
 
     def _load(self, url: str) -> Document | None:
         """Fetch a document; conditionally when we know it as a manifest (collection pages
@@ -147,7 +164,8 @@ class Harvest:
     ) -> list[PendingItem]:
         images = [image_row(ref) for ref in manifest.images]
         skips = [Skip(skip.canvas_id, skip.reason) for skip in manifest.skipped]
-        self.store.save_manifest(manifest_row(manifest, root, content_hash), images, skips)
+        row = manifest_row(manifest, root, content_hash)
+        self.report.removed += self.store.save_manifest(row, images, skips)
         self._found[root].add(manifest.id)
         self.report.manifests += 1
         self.report.images_found += len(images)

@@ -380,8 +380,9 @@ class Store:
 
     def save_manifest(
         self, manifest: ManifestRow, images: Sequence[ImageRow], skips: Sequence[Skip] = ()
-    ) -> None:
-        """Store a manifest as it is now, in one transaction.
+    ) -> int:
+        """Store a manifest as it is now, in one transaction; returns how many of its
+        images were marked removed now.
 
         Known images keep their vectors unless their `version` changed (then they are
         embedded again); images no longer in the manifest are marked removed (kept,
@@ -396,11 +397,11 @@ class Store:
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS current_ids (id TEXT PRIMARY KEY)")
             conn.execute("DELETE FROM current_ids")
             conn.executemany("INSERT OR IGNORE INTO current_ids VALUES (?)", [(i,) for i in ids])
-            conn.execute(
+            removed = conn.execute(
                 "UPDATE items SET state = 'removed', updated_at = ? WHERE manifest_id = ? "
                 "AND state != 'removed' AND id NOT IN (SELECT id FROM current_ids)",
                 (stamp, manifest.id),
-            )
+            ).rowcount
             conn.execute("DELETE FROM skips WHERE manifest_id = ?", (manifest.id,))
             conn.executemany(
                 "INSERT INTO skips(manifest_id, canvas_id, reason) VALUES (?, ?, ?)",
@@ -408,6 +409,7 @@ class Store:
             )
             if self._searchable_signature(conn, manifest.id) != before:
                 self._bump_generation(conn)
+        return removed
 
     @staticmethod
     def _upsert_manifest(
@@ -466,7 +468,8 @@ class Store:
         return generation
 
     def remove_manifests(self, manifest_ids: Iterable[str]) -> int:
-        """Mark every item of these manifests removed; returns how many were searchable."""
+        """Mark every item of these manifests removed; returns how many were marked now
+        (failed and pending ones too, as `stats()` counts them)."""
         ids = list(manifest_ids)
         if not ids:
             return 0
@@ -476,14 +479,39 @@ class Store:
                 f"SELECT COUNT(*) FROM items WHERE state = 'indexed' AND manifest_id IN ({marks})",
                 ids,
             ).fetchone()[0]
-            conn.execute(
+            removed = conn.execute(
                 f"UPDATE items SET state = 'removed', updated_at = ? "
                 f"WHERE state != 'removed' AND manifest_id IN ({marks})",
                 [now(), *ids],
-            )
+            ).rowcount
             if searchable:
                 self._bump_generation(conn)
-        return searchable
+        return removed
+
+    # -- folders: one file, one item ------------------------------------------------------
+
+    def live_folders(self, but: str) -> set[str]:
+        """The folder manifests (version 0) other than `but` with items not removed."""
+        rows = self._conn().execute(
+            "SELECT m.id FROM manifests m WHERE m.version = 0 AND m.id != ? AND EXISTS "
+            "(SELECT 1 FROM items i WHERE i.manifest_id = m.id AND i.state != 'removed')",
+            (but,),
+        )
+        return {row[0] for row in rows}
+
+    def live_owners(self, item_ids: Sequence[str], but: str) -> dict[str, str]:
+        """Item id -> manifest id, for the items of `item_ids` not removed that belong to
+        a manifest other than `but`."""
+        owners: dict[str, str] = {}
+        for start in range(0, len(item_ids), 500):  # under SQLite's limit on parameters
+            chunk = item_ids[start : start + 500]
+            rows = self._conn().execute(
+                f"SELECT id, manifest_id FROM items WHERE id IN ({','.join('?' * len(chunk))}) "
+                "AND state != 'removed' AND manifest_id != ?",
+                [*chunk, but],
+            )
+            owners.update((row[0], row[1]) for row in rows)
+        return owners
 
     # -- sources: what each URL gave last time --------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import os
 import signal
 import sqlite3
@@ -84,6 +85,7 @@ def test_reharvest_fetches_only_what_changed_and_marks_the_gone_removed(tmp_path
     assert server.count("/shapes/iiif/*") == 1
     counts = stats(store)
     assert counts["items"] == 16 and counts["removed"] == 1
+    assert last_run(store)["removed"] == 1
     now = search_ids(store)
     assert len(now - first) == 1 and len(first - now) == 1
 
@@ -138,6 +140,24 @@ def test_a_manifest_that_leaves_its_collection_is_removed(tmp_path: Path, server
     counts = stats(store)
     assert counts["items"] == 16 and counts["removed"] == 16
     assert last_run(store)["removed"] == 16
+
+
+def test_a_canvas_cut_from_a_local_manifest_file_is_counted_removed(tmp_path: Path, server, capsys):
+    doc = shapes_doc(server, seed=520)
+    source = tmp_path / "manifest.json"
+    source.write_text(json.dumps(doc))
+    store = tmp_path / "store"
+    assert index(str(source), store=store) == 0
+    assert stats(store)["items"] == 16
+
+    doc["items"] = doc["items"][2:]  # two canvases cut
+    source.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert index(str(source), store=store) == 0
+
+    assert stats(store)["items"] == 14 and stats(store)["removed"] == 2
+    assert last_run(store)["removed"] == 2 and last_run(store)["embedded"] == 0
+    assert "0 failed, 2 removed;" in capsys.readouterr().out
 
 
 def test_requests_to_one_host_are_limited(tmp_path: Path, server):
@@ -331,7 +351,7 @@ def test_an_interrupted_run_resumes_without_downloading_again(tmp_path: Path, se
     assert not [key for key in fetched if key.startswith(tuple(kept_paths))]
 
 
-def test_a_folder_of_images_is_indexed_and_kept_in_step(tmp_path: Path):
+def test_a_folder_of_images_is_indexed_and_kept_in_step(tmp_path: Path, capsys):
     from models.shapes import ShapeSpec, render
 
     scans = tmp_path / "scans"
@@ -351,10 +371,12 @@ def test_a_folder_of_images_is_indexed_and_kept_in_step(tmp_path: Path):
     render(ShapeSpec("circle", "green", 5), 240).save(scans / "box-1" / "a.jpg")
     (scans / "box-2" / "d.tiff").unlink()
     generation = counts["generation"]
+    capsys.readouterr()
     assert index(str(scans), store=store) == 0
     counts = stats(store)
     assert counts["items"] == 3 and counts["removed"] == 1
-    assert last_run(store)["embedded"] == 1
+    assert last_run(store)["embedded"] == 1 and last_run(store)["removed"] == 1
+    assert "0 failed, 1 removed;" in capsys.readouterr().out
     assert counts["generation"] > generation
 
 
