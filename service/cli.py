@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import socket
 import sys
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -211,13 +214,31 @@ def _remove_new_store(path: Path, folder_existed: bool) -> None:
             entry.unlink(missing_ok=True)
 
 
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """systemd, docker stop and kill send SIGTERM: stop as on Ctrl-C, keeping the batch
+    in hand (the default would drop it, though the store stays whole either way)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from indexer.store import Store
     from indexer.store_lock import indexing_lock
 
     store_existed, folder_existed = Store.exists(args.store), args.store.exists()
     store = Store.open(args.store, create=True)
-    with indexing_lock(store.path):
+    with _sigterm_as_ctrl_c(), indexing_lock(store.path):
         try:
             return _index_into(store, args, store_existed, folder_existed)
         finally:

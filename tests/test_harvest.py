@@ -318,13 +318,14 @@ def run_until(store: Path, url: str, at_least: int, sig: int) -> subprocess.Pope
     return process
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+# SIGTERM (systemd, docker stop) stops a run as Ctrl-C does.
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_run_resumes_without_downloading_again(tmp_path: Path, server, sig):
     server.latency = 0.03  # slow enough to be stopped in the middle
     url = server.shapes_manifest_url(per_pair=3, seed=900 + sig, twins=[])
     store = tmp_path / "store"
     process = run_until(store, url, at_least=8, sig=sig)
-    if sig == signal.SIGINT:
+    if sig in (signal.SIGINT, signal.SIGTERM):
         assert process.returncode == 130
         assert "run the same command to resume" in process.stderr.read()
     else:
