@@ -323,7 +323,13 @@ class Store:
     # -- runs and failures ---------------------------------------------------------------
 
     def begin_run(self, sources: Sequence[str]) -> int:
+        """A new run, "running" until finish_run. Runs still "running" are earlier ones
+        whose process ended without a word (kill -9, a power cut): one indexer at a time
+        (store_lock), so none of them runs now."""
         with self._transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET status = 'aborted' WHERE status = 'running'",
+            )
             cursor = conn.execute(
                 "INSERT INTO runs(started_at, sources, status) VALUES (?, ?, 'running')",
                 (now(), json.dumps(list(sources))),

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -345,6 +346,11 @@ def test_an_interrupted_run_resumes_without_downloading_again(tmp_path: Path, se
     assert index(url, store=store) == 0
     counts = stats(store)
     assert counts["items"] == 48 and counts["failed"] == 0 and counts["pending"] == 0
+    # The stopped run is on record as such; one killed outright, once the next run began.
+    with closing(sqlite3.connect(store / "store.sqlite")) as conn:
+        statuses = [row[0] for row in conn.execute("SELECT status FROM runs ORDER BY id")]
+    stopped = "aborted" if sig == signal.SIGKILL else "interrupted"
+    assert statuses == [stopped, "finished"]
     # no image whose vector was kept is downloaded again, and none twice
     fetched = [key for _, key, _ in server.log if key.startswith("/shapes/iiif/")]
     assert len(fetched) == len(set(fetched)) == 48 - len(stored)
