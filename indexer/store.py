@@ -12,6 +12,7 @@ with its own connection, in WAL mode so that reading never waits for a write.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -59,6 +60,17 @@ def _make_store_folder(path: Path) -> None:
         raise StoreError(
             f"cannot make the store folder {path}: {error.strerror or error}"
         ) from None
+
+
+def _check_writable(path: Path) -> None:
+    """Even reading writes beside store.sqlite (SQLite's WAL journal, the index cache):
+    say so plainly rather than let SQLite fail with 'unable to open database file'."""
+    if not all(os.access(p, os.W_OK) for p in (path, path / DB_FILE) if p.exists()):
+        raise StoreError(
+            f"the store {path} is read-only here: Regard writes beside {DB_FILE} even to "
+            "read it (its journal, the search index cache); make the folder and its files "
+            "writable, or copy the store to a writable place"
+        )
 
 
 def now() -> str:
@@ -243,6 +255,7 @@ class Store:
                     f"`regard index SOURCE --store {path}`"
                 )
             _make_store_folder(path)
+        _check_writable(path)
         store = cls(path)
         migrate(store._conn())
         return store

@@ -242,6 +242,24 @@ def test_stats_of_a_missing_store_says_how_to_make_one(tmp_path: Path):
     assert result.returncode == 1 and "regard index" in result.stderr
 
 
+def test_a_read_only_store_is_said_plainly_and_left_as_it_was(
+    small_store: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    before = sorted(p.name for p in small_store.iterdir())
+    # As on a read-only mount (which root, running these tests, could write through chmod).
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: real_access(p, mode) and Path(p) != small_store
+    )
+    for command in ("stats", "failures", "serve"):
+        assert regard([command, "--store", str(small_store)]) == 1
+        error = capsys.readouterr().err
+        assert f"the store {small_store} is read-only here" in error, error
+        assert "Traceback" not in error
+    monkeypatch.undo()
+    assert sorted(p.name for p in small_store.iterdir()) == before
+
+
 # -- the API -------------------------------------------------------------------------------
 
 
