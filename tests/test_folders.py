@@ -215,6 +215,8 @@ def test_load_file_image_errors(tmp_path, make, message):
     with pytest.raises(FileImageError, match=message) as caught:
         load_file_image(path.as_uri(), max_bytes=100)
     assert isinstance(caught.value, OSError)  # what the fetcher catches
+    # The reason does not name the file (its URL is recorded beside it): like ones group.
+    assert "image.jpg" not in str(caught.value)
 
 
 def test_load_file_image_refuses_other_urls():
