@@ -238,11 +238,11 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     store_existed, folder_existed = Store.exists(args.store), args.store.exists()
     store = Store.open(args.store, create=True)
-    with _sigterm_as_ctrl_c(), indexing_lock(store.path):
-        try:
+    try:
+        with _sigterm_as_ctrl_c(), indexing_lock(store.path):
             return _index_into(store, args, store_existed, folder_existed)
-        finally:
-            store.close()
+    finally:
+        store.close()  # also when another run holds the lock
 
 
 def _index_into(
