@@ -15,6 +15,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -301,7 +302,8 @@ class Store:
 
     @property
     def generation(self) -> int:
-        """Bumped by every change to the set of searchable vectors."""
+        """Bumped by every change to the set of searchable vectors (see _bump_generation:
+        it only grows, by jumps)."""
         return int(self._meta("generation") or 0)
 
     @property
@@ -477,8 +479,12 @@ class Store:
 
     @staticmethod
     def _bump_generation(conn: sqlite3.Connection) -> int:
+        """A new generation: greater than the last, and a stamp of the time (in
+        microseconds) rather than the next number. A store restored from a backup then
+        never meets again a generation that it reached before the restore, so an index
+        file built then (index.json records its generation) is never taken for current."""
         row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        generation = int(row[0]) + 1 if row else 1
+        generation = max(int(row[0]) + 1 if row else 1, time.time_ns() // 1000)
         conn.execute(
             "INSERT INTO meta(key, value) VALUES ('generation', ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",

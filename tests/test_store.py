@@ -86,10 +86,11 @@ def test_vectors_bump_generation_and_are_stored_as_float16(tmp_path):
     store = make_store(tmp_path)
     assert store.generation == 0
     embed(store)
-    assert store.generation == 1
+    first = store.generation
+    assert first > 0
     with StoreVectors(store.db_path).snapshot() as snapshot:
         keys, vectors = next(snapshot.chunks(100))
-        assert snapshot.generation == 1
+        assert snapshot.generation == first
     assert len(keys) == 4 and vectors.shape == (4, 4) and vectors.dtype == np.float16
     blob = store._conn().execute("SELECT vector FROM vectors LIMIT 1").fetchone()[0]
     assert len(blob) == 4 * 2  # float16
@@ -124,15 +125,43 @@ def test_index_cache_is_rebuilt_when_stale_or_corrupt(tmp_path):
     store = make_store(tmp_path)
     embed(store, 2)
     index = VectorIndex.load_or_build(store)
-    assert index.size == 2 and index.generation == 1
+    first = store.generation
+    assert index.size == 2 and index.generation == first
     assert (store.path / INDEX_FILE).exists() and (store.path / INDEX_META_FILE).exists()
 
-    embed(store)  # the two others: generation 2
+    embed(store)  # the two others: a later generation
     index = VectorIndex.load_or_build(store)
-    assert index.size == 4 and index.generation == 2
+    assert index.size == 4 and index.generation == store.generation > first
 
     (store.path / INDEX_FILE).write_bytes(b"not a faiss index")
     index = VectorIndex.load_or_build(store)
     assert index.size == 4
     top = index.search(np.eye(4, dtype=np.float32)[2], 1)[0][0]
     assert top.score == pytest.approx(1.0)
+
+
+def test_an_index_built_before_a_restore_from_backup_is_never_taken_for_current(tmp_path):
+    store = make_store(tmp_path)
+    embed(store, 2)
+    backup = tmp_path / "backup.sqlite"
+    with sqlite3.connect(backup) as copy:
+        store._conn().backup(copy)
+    embed(store)  # the two others, then an index over all four is cached
+    assert VectorIndex.load_or_build(store).size == 4
+
+    # The store is restored; the two others are embedded again, with other vectors: as
+    # many vectors as the cached index holds, one change after the backup's generation.
+    store.close()
+    with sqlite3.connect(backup) as copy, sqlite3.connect(store.db_path) as target:
+        copy.backup(target)
+    restored = Store.open(store.path)
+    pending = restored.pending_items()
+    axes = np.eye(4, dtype=np.float32)
+    restored.save_vectors(
+        [EmbeddedImage(p.key, axes[p.key % 2 + 2], "u", 10, 8) for p in pending], FINGERPRINT["key"]
+    )
+    index = VectorIndex.load_or_build(restored)
+    assert index.origin == "built"  # the cached file was from before the restore
+    for p in pending:
+        [best] = index.search(axes[p.key % 2 + 2], 1)[0]  # the two swapped their vectors
+        assert best.key == p.key and best.score == pytest.approx(1.0, abs=1e-3)
