@@ -298,7 +298,7 @@ class VectorIndex:
     ) -> VectorIndex | None:
         try:
             meta = json.loads((folder / INDEX_META_FILE).read_text())
-            if meta.get("generation") != generation:
+            if not isinstance(meta, dict) or meta.get("generation") != generation:
                 return None
             # Indexes written before plans were recorded (exact, float32) are rebuilt.
             recorded = IndexPlan.from_dict(meta.get("plan") or {"kind": "exact", "chosen_by": ""})
@@ -314,7 +314,10 @@ class VectorIndex:
             index = faiss.read_index(str(folder / INDEX_FILE), _read_flags(plan))
         except (RuntimeError, ValueError):
             return None
-        if index.ntotal != count:
+        # The two files are replaced one after the other: a writer beside us (another
+        # server with other settings) may leave an index of another kind under this meta.
+        is_ivf = faiss.try_extract_index_ivf(index) is not None
+        if index.ntotal != count or is_ivf != (plan.kind == "ivf"):
             return None
         return cls(
             index,

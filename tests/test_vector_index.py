@@ -146,6 +146,35 @@ def test_cached_index_is_loaded_unless_the_plan_changed(tmp_path):
     assert exact.origin == "built" and exact.plan.kind == "exact"
 
 
+@pytest.mark.parametrize("meta", ["[]", "null", '"text"', "3"])
+def test_index_meta_that_is_json_but_not_an_object_is_rebuilt(tmp_path, meta):
+    store = vector_store(tmp_path / "s", clustered(300))
+    VectorIndex.load_or_build(store, SMALL)
+    (store.path / INDEX_META_FILE).write_text(meta)
+    rebuilt = VectorIndex.load_or_build(store, SMALL)
+    assert rebuilt.origin == "built" and rebuilt.size == 300
+    assert isinstance(json.loads((store.path / INDEX_META_FILE).read_text()), dict)
+
+
+def test_an_index_file_of_another_kind_than_its_meta_says_is_rebuilt(tmp_path):
+    # Two writers (a server with other settings beside an indexer) may interleave the
+    # replacement of index.faiss and index.json: each pair must agree, or be rebuilt.
+    vectors = clustered(1000)
+    exact_store = vector_store(tmp_path / "a", vectors)
+    ivf_store = vector_store(tmp_path / "b", vectors)
+    exact = VectorIndex.load_or_build(exact_store, IndexSettings(kind="exact"))
+    ivf = VectorIndex.load_or_build(ivf_store, IndexSettings(kind="ivf"))
+    assert (exact.plan.kind, ivf.plan.kind) == ("exact", "ivf")
+    ivf_file = (ivf_store.path / INDEX_FILE).read_bytes()
+    (ivf_store.path / INDEX_FILE).write_bytes((exact_store.path / INDEX_FILE).read_bytes())
+    (exact_store.path / INDEX_FILE).write_bytes(ivf_file)
+    for store, kind in ((exact_store, "exact"), (ivf_store, "ivf")):
+        again = VectorIndex.load_or_build(store, IndexSettings(kind=kind))
+        assert again.origin == "built" and again.plan.kind == kind
+        [best] = again.search(vectors[7], 1)[0]
+        assert best.score == pytest.approx(1.0, abs=1e-2)
+
+
 @pytest.mark.parametrize("kind", ["exact", "ivf"])
 def test_memory_mapped_index_answers_like_the_one_in_memory(tmp_path, kind):
     vectors = clustered(1000)
