@@ -20,6 +20,11 @@ from .index_tuning import RECALL_TARGET, ladder
 from .store_vectors import StoreVectors
 from .vector_index import Modality, VectorIndex
 
+Answer = list[tuple[int, float]]  # one query's (key, score) pairs, best first
+
+# Scores of one vector pair computed by two routes (faiss, numpy) differ by rounding only.
+TIE = 1e-5
+
 # Generic curator queries, in English and French, for a store with none given.
 DEFAULT_QUERIES = (
     "a chair",
@@ -60,10 +65,19 @@ class Recall:
     cells_needed: int | None = None
 
     @classmethod
-    def of(cls, found: list[list[int]], exact: list[list[int]], k: int) -> Recall:
-        """`found` and `exact`: each query's keys, best first (the first k count)."""
-        shares = [len(set(f[:k]) & set(e[:k])) / k for f, e in zip(found, exact, strict=True)]
+    def of(cls, found: list[Answer], exact: list[Answer], k: int) -> Recall:
+        """`found` and `exact`: each query's (key, score), best first (the first k count).
+        A found item scoring as high as the exact k-th counts too: among items tied at
+        the k-th place, which ones an exact answer lists is chance."""
+        shares = [_share(f[:k], e[:k], k) for f, e in zip(found, exact, strict=True)]
         return cls(len(shares), float(np.mean(shares)), float(min(shares)))
+
+
+def _share(found: Answer, exact: Answer, k: int) -> float:
+    if not exact:
+        return 1.0
+    keys, kth = {key for key, _ in exact}, exact[-1][1]
+    return sum(key in keys or score >= kth - TIE for key, score in found) / k
 
 
 @dataclass(frozen=True)
@@ -111,7 +125,7 @@ def measure_recall(
 def _recall(
     index: VectorIndex,
     queries: np.ndarray,
-    exact: list[list[int]],
+    exact: list[Answer],
     own: list[int] | None,
     k: int,
     modality: Modality,
@@ -143,18 +157,19 @@ def _recall(
     return recall
 
 
-def _answers(
-    index: VectorIndex, queries: np.ndarray, k: int, modality: Modality
-) -> list[list[int]]:
-    return [[n.key for n in index.search(query, k, modality)[0]] for query in queries]
+def _answers(index: VectorIndex, queries: np.ndarray, k: int, modality: Modality) -> list[Answer]:
+    return [[(n.key, n.score) for n in index.search(query, k, modality)[0]] for query in queries]
 
 
-def _without(keys: list[int], key: int, k: int) -> list[int]:
-    return [other for other in keys if other != key][:k]
+def _without(answer: Answer, key: int, k: int) -> Answer:
+    return [pair for pair in answer if pair[0] != key][:k]
 
 
-def exact_top(vectors: StoreVectors, queries: np.ndarray, k: int) -> list[list[int]]:
-    """The keys of each query's k best stored vectors, best first, by a scan of them all."""
+def exact_top(vectors: StoreVectors, queries: np.ndarray, k: int) -> list[Answer]:
+    """Each query's k best stored vectors (key, score), best first, by a scan of them all."""
     with vectors.snapshot() as snapshot:
-        best_keys, _ = best_of_chunks(queries, snapshot.chunks(BUILD_CHUNK_ROWS), k)
-    return [[int(key) for key in row if key >= 0] for row in best_keys]
+        keys, scores = best_of_chunks(queries, snapshot.chunks(BUILD_CHUNK_ROWS), k)
+    return [
+        [(int(key), float(score)) for key, score in zip(row, row_scores, strict=True) if key >= 0]
+        for row, row_scores in zip(keys, scores, strict=True)
+    ]

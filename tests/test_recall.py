@@ -8,7 +8,7 @@ import numpy as np
 
 from indexer.index_plan import IndexSettings
 from indexer.index_tuning import RECALL_TARGET, ladder
-from indexer.recall import measure_recall
+from indexer.recall import Recall, measure_recall
 from indexer.store_vectors import StoreVectors
 from indexer.vector_index import VectorIndex
 from service.cli import cells_advice
@@ -82,3 +82,21 @@ def test_the_cells_needed_never_exceed_a_setting_that_already_reaches_the_target
         assert (text.mean >= RECALL_TARGET) == (text.cells_needed <= cells), (cells, text)
         reached += text.mean >= RECALL_TARGET
     assert 0 < reached < len(between)  # settings on both sides of the target were tried
+
+
+def test_an_item_tied_with_the_exact_kth_counts_as_found():
+    exact = [[(5, 0.9), (7, 0.8)]]
+    assert Recall.of([[(5, 0.9), (6, 0.8)]], exact, 2).mean == 1.0  # 6 ties with 7
+    assert Recall.of([[(5, 0.9), (6, 0.79)]], exact, 2).mean == 0.5  # 6 is below it
+
+
+def test_an_exact_index_finds_everything_among_many_identical_images(tmp_path):
+    # Twenty copies of one picture (a museum's duplicates): their order is chance.
+    vectors = clustered(300)
+    vectors[100:120] = vectors[100]
+    store = vector_store(tmp_path / "s", vectors)
+    source = StoreVectors(store.db_path)
+    index = VectorIndex.load_or_build(store, IndexSettings(kind="exact"), source)
+    report = measure_recall(index, source, vectors[100:101], items=40)
+    assert report.text is not None and report.text.mean == 1.0
+    assert report.image is not None and report.image.mean == 1.0
