@@ -34,6 +34,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
+from .errors import IndexerError
+
 Kind = Literal["exact", "ivf"]
 KIND_CHOICES = ("auto", "exact", "ivf")
 
@@ -46,6 +48,13 @@ IVF_CODE_BYTES_PER_DIM = 0.5
 # The exact index keeps the stored float16 values: lossless, half the memory of float32.
 EXACT_CODE = "SQfp16"
 EXACT_CODE_BYTES_PER_DIM = 2
+
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+class IndexSettingError(IndexerError, ValueError):
+    """A REGARD_INDEX_* value that means nothing; the message names the variable."""
+
 
 # Where the settings are documented for operators: named in error messages.
 SETTING_KIND = "REGARD_INDEX_KIND"
@@ -67,33 +76,54 @@ class IndexSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> IndexSettings:
-        """The settings from REGARD_INDEX_* variables, as the service reads them, so that
-        `regard index` builds the index the service will load."""
+        """The settings from the REGARD_INDEX_* variables: the one reading of them, for
+        `regard index`, `regard recall` and the service alike, so that the index one
+        builds is the one the other loads. An empty variable is an unset one; a value
+        that means nothing raises IndexSettingError naming the variable."""
         env = os.environ if environ is None else environ
 
-        def number(name: str) -> int | None:
-            value = env.get(f"REGARD_INDEX_{name}")
-            return int(value) if value else None
+        def given(name: str) -> str | None:
+            value = env.get(f"REGARD_INDEX_{name}", "").strip()
+            return value or None
 
+        def number(name: str) -> int | None:
+            value = given(name)
+            try:
+                return None if value is None else int(value.replace("_", ""))
+            except ValueError:
+                raise IndexSettingError(
+                    f"REGARD_INDEX_{name}={value!r} is not a whole number"
+                ) from None
+
+        mmap = (given("MMAP") or "false").lower()
+        if mmap not in TRUE + FALSE:
+            raise IndexSettingError(f"{SETTING_MMAP}={mmap!r} is not true or false")
+        exact_limit = number("EXACT_LIMIT")
         return cls(
-            kind=env.get(SETTING_KIND, "auto"),
-            exact_limit=number("EXACT_LIMIT") or 100_000,
+            kind=(given("KIND") or "auto").lower(),
+            exact_limit=cls.exact_limit if exact_limit is None else exact_limit,
             nprobe=number("NPROBE"),
             text_nprobe=number("TEXT_NPROBE"),
             rerank=number("RERANK"),
-            mmap=env.get(SETTING_MMAP, "").lower() in ("1", "true", "yes", "on"),
+            mmap=mmap in TRUE,
             memory_limit=number("MEMORY_LIMIT"),
         )
 
     def __post_init__(self) -> None:
         if self.kind not in KIND_CHOICES:
-            raise ValueError(
-                f"index kind {self.kind!r} is not one of {', '.join(KIND_CHOICES)} ({SETTING_KIND})"
+            raise IndexSettingError(
+                f"{SETTING_KIND}={self.kind!r} is not one of {', '.join(KIND_CHOICES)}"
+            )
+        if self.exact_limit < 0:
+            raise IndexSettingError(
+                f"REGARD_INDEX_EXACT_LIMIT must be 0 or more, not {self.exact_limit}"
             )
         for name in ("nprobe", "text_nprobe", "rerank", "memory_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"index {name} must be at least 1, not {value}")
+                raise IndexSettingError(
+                    f"REGARD_INDEX_{name.upper()} must be at least 1, not {value}"
+                )
 
 
 @dataclass(frozen=True)

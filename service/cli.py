@@ -233,8 +233,11 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from indexer.index_plan import IndexSettings
     from indexer.store import Store
     from indexer.store_lock import indexing_lock
+
+    IndexSettings.from_env()  # read at the end of the run: a bad value is said before it
 
     store_existed, folder_existed = Store.exists(args.store), args.store.exists()
     store = Store.open(args.store, create=True)
@@ -384,6 +387,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     given = {"store": args.store, "host": args.host, "port": args.port, "device": args.device}
     settings = Settings(**{name: value for name, value in given.items() if value is not None})
+    settings.index_settings()  # a bad REGARD_INDEX_* value is said before anything loads
     Store.open(settings.store).close()  # a missing store is reported before anything loads
     _check_port_free(settings.host, settings.port)  # before the model loads, not after
     context = ServiceContext.load(settings)
@@ -509,6 +513,14 @@ def cells_advice(needed: int | None, scanned: int, setting: str) -> str:
     return f"{RECALL_TARGET} reached with {cells} ({scanned} scanned now)"
 
 
+def _settings_problem(error: Exception) -> str:
+    problems = getattr(error, "errors", list)()
+    return "; ".join(
+        f"REGARD_{'_'.join(str(p) for p in problem['loc']).upper()}: {problem['msg']}"
+        for problem in problems
+    ) or str(error)
+
+
 COMMANDS = {
     "index": cmd_index,
     "serve": cmd_serve,
@@ -520,11 +532,20 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from pydantic import ValidationError
+
     from indexer.errors import IndexerError
+    from indexer.index_plan import IndexSettingError
     from models.errors import ModelError
 
     try:
         return COMMANDS[args.command](args)
+    except IndexSettingError as error:  # a REGARD_INDEX_* value: bad usage, as a bad option
+        _error(str(error))
+        return EXIT_USAGE
+    except ValidationError as error:  # a REGARD_* setting of the service
+        _error(f"a setting means nothing: {_settings_problem(error)}")
+        return EXIT_USAGE
     except (IndexerError, ModelError, CannotListenError) as error:
         _error(str(error))
         return EXIT_FAILED

@@ -181,6 +181,26 @@ def test_serve_says_a_busy_port_before_loading_and_reads_regard_port(
         assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
+def test_a_setting_that_means_nothing_stops_a_command_before_any_work(
+    small_store: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    monkeypatch.setenv("REGARD_INDEX_NPROBE", "abc")
+    store = tmp_path / "new"
+    assert regard(["index", "x.json", "--store", str(store)]) == 2
+    assert "REGARD_INDEX_NPROBE='abc' is not a whole number" in capsys.readouterr().err
+    assert not store.exists()
+    assert regard(["serve", "--store", str(small_store)]) == 2
+    assert "REGARD_INDEX_NPROBE='abc'" in capsys.readouterr().err
+    monkeypatch.delenv("REGARD_INDEX_NPROBE")
+    monkeypatch.setenv("REGARD_MAX_K", "many")
+    assert regard(["serve", "--store", str(small_store)]) == 2
+    error = capsys.readouterr().err
+    assert "a setting means nothing: REGARD_MAX_K:" in error and "Traceback" not in error
+
+
 def test_a_missing_local_file_is_named(tmp_path: Path):
     missing = tmp_path / "nope.json"
     result = run_cli(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import fields
 from pathlib import Path
 
+from indexer.index_plan import IndexSettings
 from service.cli import build_parser
 from service.settings import Settings
 
@@ -34,6 +36,8 @@ def test_every_setting_is_in_docs_api():
         if f"`REGARD_{name.upper()}`" not in text
     ]
     assert not missing, f"undocumented in docs/api.md: {missing}"
+    index_settings = [f"REGARD_INDEX_{field.name.upper()}" for field in fields(IndexSettings)]
+    assert [name for name in index_settings if f"`{name}`" not in text] == []
 
 
 def test_every_error_code_is_in_docs_api():

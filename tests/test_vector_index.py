@@ -10,7 +10,7 @@ import pytest
 
 from indexer import vector_index
 from indexer.index_memory import IndexTooLargeError, check_fits, estimate
-from indexer.index_plan import IndexSettings, plan_index
+from indexer.index_plan import IndexSettingError, IndexSettings, plan_index
 from indexer.store_vectors import StoreVectors
 from indexer.vector_index import INDEX_FILE, INDEX_META_FILE, VectorIndex, refreshed
 from tests.vector_stores import add_manifest, clustered, manifest_url, vector_store
@@ -109,9 +109,42 @@ def test_probes_default_by_size_and_follow_the_settings():
     environ = {"REGARD_INDEX_NPROBE": "16", "REGARD_INDEX_TEXT_NPROBE": "40"}
     settings = IndexSettings.from_env(environ)
     assert (settings.nprobe, settings.text_nprobe) == (16, 40)
-    with pytest.raises(ValueError, match="text_nprobe must be at least 1"):
+    with pytest.raises(ValueError, match="REGARD_INDEX_TEXT_NPROBE must be at least 1"):
         IndexSettings(text_nprobe=0)
     assert "text_nprobe" not in plan_index(10, IndexSettings()).to_dict()  # exact: no cells
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, IndexSettings()),
+        ({"REGARD_INDEX_EXACT_LIMIT": "0"}, IndexSettings(exact_limit=0)),  # 0 is 0
+        ({"REGARD_INDEX_EXACT_LIMIT": ""}, IndexSettings()),  # empty is unset
+        ({"REGARD_INDEX_NPROBE": " "}, IndexSettings()),
+        ({"REGARD_INDEX_KIND": "IVF"}, IndexSettings(kind="ivf")),
+        ({"REGARD_INDEX_MMAP": "yes"}, IndexSettings(mmap=True)),
+        ({"REGARD_INDEX_MMAP": "0"}, IndexSettings(mmap=False)),
+        ({"REGARD_INDEX_MEMORY_LIMIT": "3_000_000_000"}, IndexSettings(memory_limit=3 * 10**9)),
+    ],
+)
+def test_index_settings_are_read_one_way_for_every_command(environ, expected):
+    assert IndexSettings.from_env(environ) == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "words"),
+    [
+        ({"REGARD_INDEX_KIND": "bogus"}, "REGARD_INDEX_KIND='bogus' is not one of auto"),
+        ({"REGARD_INDEX_NPROBE": "abc"}, "REGARD_INDEX_NPROBE='abc' is not a whole number"),
+        ({"REGARD_INDEX_NPROBE": "0"}, "REGARD_INDEX_NPROBE must be at least 1, not 0"),
+        ({"REGARD_INDEX_MMAP": "maybe"}, "REGARD_INDEX_MMAP='maybe' is not true or false"),
+        ({"REGARD_INDEX_EXACT_LIMIT": "-1"}, "REGARD_INDEX_EXACT_LIMIT must be 0 or more"),
+    ],
+)
+def test_an_index_setting_that_means_nothing_is_named(environ, words):
+    with pytest.raises(IndexSettingError) as refused:
+        IndexSettings.from_env(environ)
+    assert words in str(refused.value)
 
 
 def test_one_query_scans_an_exact_index_in_parts_with_the_same_answer(tmp_path, monkeypatch):
