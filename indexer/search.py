@@ -134,8 +134,10 @@ class Searcher:
             self._refused = (generation, str(error))
 
     def describe(self) -> dict[str, Any]:
-        """The index in use and the text cache, for the service's status endpoints."""
+        """The index in use and the text cache, for the service's status endpoints;
+        `refreshing`: a newer index is being made while this one answers."""
         description = {**self.index().describe(), "text_cache": self.text_cache.describe()}
+        description["refreshing"] = self._refresh_lock.locked()
         if self._refused is not None and self._refused[0] == self.store.generation:
             description["stale"] = self._refused[1]
         return description

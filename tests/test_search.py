@@ -170,9 +170,11 @@ def test_parallel_queries_are_answered_by_the_previous_index_during_a_rebuild(
         searches = [pool.submit(searcher.search_vector, v, 5) for v in new_vectors[:10]]
         assert all(f.result(timeout=10) is previous for f in indexes)
         assert all(f.result(timeout=10) == [] for f in searches)
+        assert searcher.describe()["refreshing"] is True  # as /api/stats says it
         release.set()
     fresh = searcher.refresh()
     assert fresh.size == 40 and fresh.generation == store.generation
+    assert searcher.describe()["refreshing"] is False
     assert {h.item.key for h in searcher.search_vector(new_vectors[0], 5)} <= new_keys
 
 
