@@ -111,14 +111,15 @@ def _ways_out(plan: IndexPlan, count: int, dim: int, limit: int, building: bool)
         (replace(plan, mmap=True), f"the on-disk index, {SETTING_MMAP}=true"),
         (replace(ivf, mmap=True), f"{SETTING_KIND}=ivf with {SETTING_MMAP}=true"),
     ]
-    fitting = [
-        f"{label} (about {human(need(candidate))})"
-        for candidate, label in candidates
-        if candidate != plan and need(candidate) <= limit
-    ]
+    seen = {plan}
+    fitting = []
+    for candidate, label in candidates:  # an IVF plan's own on-disk form comes up twice
+        if candidate not in seen and need(candidate) <= limit:
+            fitting.append(f"{label} (about {human(need(candidate))})")
+        seen.add(candidate)
     if not fitting:
         return (
             "No index of this collection fits: give the service more memory, or raise "
             f"{SETTING_MEMORY_LIMIT} if the machine has more to give."
         )
-    return "Choose " + ", or ".join(dict.fromkeys(fitting)) + f"; or raise {SETTING_MEMORY_LIMIT}."
+    return "Choose " + ", or ".join(fitting) + f"; or raise {SETTING_MEMORY_LIMIT}."

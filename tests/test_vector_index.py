@@ -251,6 +251,13 @@ def test_refusal_offers_only_what_fits():
     assert "1.4 GB" in message and "1.0 GB" in message
     assert "REGARD_INDEX_KIND=ivf" in message and "REGARD_INDEX_MMAP=true" in message
 
+    # An IVF index refused: its on-disk form is offered once, not once per way to name it.
+    ivf = plan_index(1_000_000, IndexSettings())
+    with pytest.raises(IndexTooLargeError) as refused:
+        check_fits(ivf, 1_000_000, 768, estimate(ivf, 1_000_000, 768).resident - 1, False)
+    ways_out = str(refused.value).split("Choose ", 1)[1]
+    assert ways_out.count("REGARD_INDEX_MMAP=true") == 1, ways_out
+
 
 @pytest.mark.parametrize("settings", [IndexSettings(), SMALL], ids=["exact", "ivf"])
 def test_additions_update_the_index_without_a_rebuild(tmp_path, monkeypatch, settings):
