@@ -24,6 +24,7 @@ from .fetch import Fetcher, FetchError, FetchSettings
 from .harvest import Harvest, HarvestProgress, HarvestReport
 from .imageapi import ImageService, image_request_url
 from .images import DEFAULT_MAX_PIXELS, DecodeError, decode_image
+from .index_memory import IndexTooLargeError
 from .index_plan import IndexSettings
 from .store import EmbeddedImage, PendingItem, Store
 from .vector_index import VectorIndex
@@ -55,6 +56,7 @@ class IndexReport:
     failed: Counter[str] = field(default_factory=Counter)
     interrupted: bool = False
     index: dict[str, Any] | None = None  # the search index built or loaded at the end
+    index_refused: str | None = None  # why none could be: too large for memory
 
     def as_dict(self) -> dict[str, Any]:
         h = self.harvest
@@ -69,6 +71,7 @@ class IndexReport:
             "source_failures": [{"source": s, "reason": r} for s, r in h.source_failures],
             "interrupted": self.interrupted,
             "index": self.index,
+            "index_refused": self.index_refused,
         }
 
 
@@ -291,7 +294,10 @@ def run_index(
             items = harvest.pending_items(sources)
             embed_pending(store, encoder, items, fetcher, options, report, run_id, progress)
             harvest.finish()
-        report.index = VectorIndex.load_or_build(store, IndexSettings.from_env()).describe()
+        try:
+            report.index = VectorIndex.load_or_build(store, IndexSettings.from_env()).describe()
+        except IndexTooLargeError as error:  # the vectors are stored: the run did its work
+            report.index_refused = str(error)
         status = "finished"
     except KeyboardInterrupt:
         report.interrupted = True

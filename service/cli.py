@@ -300,7 +300,9 @@ def _index_into(
         )
         return EXIT_FAILED
     print_summary(report, store.stats())
-    return EXIT_FAILED if harvest.source_failures else EXIT_OK
+    if report.index_refused:
+        _error(f"the search index was not built: {report.index_refused}")
+    return EXIT_FAILED if harvest.source_failures or report.index_refused else EXIT_OK
 
 
 UNREAD_NAMED = 20  # sources named one by one on stderr; a paged collection may fail hundreds

@@ -201,6 +201,20 @@ def test_a_setting_that_means_nothing_stops_a_command_before_any_work(
     assert "a setting means nothing: REGARD_MAX_K:" in error and "Traceback" not in error
 
 
+def test_an_index_too_large_for_memory_at_the_end_of_a_run_keeps_the_run_and_says_so(
+    tmp_path: Path, server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("REGARD_INDEX_MEMORY_LIMIT", "10")  # bytes: no index fits
+    store = tmp_path / "s"
+    assert index(server.url(GOOD), store=store) == 1
+    said = capsys.readouterr()
+    assert "image(s) embedded now" in said.out  # the summary, as after any run
+    assert "the search index was not built" in said.err and "MEMORY_LIMIT" in said.err
+    kept = Store.open(store).stats()
+    assert kept["items"] > 0 and kept["last_run"]["status"] == "finished"
+    assert "REGARD_INDEX_MEMORY_LIMIT" in kept["last_run"]["summary"]["index_refused"]
+
+
 def test_a_missing_local_file_is_named(tmp_path: Path):
     missing = tmp_path / "nope.json"
     result = run_cli(
