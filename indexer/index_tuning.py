@@ -105,10 +105,8 @@ def tune(
     probes: Probes,
     exact: ExactTop,
     rerank: int,
-    image: bool = True,
-    text: bool = True,
 ) -> Tuning:
-    """The fewest cells for each kind of probe (those asked for) to reach RECALL_TARGET.
+    """The fewest cells for each kind of probe to reach RECALL_TARGET.
 
     Which cells a query scans is known without scanning them (the quantizer ranks the
     cells), and so is the cell of each exact answer: the recall of every step of the
@@ -145,8 +143,8 @@ def tune(
             measured = searched(queries, truth, cells[step])
         return cells[step], measured
 
-    image_cells, image_recall = fewest(probes.image, image_truth) if image else (0, 0.0)
-    text_cells, text_recall = fewest(probes.text, text_truth) if text else (0, 0.0)
+    image_cells, image_recall = fewest(probes.image, image_truth)
+    text_cells, text_recall = fewest(probes.text, text_truth)
     return Tuning(image_cells, text_cells, round(image_recall, 4), round(text_recall, 4))
 
 

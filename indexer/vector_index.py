@@ -465,9 +465,10 @@ def _build(
         order = np.random.default_rng(0).permutation(len(sample_keys))
         train_rows, spare_rows = order[: plan.train_size], order[plan.train_size :]
         training = sample_vectors[np.sort(train_rows)]
-        if settings.nprobe is None or settings.text_nprobe is None:
-            probe_rows = spare_rows if len(spare_rows) else train_rows
-            probes = Probes.draw(sample_keys[probe_rows], sample_vectors[probe_rows])
+        # Measured even where the operator set the cells: the index outlives the setting,
+        # and without it would fall back to a guess rather than to what was measured.
+        probe_rows = spare_rows if len(spare_rows) else train_rows
+        probes = Probes.draw(sample_keys[probe_rows], sample_vectors[probe_rows])
     del sample
     index = _new_faiss_index(plan, dim, training)
     del training
@@ -482,8 +483,7 @@ def _build(
         del as_float32
     if probes is not None and exact is not None:
         faiss.extract_index_ivf(index).parallel_mode = 1  # as it will be searched
-        image, text = settings.nprobe is None, settings.text_nprobe is None
-        tuning = tune(index, probes, exact, plan.rerank, image, text)
+        tuning = tune(index, probes, exact, plan.rerank)
         plan = replace(
             plan,
             measured_nprobe=tuning.nprobe,

@@ -179,6 +179,18 @@ def test_cached_index_is_loaded_unless_the_plan_changed(tmp_path):
     assert exact.origin == "built" and exact.plan.kind == "exact"
 
 
+def test_cells_are_measured_even_when_set_and_used_once_the_setting_goes(tmp_path):
+    store = vector_store(tmp_path / "s", clustered(1000))
+    set_by_hand = IndexSettings(exact_limit=500, nprobe=2, text_nprobe=3)
+    built = VectorIndex.load_or_build(store, set_by_hand)
+    assert (built.plan.nprobe, built.plan.text_nprobe) == (2, 3)
+    assert built.plan.measured_nprobe > 0 and built.plan.measured_text_nprobe > 0
+    again = VectorIndex.load_or_build(store, SMALL)  # the operator took the setting away
+    assert again.origin == "loaded"
+    assert again.plan.nprobe == built.plan.measured_nprobe
+    assert again.plan.text_nprobe == built.plan.measured_text_nprobe
+
+
 @pytest.mark.parametrize("meta", ["[]", "null", '"text"', "3"])
 def test_index_meta_that_is_json_but_not_an_object_is_rebuilt(tmp_path, meta):
     store = vector_store(tmp_path / "s", clustered(300))
