@@ -8,14 +8,16 @@ is its strict form for an ``info.json`` document.
 `image_request_url` asks for the smallest image that still covers the model's input on
 its shorter side (the model resizes the short side, then centre-crops), and never for more
 than the service can give or more than the image has: never the master file when a smaller
-one can be had, and never an upscaled one.
+one can be had, and never an upscaled one. `thumbnail_url` asks for a picture to show,
+with only the size forms the service's level guarantees. Both ask for a region
+("x,y,w,h") when only part of the image is painted and the service can crop.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from indexer.errors import NotIIIFError
@@ -43,9 +45,11 @@ class ImageService:
 
     `id` is the base URI (no trailing slash, no ``/info.json``). `level` is the compliance
     level (0, 1, 2) or None when the document does not say. `sizes` are the listed sizes
-    (the only ones a level 0 service must serve). `auth` is None for an open service, else
-    the kind of access its auth service asks for ("login", "clickthrough", "kiosk",
-    "external", "active" or the raw profile), so that a caller can skip it with a reason.
+    (the only ones a level 0 service must serve); `wh_listed` is True when the profile
+    says "sizeByWhListed", the form ("w,h") in which such a service serves them. `auth` is
+    None for an open service, else the kind of access its auth service asks for ("login",
+    "clickthrough", "kiosk", "external", "active" or the raw profile), so that a caller
+    can skip it with a reason.
     """
 
     id: str
@@ -59,6 +63,7 @@ class ImageService:
     max_area: int | None = None
     scale_factors: list[int] = field(default_factory=list)
     auth: str | None = None
+    wh_listed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """What the store keeps (as JSON): the same as `dataclasses.asdict`, which took 30
@@ -197,6 +202,15 @@ def _limit(obj: dict[str, Any], profile_objects: list[dict[str, Any]], key: str)
     return None
 
 
+def _features(obj: dict[str, Any], profile_objects: list[dict[str, Any]]) -> set[str]:
+    """Features beyond the level: 2.x lists them in the profile's "supports", 3.0 in
+    "extraFeatures"."""
+    found: set[str] = set()
+    for source, key in [(obj, "extraFeatures"), *((p, "supports") for p in profile_objects)]:
+        found.update(f for f in _as_list(source.get(key)) if isinstance(f, str))
+    return found
+
+
 def auth_kind(service_value: Any) -> str | None:
     """The access an auth service asks for, found among the services nested in a service.
 
@@ -250,6 +264,7 @@ def parse_service(obj: Any) -> ImageService | None:
         max_area=_limit(obj, profile_objects, "maxArea"),
         scale_factors=_scale_factors(obj),
         auth=auth_kind(obj.get("service")),
+        wh_listed="sizeByWhListed" in _features(obj, profile_objects),
     )
 
 
@@ -307,6 +322,22 @@ def _json_kind(value: Any) -> str:
 # --- asking --------------------------------------------------------------------------
 
 
+def needs_info(service: ImageService) -> bool:
+    """Whether to read the service's info.json before asking it for a small image.
+
+    A level 0 service must serve only the whole image and the sizes it lists. Manifests
+    often describe it by id and profile alone: without the `sizes` of its info.json, the
+    only request left would be the master file (63 MP for a museum scan).
+    """
+    return service.level == 0 and not service.sizes
+
+
+def with_info(service: ImageService, info: ImageService) -> ImageService:
+    """The service as its info.json describes it, under the id the manifest gives (where
+    the info was read), with the auth that either states."""
+    return replace(info, id=service.id, auth=service.auth or info.auth)
+
+
 def _quality(service: ImageService) -> str:
     return "native" if service.version == 1 else "default"
 
@@ -335,9 +366,19 @@ def _can_scale(service: ImageService) -> bool:
     return service.level is None or service.level >= 1
 
 
+def _confines(service: ImageService) -> bool:
+    # "!w,h" is required at level 2 only; an unknown level at v2+ is nearly always 2.
+    return service.level == 2 or (service.level is None and service.version >= 2)
+
+
+def _area(size: tuple[int, int]) -> int:
+    return size[0] * size[1]
+
+
 def _listed_size(service: ImageService, width: int, height: int) -> str:
-    """A listed size in the form each version expects: v3 "w,h", v1/v2 canonical "w,"."""
-    return f"{width},{height}" if service.version >= 3 else f"{width},"
+    """A listed size in the form the service serves it: "w,h" in v3 and where the profile
+    says sizeByWhListed (DLCS), else v1/v2's canonical "w," (static level 0 files)."""
+    return f"{width},{height}" if service.version >= 3 or service.wh_listed else f"{width},"
 
 
 def _within_limits(service: ImageService, width: int, height: int) -> bool:
@@ -350,15 +391,72 @@ def _within_limits(service: ImageService, width: int, height: int) -> bool:
     )
 
 
-def _parse_region(region: str | None) -> tuple[int, int] | None:
-    """The size of an "x,y,w,h" pixel region; None for full or anything else."""
+def _box(service: ImageService, span: int) -> tuple[int, int]:
+    """A `span` x `span` box, shrunk to the service's maxWidth, maxHeight and maxArea."""
+    width = min(span, service.max_width or span)
+    height = min(span, service.max_height or service.max_width or span)
+    if service.max_area and width * height > service.max_area:
+        factor = math.sqrt(service.max_area / (width * height))
+        width, height = max(1, int(width * factor)), max(1, int(height * factor))
+    return width, height
+
+
+def region_box(region: str | None) -> tuple[int, int, int, int] | None:
+    """An "x,y,w,h" pixel region as numbers; None for full or any other form."""
     if not region:
         return None
     parts = region.split(",")
     if len(parts) == 4 and all(p.strip().isdigit() for p in parts):
-        w, h = int(parts[2]), int(parts[3])
-        return (w, h) if w > 0 and h > 0 else None
+        x, y, w, h = (int(p) for p in parts)
+        return (x, y, w, h) if w > 0 and h > 0 else None
     return None
+
+
+def region_size(
+    region: str | None, width: int | None = None, height: int | None = None
+) -> tuple[int, int] | None:
+    """The size of an "x,y,w,h" region, clipped to the image when its size is known, as
+    a server clips it; None when it is not such a region, or lies outside the image."""
+    box = region_box(region)
+    if box is None:
+        return None
+    x, y, w, h = box
+    if width and height:
+        w, h = min(w, width - x), min(h, height - y)
+    return (w, h) if w > 0 and h > 0 else None
+
+
+def url_region(url: str | None, service: ImageService) -> str | None:
+    """The pixel region ("x,y,w,h") that an Image API URL under `service` asks for, as
+    some painted resources' ids do (V&A); None for the full image or any other URL."""
+    if not url:
+        return None
+    base = service.id.split("://", 1)[-1] + "/"  # http and https name the same image
+    rest = url.split("://", 1)[-1]
+    if not rest.startswith(base):
+        return None
+    parts = rest[len(base) :].split("?")[0].split("/")
+    return parts[0] if len(parts) == 4 and region_box(parts[0]) else None
+
+
+def _view(
+    service: ImageService, region: str | None, width: int | None, height: int | None
+) -> tuple[str, tuple[int, int] | None]:
+    """What a request shows: the region to ask for ("full" when there is none, or the
+    service cannot crop) and its size in pixels, None when unknown.
+
+    The service's own size wins over `width`/`height`: manifests often give a
+    derivative's size on the resource (Wellcome: 742 x 1024 for a 2569 x 3543 service),
+    and trusting it could take a large image for a small one and ask for it whole.
+    """
+    if service.width and service.height:
+        width, height = service.width, service.height
+    size = (width, height) if width and height else None
+    if region and _can_scale(service):
+        cropped = region_size(region, width, height)
+        if cropped:
+            return region, cropped
+    return "full", size
 
 
 def image_request_url(
@@ -378,66 +476,78 @@ def image_request_url(
 
     In order of preference:
     1. the image is no larger than `target` on its short side: the whole image (``full``
-       in v1/v2, ``max`` in v3), never an upscaled one;
+       in v1/v2, ``max`` in v3 and where limits are stated), never an upscaled one;
     2. a service that can scale (level >= 1, or level unknown, which nearly always means a
-       scaling server): ``w,`` when the width is the shorter side, else ``,h``;
+       scaling server): ``w,`` when the width is the shorter side, else ``,h``, within
+       the service's maxWidth, maxHeight and maxArea;
     3. otherwise the smallest listed ``sizes`` entry that covers `target`, else the
-       largest listed one;
-    4. otherwise the whole image.
+       largest listed one (in the form the service serves them: see `_listed_size`);
+    4. otherwise the whole image (``max`` where limits are stated: never more).
     When the size is unknown (no dimensions given nor stated, no sizes listed), a scaling
     service is asked for ``!2t,2t`` (level 2, where "!w,h" is required) or ``2t,``: the
     long side is then at most twice the target, so an image up to 2:1 still covers the
-    target with a bounded download. A caller that needs better reads the info.json first.
+    target with a bounded download. A level 0 service that lists no sizes serves only the
+    master file: read its info.json first (`needs_info`, `with_info`).
     """
-    if service.width and service.height:
-        # The service's own size wins: manifests often give a derivative's size on the
-        # resource (Wellcome: 742 x 1024 for a 2569 x 3543 service), and trusting it could
-        # take a large image for a small one and ask for it whole.
-        width, height = service.width, service.height
-    region_size = _parse_region(region) if _can_scale(service) else None
-    request_region = region if region and region_size else "full"
-    if region_size:
-        width, height = region_size
-
-    if width and height:
-        if min(width, height) <= target:
-            return _url(service, _full_size(service), request_region)
+    shown, size = _view(service, region, width, height)
+    if size:
+        w, h = size
+        if min(w, h) <= target:
+            return _url(service, _full_size(service), shown)
         if _can_scale(service):
-            if width <= height:
-                size, scaled = f"{target},", (target, math.ceil(height * target / width))
+            if w <= h:
+                spec, scaled = f"{target},", (target, math.ceil(h * target / w))
             else:
-                size, scaled = f",{target}", (math.ceil(width * target / height), target)
+                spec, scaled = f",{target}", (math.ceil(w * target / h), target)
             if _within_limits(service, *scaled):
-                return _url(service, size, request_region)
+                return _url(service, spec, shown)
 
-    if service.sizes:
+    if service.sizes and shown == "full":
         covering = [s for s in service.sizes if min(s) >= target]
-        chosen = min(covering, key=lambda s: s[0] * s[1]) if covering else max(service.sizes)
+        chosen = min(covering, key=_area) if covering else max(service.sizes, key=_area)
         return _url(service, _listed_size(service, *chosen))
 
-    if not (width and height) and _can_scale(service):
-        span = 2 * target
-        confined = service.level == 2 or (service.level is None and service.version >= 2)
-        if confined:
-            return _url(service, f"!{span},{span}", request_region)
-        return _url(service, f"{span},", request_region)
-    return _url(service, _full_size(service), request_region)
+    if size is None and _can_scale(service):
+        span_w, span_h = _box(service, 2 * target)
+        if _confines(service):
+            return _url(service, f"!{span_w},{span_h}", shown)
+        return _url(service, f"{span_w},", shown)
+    return _url(service, _full_size(service), shown)
 
 
-def thumbnail_url(service: ImageService, size: int = 256) -> str:
-    """A thumbnail that fits in a `size` x `size` box, for showing, not for the model.
+def thumbnail_url(
+    service: ImageService,
+    size: int = 256,
+    *,
+    region: str | None = None,
+    width: int | None = None,
+    height: int | None = None,
+) -> str:
+    """A picture that fits in a `size` x `size` box, for showing, not for the model.
 
-    ``!size,size`` where the service can scale (v2+, or v1 level 2); v1 level 1 gets
-    ``size,``; a level 0 service gets the listed size closest to the box, else the whole
-    image. An image known to be smaller than the box is asked for whole (never upscaled).
+    `region` ("x,y,w,h") shows that part, as the model saw it, where the service can
+    crop; `width`/`height` are the image's as the manifest gives them (the service's own
+    size wins). In order of preference:
+    1. the picture is no larger than the box: whole, never upscaled;
+    2. a box beyond the service's maxWidth, maxHeight or maxArea: ``max``, its largest;
+    3. level 2 (or unknown at v2+): ``!size,size``;
+    4. level 1, and version 1 below level 2: ``size,`` or ``,size`` on the longer side
+       (``size,`` when the shape is unknown), the only forms level 1 guarantees;
+    5. level 0: the smallest listed size whose longer side covers the box, else the
+       largest listed; else the whole image, all that level 0 must serve.
     """
-    if service.width and service.height and max(service.width, service.height) <= size:
-        return full_image_url(service)
+    shown, dims = _view(service, region, width, height)
+    if dims and max(dims) <= size:
+        return _url(service, _full_size(service), shown)
     if _can_scale(service):
-        if service.version >= 2 or service.level == 2:
-            return _url(service, f"!{size},{size}")
-        return _url(service, f"{size},")
+        if not _within_limits(service, size, size):
+            return _url(service, _full_size(service), shown)
+        if _confines(service):
+            return _url(service, f"!{size},{size}", shown)
+        portrait = dims is not None and dims[1] > dims[0]
+        return _url(service, f",{size}" if portrait else f"{size},", shown)
     if service.sizes:
-        closest = min(service.sizes, key=lambda s: abs(max(s) - size))
-        return _url(service, _listed_size(service, *closest))
+        covering = [s for s in service.sizes if max(s) >= size]
+        chosen = min(covering, key=_area) if covering else max(service.sizes, key=_area)
+        return _url(service, _listed_size(service, *chosen))
     return full_image_url(service)

@@ -20,9 +20,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from .errors import SourceError
 from .fetch import Fetcher, FetchError, FetchSettings
 from .harvest import Harvest, HarvestProgress, HarvestReport
-from .imageapi import ImageService, image_request_url
+from .imageapi import ImageService, image_request_url, needs_info, parse_info, with_info
 from .images import DEFAULT_MAX_PIXELS, DecodeError, decode_image
 from .index_memory import IndexTooLargeError
 from .index_plan import IndexSettings
@@ -93,10 +94,23 @@ class NoProgress:
 # -- fetching and embedding ----------------------------------------------------------------
 
 
-def request_url(item: PendingItem, target: int) -> str:
-    """The URL of the smallest picture that covers the model's input."""
+def request_url(item: PendingItem, target: int, fetcher: Fetcher | None = None) -> str:
+    """The URL of the smallest picture that covers the model's input.
+
+    With a `fetcher`, a level 0 service that lists no sizes is read first (its info.json,
+    one small request): the sizes it serves are often listed there only, and without them
+    the master file is all it must serve. When that fails, the manifest's word stands.
+    """
     if item.service:
         service = ImageService.from_dict(item.service)
+        if fetcher is not None and needs_info(service):
+            url = service.id + "/info.json"
+            try:
+                info = fetcher.document(url)
+                if info is not None:
+                    service = with_info(service, parse_info(info.data, url))
+            except SourceError as error:  # NotIIIFError too
+                log.debug("no usable %s: %s", url, error)
         return image_request_url(service, item.width, item.height, target, region=item.region)
     if item.image_url:
         return item.image_url
@@ -129,7 +143,7 @@ def prepare(
     url = item.image_url or ""
     stage = "fetch"
     try:
-        url = request_url(item, encoder.image_size)
+        url = request_url(item, encoder.image_size, fetcher)
         data = fetcher.image(url)
         stage = "decode"  # and preprocess: both make the picture the model takes
         image = decode_image(data, encoder.image_size, max_pixels)

@@ -14,9 +14,13 @@ from indexer.imageapi import (
     best_service,
     full_image_url,
     image_request_url,
+    needs_info,
     parse_info,
     parse_service,
+    region_size,
     thumbnail_url,
+    url_region,
+    with_info,
 )
 
 INFO = Path(__file__).parent / "fixtures" / "iiif" / "image-info"
@@ -226,8 +230,9 @@ def test_the_service_size_wins_over_the_resource_size():
 
 def test_level_0_takes_the_smallest_listed_size_that_covers_the_target():
     wellcome = info("wellcome_wellcome_info.json")  # sizes 63x100 ... 648x1024
+    # DLCS says sizeByWhListed: its listed sizes are asked as "w,h"
     assert tail(wellcome, image_request_url(wellcome, None, None, TARGET)) == (
-        "/full/253,/0/default.jpg"
+        "/full/253,400/0/default.jpg"
     )
     uva = info("uvacreate_image.3.uvacreate-mmph-wae681.json")  # version 3 wants "w,h"
     assert tail(uva, image_request_url(uva, 1999, 1485, TARGET)) == "/full/500,372/0/default.jpg"
@@ -280,6 +285,97 @@ def test_thumbnails():
     assert tail(service(3, 2), thumbnail_url(service(3, 2))) == "/full/!256,256/0/default.jpg"
     assert tail(service(1, 1), thumbnail_url(service(1, 1), 128)) == "/full/128,/0/native.jpg"
     uva = info("uvacreate_image.3.uvacreate-mmph-wae681.json")
-    assert tail(uva, thumbnail_url(uva)) == "/full/250,186/0/default.jpg"
+    # the smallest listed size that covers the 256 box (250 x 186 would not)
+    assert tail(uva, thumbnail_url(uva)) == "/full/500,372/0/default.jpg"
     small = service(3, 2, width=100, height=80)
     assert tail(small, thumbnail_url(small)) == "/full/max/0/default.jpg"
+
+
+def test_thumbnails_use_only_the_sizes_the_level_guarantees():
+    # Level 1 guarantees "w," and ",h" (v1 to v3), not "!w,h": the longer side is asked.
+    portrait, landscape = service(2, 1, width=3000, height=4000), service(3, 1)
+    assert tail(portrait, thumbnail_url(portrait)) == "/full/,256/0/default.jpg"
+    assert tail(landscape, thumbnail_url(landscape, width=4000, height=3000)) == (
+        "/full/256,/0/default.jpg"
+    )
+    assert tail(landscape, thumbnail_url(landscape)) == "/full/256,/0/default.jpg"  # shape unknown
+    assert tail(service(1, 2), thumbnail_url(service(1, 2))) == "/full/!256,256/0/native.jpg"
+    assert tail(service(2, None), thumbnail_url(service(2, None))) == (
+        "/full/!256,256/0/default.jpg"  # unknown level at v2+: nearly always level 2
+    )
+
+
+def test_level_0_thumbnails_take_a_listed_size_that_covers_the_box():
+    wellcome = info("wellcome_wellcome_info.json")  # 63x100, 127x200, 253x400, 648x1024
+    assert tail(wellcome, thumbnail_url(wellcome)) == "/full/253,400/0/default.jpg"
+    assert tail(wellcome, thumbnail_url(wellcome, 500)) == "/full/648,1024/0/default.jpg"
+    assert tail(wellcome, thumbnail_url(wellcome, 1024)) == "/full/full/0/default.jpg"  # fits
+    canonical = service(2, 0, sizes=[(100, 160), (300, 480)])  # no sizeByWhListed: "w,"
+    assert tail(canonical, thumbnail_url(canonical)) == "/full/300,/0/default.jpg"
+
+
+def test_sizes_by_wh_listed_is_read_from_the_profile():
+    assert info("wellcome_wellcome_info.json").wh_listed
+    assert not info("nls_image.2.nls-10146-101465411.json").wh_listed
+    v3 = {"id": "s", "type": "ImageService3", "profile": "level0"}
+    assert parse_service({**v3, "extraFeatures": ["sizeByWhListed"]}).wh_listed
+
+
+def test_thumbnails_and_previews_of_a_region_show_that_region():
+    scaling = service(2, 1, width=8174, height=6036)
+    region = "4164,352,3702,5420"  # portrait, in a landscape image
+    assert tail(scaling, thumbnail_url(scaling, region=region)) == (
+        "/4164,352,3702,5420/,256/0/default.jpg"
+    )
+    assert tail(scaling, thumbnail_url(scaling, 1024, region=region)) == (
+        "/4164,352,3702,5420/,1024/0/default.jpg"
+    )
+    small = service(3, 2)
+    assert tail(small, thumbnail_url(small, region="0,0,200,100")) == (
+        "/0,0,200,100/max/0/default.jpg"  # smaller than the box: never upscaled
+    )
+    static = service(2, 0, sizes=[(300, 480)])  # level 0 cannot crop: the whole image
+    assert tail(static, thumbnail_url(static, region=region)) == "/full/300,/0/default.jpg"
+
+
+def test_requests_stay_within_the_stated_limits():
+    limited = service(3, 2, width=5000, height=8000, max_width=200)
+    assert tail(limited, thumbnail_url(limited)) == "/full/max/0/default.jpg"
+    unknown = service(3, 2, max_width=300, max_height=400)
+    assert tail(unknown, image_request_url(unknown, None, None, TARGET)) == (
+        "/full/!300,400/0/default.jpg"
+    )
+    by_area = service(2, 1, max_area=100_000)
+    assert tail(by_area, image_request_url(by_area, None, None, TARGET)) == (
+        "/full/316,/0/default.jpg"
+    )
+
+
+def test_a_region_in_an_image_url_is_read():
+    vam = ImageService(id="https://framemark.vam.ac.uk//collections/2006AW1773", version=2)
+    painted = vam.id + "/140,870,1800,1778/full/0/default.jpg"
+    assert url_region(painted, vam) == "140,870,1800,1778"
+    assert url_region(painted.replace("https:", "http:"), vam) == "140,870,1800,1778"
+    assert url_region(vam.id + "/full/full/0/default.jpg", vam) is None
+    assert url_region(vam.id + "/pct:10,10,50,50/full/0/default.jpg", vam) is None
+    assert url_region("https://elsewhere.org/140,870,1800,1778/full/0/default.jpg", vam) is None
+    assert url_region(vam.id + "/140,870,1800,1778/full/0", vam) is None  # not a request
+
+
+def test_region_sizes_are_clipped_to_the_image():
+    assert region_size("4164,352,3702,5420") == (3702, 5420)
+    assert region_size("140,870,1800,1778", 1800, 1778) == (1660, 908)
+    assert region_size("5000,0,10,10", 1800, 1778) is None  # outside the image
+    assert region_size("full") is None and region_size("pct:0,0,50,50") is None
+
+
+def test_a_level_0_service_without_sizes_takes_them_from_its_info():
+    brief = parse_service({"@id": "https://x/img", "profile": "http://iiif.io/api/image/2/level0"})
+    assert needs_info(brief)
+    described = with_info(brief, info("wellcome_wellcome_info.json"))
+    assert described.id == brief.id and described.sizes and not needs_info(described)
+    assert tail(described, image_request_url(described, None, None, TARGET)) == (
+        "/full/253,400/0/default.jpg"
+    )
+    assert not needs_info(info("uvacreate_image.3.uvacreate-mmph-wae681.json"))  # has sizes
+    assert not needs_info(service(2, 1))
