@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from indexer.iiif_labels import LanguageMap, language_map, metadata_entries
-from indexer.imageapi import ImageService, auth_kind, best_service, is_image_service
+from indexer.imageapi import ImageService, auth_kind, best_service, is_image_service, url_region
 
 NO_IMAGE = "canvas has no image"
 AV_CONTENT = "audio/video content is not indexed"
@@ -26,7 +26,6 @@ NO_URL = "image has neither a URL nor an Image API service"
 NOT_EMBEDDED = "annotation page is not embedded in the manifest (not fetched)"
 PLACEHOLDER = "placeholder picture for audio/video content, not indexed"
 
-_PAINTING = {"painting", "sc:painting", "oa:painting"}
 _AV_TYPES = {"sound", "audio", "video", "movingimage"}
 _IMAGE_SUFFIX = re.compile(r"\.(jpe?g|png|gif|tiff?|webp|jp2)$", re.IGNORECASE)
 _XYWH = re.compile(r"xywh=(?:pixel:)?(\d+),(\d+),(\d+),(\d+)")
@@ -37,10 +36,13 @@ class ImageRef:
     """One image painted on a canvas: what the indexer fetches, embeds and stores.
 
     `image_url` is the painted resource's own id (None when it has only a service);
-    `width`/`height` those of the image resource when given, else the canvas's.
+    `width`/`height` the whole image's size in pixels: the resource's when given (unless
+    it is a crop), else the one its service states, else None; never the canvas's, whose
+    units are its own (a 200 x 297 canvas may show an 11458 x 17014 image).
     `region` ("x,y,w,h") is set when only part of the image is painted (a
-    SpecificResource with a selector). `choice_alternatives` lists the ids of the other
-    options of a Choice; this one is the default (or first) option.
+    SpecificResource with a selector, or an Image API URL under the image's service that
+    names a region). `choice_alternatives` lists the ids of the other options of a
+    Choice; this one is the default (or first) option.
 
     `version` changes when the image itself does (IIIF: None, the URL names it; folder
     files: size and modification time), so the store re-embeds a changed image. `id_key`,
@@ -125,6 +127,19 @@ def _dimension(value: Any) -> int | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return int(value)
     return None
+
+
+def _pixel_size(
+    resource: dict[str, Any], service: ImageService | None, cropped: bool
+) -> tuple[int | None, int | None]:
+    """The whole image's size: the resource's, unless the resource is a crop of it, else
+    its service's. The canvas's size is not the image's (see `ImageRef`)."""
+    width, height = _dimension(resource.get("width")), _dimension(resource.get("height"))
+    if width and height and not cropped:
+        return width, height
+    if service and service.width and service.height:
+        return service.width, service.height
+    return None, None
 
 
 def node_types(obj: dict[str, Any]) -> list[str]:
@@ -273,6 +288,10 @@ class CanvasReader:
             self.skip(canvas_id, NO_URL, index)
             return
         fmt = resource.get("format")
+        # A selector's region is of the resource; one in the resource's own URL, of the
+        # service's image (the two together are not met in the wild).
+        cropped = url_region(image_url, service) if service else None
+        width, height = _pixel_size(resource, service, cropped is not None)
         ref = ImageRef(
             manifest_id=self.manifest_id,
             canvas_id=canvas_id,
@@ -281,11 +300,11 @@ class CanvasReader:
             canvas_label=label,
             image_url=image_url,
             service=service,
-            width=_dimension(resource.get("width")) or _dimension(canvas.get("width")),
-            height=_dimension(resource.get("height")) or _dimension(canvas.get("height")),
+            width=width,
+            height=height,
             format=fmt if isinstance(fmt, str) else None,
             choice_alternatives=option.alternatives,
-            region=option.region,
+            region=option.region or cropped,
             canvas_metadata=metadata_entries(canvas),
         )
         if ref.item_id in self._seen:
@@ -293,57 +312,3 @@ class CanvasReader:
             return
         self._seen.add(ref.item_id)
         self.images.append(ref)
-
-
-def is_painting(annotation: dict[str, Any]) -> bool:
-    """Painting, or no motivation at all (v3 pages in `items` are painting by definition)."""
-    motivations = [m for m in as_list(annotation.get("motivation")) if isinstance(m, str)]
-    return not motivations or any(m in _PAINTING for m in motivations)
-
-
-def read_v2_canvases(reader: CanvasReader, doc: dict[str, Any]) -> None:
-    """Presentation 2: the first sequence only (later ones reorder the same canvases).
-
-    A sequence marked ``compatibilityHint: displayIfContentUnsupported`` (the ixif
-    extension) holds a placeholder picture shown in place of audio or video: its canvases
-    are skipped, and so are the media elements it stands for.
-    """
-    sequences = [s for s in as_list(doc.get("sequences")) if isinstance(s, dict)]
-    real = [s for s in sequences if s.get("compatibilityHint") != "displayIfContentUnsupported"]
-    for sequence in sequences if not real else []:
-        for index, canvas in enumerate(as_list(sequence.get("canvases"))):
-            canvas_id = node_id(canvas) or f"{reader.manifest_id}#canvas={index}"
-            reader.skip(canvas_id, PLACEHOLDER, index)
-    for media in as_list(doc.get("mediaSequences")):
-        for element in as_list(media.get("elements") if isinstance(media, dict) else None):
-            if isinstance(element, dict):
-                reader.skip(node_id(element) or reader.manifest_id, AV_CONTENT)
-    if not real:
-        return
-    for index, canvas in enumerate(as_list(real[0].get("canvases"))):
-        if not isinstance(canvas, dict):
-            continue
-        bodies = [
-            annotation.get("resource", annotation.get("body"))
-            for annotation in as_list(canvas.get("images"))
-            if isinstance(annotation, dict) and is_painting(annotation)
-        ]
-        reader.read_canvas(index, canvas, bodies)
-
-
-def read_v3_canvases(reader: CanvasReader, doc: dict[str, Any]) -> None:
-    """Presentation 3: items (Canvas) -> items (AnnotationPage) -> items (Annotation).body."""
-    for index, canvas in enumerate(as_list(doc.get("items"))):
-        if not isinstance(canvas, dict):
-            continue
-        bodies = []
-        reasons = []
-        for page in as_list(canvas.get("items")):
-            if not isinstance(page, dict):
-                continue
-            if "items" not in page and node_id(page):
-                reasons.append(NOT_EMBEDDED)
-            for annotation in as_list(page.get("items")):
-                if isinstance(annotation, dict) and is_painting(annotation):
-                    bodies.append(annotation.get("body"))
-        reader.read_canvas(index, canvas, bodies, reasons)

@@ -7,7 +7,14 @@ collections it names to any depth, and the pages of paged collections (``first``
 
 - Each URL is loaded at most once, which also stops cycles (a collection that lists
   itself, A → B → A); a collection met again under another URL (its id) is not walked
-  twice, and a manifest met again under another URL is yielded once.
+  twice.
+- Manifests come out in document order (the order their URLs were met), whatever order
+  their loads end in, so that the outcome never depends on thread timing: when a second
+  document claims the id of a manifest already yielded in this walk (a copy at another
+  URL, or the same wrong id in two manifests), it is a `FailedSource` "same id as
+  <first URL>, already read in this run". An unchanged manifest claims the id `known`
+  gives for its URL (its id at the last harvest). Waiting for a slow load holds at most
+  ``16 * workers`` finished manifests; then only that load goes on.
 - A manifest embedded whole in its collection (it has canvases) is used as it is,
   without a request; its content hash is that of its canonical JSON.
 - Manifests (and the sources) are loaded by `workers` daemon threads; collection pages
@@ -37,6 +44,7 @@ not be listed.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import queue
 import threading
@@ -93,6 +101,7 @@ class _Task:
     url: str
     kind: Kind
     parents: tuple[str, ...]  # for a page, they end with the collection it is a page of
+    place: int = -1  # a manifest's or source's place in document order; -1 for pages
 
     @property
     def members_parents(self) -> tuple[str, ...]:
@@ -107,15 +116,24 @@ class _Page:
     embedded: dict[str, tuple[Manifest, str]]
 
 
-def walk(sources: Sequence[str], load: Load, *, workers: int = 4) -> Iterator[Found]:
-    """Every manifest reachable from `sources`, yielded as its load completes."""
+def walk(
+    sources: Sequence[str],
+    load: Load,
+    *,
+    workers: int = 4,
+    known: Callable[[str], str | None] | None = None,
+) -> Iterator[Found]:
+    """Every manifest reachable from `sources`, in document order. `known(url)`: the
+    manifest id a URL had when `load` last read it, for those it finds unchanged."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
-    return _walk(sources, load, workers)
+    return _walk(sources, load, workers, known)
 
 
-def _walk(sources: Sequence[str], load: Load, workers: int) -> Iterator[Found]:
-    walker = _Walker(sources, load, workers)
+def _walk(
+    sources: Sequence[str], load: Load, workers: int, known: Callable[[str], str | None] | None
+) -> Iterator[Found]:
+    walker = _Walker(sources, load, workers, known)
     try:
         yield from walker.run()
     finally:
@@ -123,13 +141,25 @@ def _walk(sources: Sequence[str], load: Load, workers: int) -> Iterator[Found]:
 
 
 class _Walker:
-    def __init__(self, sources: Iterable[str], load: Load, workers: int):
+    def __init__(
+        self,
+        sources: Iterable[str],
+        load: Load,
+        workers: int,
+        known: Callable[[str], str | None] | None = None,
+    ):
         self._sources = iter(sources)
+        self._known = known
         self._limit = 2 * workers  # loads queued or running: keeps every worker busy
+        self._hold = 16 * workers  # finished manifests waiting for an earlier one, at most
         self._manifests: deque[_Task] = deque()  # FIFO: document order
         self._pages: list[_Task] = []  # LIFO: a subtree is finished before the next
         self._seen: set[str] = set()  # URLs queued or known: never loaded again
-        self._done: set[str] = set()  # ids of the manifests yielded, collections walked
+        self._walked: set[str] = set()  # ids of the collections walked
+        self._claims: dict[str, str] = {}  # manifest id -> URL of the one yielded
+        self._places = itertools.count()
+        self._order: deque[int] = deque()  # places not yet yielded, in document order
+        self._ready: dict[int, Found | None] = {}  # finished, waiting for their turn
         self._refused: set[str] = set()  # local paths named by remote documents
         self._in_flight = 0
         self._page_in_flight = False
@@ -149,18 +179,49 @@ class _Walker:
                 self._page_in_flight = False
             if isinstance(outcome, BaseException):
                 raise outcome  # not raised by load (those are caught): a bug, not a source
+            if task.place >= 0:
+                # A source (or member) that is a collection yields nothing in its place.
+                self._ready[task.place] = None if isinstance(outcome, _Page) else outcome
             if isinstance(outcome, _Page):
                 yield from self._expand(task, outcome)
-            elif isinstance(outcome, FoundManifest):
-                if self._first_sight(outcome.manifest.id):
-                    yield outcome
-            else:
-                yield outcome
+            elif task.place < 0:
+                yield outcome  # a collection or page that failed
+            yield from self._release()
+
+    def _release(self) -> Iterator[Found]:
+        """Yield what has finished, in document order, up to the first still loading."""
+        while self._order and self._order[0] in self._ready:
+            outcome = self._ready.pop(self._order.popleft())
+            if outcome is not None:
+                yield self._claim(outcome)
+
+    def _claim(self, found: Found) -> Found:
+        """`found`, or a failure when an earlier manifest of this walk has its id."""
+        if isinstance(found, FoundManifest):
+            doc_id: str | None = found.manifest.id
+        elif isinstance(found, UnchangedManifest) and self._known is not None:
+            doc_id = self._known(found.url)
+        else:
+            return found
+        if doc_id is None:
+            return found
+        first = self._claims.setdefault(doc_id, found.url)
+        if first == found.url:
+            return found
+        return FailedSource(
+            found.url, f"same id as {first}, already read in this run", found.parents
+        )
 
     def _fill(self) -> None:
         """Start loads up to the limit: the next page once the queue of manifests runs
         low, manifests in order, and a new source only when nothing else is left."""
         while self._in_flight < self._limit:
+            if len(self._ready) >= self._hold:
+                # Enough is waiting for the oldest load: start only that one, if queued.
+                if self._manifests and self._manifests[0].place == self._order[0]:
+                    self._submit(self._manifests.popleft())
+                    continue
+                return
             if self._pages and not self._page_in_flight and len(self._manifests) < self._limit:
                 self._submit(self._pages.pop())
             elif self._manifests:
@@ -181,25 +242,31 @@ class _Walker:
         if url in self._seen:
             return
         self._seen.add(url)
-        task = _Task(url, kind, parents)
         if kind in _PAGES:
-            self._pages.append(task)
+            self._pages.append(_Task(url, kind, parents))
         else:
-            self._manifests.append(task)
+            self._manifests.append(_Task(url, kind, parents, self._place()))
 
-    def _first_sight(self, doc_id: str) -> bool:
-        """False when a document with this id was already yielded or walked (met under
-        another URL); else remembers it, so that its id is not loaded again either."""
-        if doc_id in self._done:
+    def _place(self) -> int:
+        place = next(self._places)
+        self._order.append(place)
+        return place
+
+    def _first_walk(self, collection_id: str) -> bool:
+        """False when a collection with this id was already walked (met under another
+        URL); else remembers it, so that its id is not loaded again either. Pages are read
+        one at a time, in a fixed order: this never depends on timing. (Manifest ids are
+        not marked seen: when a load ends decides nothing.)"""
+        if collection_id in self._walked:
             return False
-        self._done.add(doc_id)
-        self._seen.add(doc_id)
+        self._walked.add(collection_id)
+        self._seen.add(collection_id)
         return True
 
     def _expand(self, task: _Task, page: _Page) -> Iterator[Found]:
         collection = page.collection
         # A page's id may be that of its collection: only whole collections count here.
-        if task.kind != "page" and not self._first_sight(collection.id):
+        if task.kind != "page" and not self._first_walk(collection.id):
             return
         members_parents = task.members_parents
         local = not is_url(task.url)  # what this document names may be local too
@@ -207,8 +274,8 @@ class _Walker:
             if ref.id in page.embedded and ref.id not in self._seen:
                 self._seen.add(ref.id)
                 manifest, content_hash = page.embedded[ref.id]
-                if self._first_sight(manifest.id):
-                    yield FoundManifest(ref.id, manifest, content_hash, members_parents, local)
+                found = FoundManifest(ref.id, manifest, content_hash, members_parents, local)
+                self._ready[self._place()] = found
             else:
                 yield from self._named(ref.id, "manifest", members_parents, local)
         # Pushed on a stack: the next page last, so that it is read first; then the
@@ -265,7 +332,8 @@ def _embedded_manifests(doc: Any) -> dict[str, tuple[Manifest, str]]:
                 parsed = parse_document(entry, entry_id)
             except SourceError:
                 continue  # fetched by its id instead
-            if isinstance(parsed, Manifest):
+            # One whose id is not its own URL (a template) is not taken: named, it fails.
+            if isinstance(parsed, Manifest) and parsed.id == entry_id:
                 found.setdefault(entry_id, (parsed, _json_hash(entry)))
     return found
 

@@ -1,20 +1,26 @@
 """Walking IIIF collections against the local test server: nesting, paging, cycles,
-duplicates, embedded manifests, failures, unchanged manifests, and stopping early."""
+duplicates, ids claimed twice, embedded manifests, failures, unchanged manifests, and
+stopping early."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from typing import Any
 
+import httpx
 import pytest
 
 from indexer.errors import SourceError
 from indexer.fetch import Document, Fetcher, FetchSettings
 from indexer.iiif_collections import FailedSource, Found, FoundManifest, UnchangedManifest, walk
+from indexer.store import Store
 from tests.iiif_server import FIXTURES, IIIFTestServer
+from tests.regard_fixtures import index
 
 V3 = "http://iiif.io/api/presentation/3/context.json"
 
@@ -206,10 +212,111 @@ def test_same_manifest_listed_twice_is_harvested_once(server, fetcher):
 
     results = list(walk([outer, one, fixture, fixture_id], load_with(fetcher)))
 
-    urls = [r.url for r in results]
-    assert len(urls) == 2 and one in urls  # and the fixture under one of its two URLs
-    assert {r.manifest.id for r in results} == {one, fixture_id}
+    # Once each; the copy at its own id is read, and said to be one (never dropped).
+    read, copy = results[:2], results[2]
+    assert [(r.url, r.manifest.id) for r in read] == [(one, one), (fixture, fixture_id)]
+    assert copy == FailedSource(fixture_id, f"same id as {fixture}, already read in this run")
     assert server.count(one) == 1
+
+
+GAU, GAU_EXCERPT = "v2/ecodices_gau.json", "edge/ecodices_multipleSequences.json"  # one id
+
+
+@pytest.mark.parametrize("slow_first", [False, True])
+@pytest.mark.parametrize("order", [(GAU, GAU_EXCERPT), (GAU_EXCERPT, GAU)])
+def test_a_second_document_with_the_same_id_fails_naming_the_first(
+    server, fetcher, order, slow_first
+):
+    first, second = (server.url(relpath) for relpath in order)
+    if slow_first:  # the second is loaded first: the order listed still decides
+        server.fail(first, "slow", delay=0.5)
+    url = serve_collection(server, "/same-id/c.json", [first, second])
+
+    found, failed = list(walk([url], load_with(fetcher)))
+
+    assert isinstance(found, FoundManifest) and found.url == first
+    reason = f"same id as {first}, already read in this run"
+    assert failed == FailedSource(second, reason, (url,))
+
+
+def test_every_manifest_fixture_listed_is_read_or_said_unread(server, fetcher):
+    relpaths = [p for p in server.fixture_paths() if p.split("/")[0] in ("v2", "v3", "edge")]
+    members = [server.url(relpath) for relpath in relpaths]
+    url = serve_collection(server, "/all/c.json", members)
+
+    results = list(walk([url], load_with(fetcher), workers=8))
+
+    assert [r.url for r in results] == members  # 52 named, 52 accounted for
+    failed = [r for r in results if isinstance(r, FailedSource)]
+    first = server.url(min(GAU, GAU_EXCERPT, key=relpaths.index))
+    second = server.url(max(GAU, GAU_EXCERPT, key=relpaths.index))
+    reason = f"same id as {first}, already read in this run"
+    assert failed == [FailedSource(second, reason, (url,))]
+    ids = [r.manifest.id for r in results if isinstance(r, FoundManifest)]
+    assert len(ids) == len(set(ids)) == 51
+
+
+def test_template_ids_become_the_urls_they_were_read_from(server, fetcher):
+    recipes = [
+        server.url("edge/iiifcookbook_0283-missing-image_manifest.json"),
+        server.url("edge/iiifcookbook_0006-text-language_manifest.json"),
+    ]
+    url = serve_collection(server, "/recipes/c.json", recipes)
+
+    results = list(walk([url], load_with(fetcher)))
+
+    assert all(isinstance(r, FoundManifest) for r in results)
+    assert [(r.url, r.manifest.id) for r in results] == [(u, u) for u in recipes]
+
+
+def test_finished_manifests_wait_for_a_slow_earlier_one_a_bounded_number(server, fetcher):
+    members = [manifest_url(server, seed) for seed in range(60)]
+    url = serve_collection(server, "/hold/c.json", members)
+    server.fail(members[0], "slow", delay=1.5)
+    started_while_slow: list[int] = []
+    loads: list[str] = []
+
+    def load(source: str) -> Document | None:
+        loads.append(source)
+        document = fetcher.document(source)
+        if source == members[0]:
+            started_while_slow.append(len(loads))
+        return document
+
+    results = list(walk([url], load, workers=2))  # 4 loads at once, 32 finished held
+
+    assert [r.url for r in results] == members  # in document order
+    # The collection, the slow one, 32 held and at most 3 more already started.
+    assert 1 + 1 + 32 <= started_while_slow[0] <= 1 + 1 + 32 + 3
+
+
+def test_every_run_reads_the_same_one_of_two_documents_with_one_id(tmp_path, server, capsys):
+    gau, excerpt = server.url(GAU), server.url(GAU_EXCERPT)
+    recipes = [
+        server.url("edge/iiifcookbook_0283-missing-image_manifest.json"),
+        server.url("edge/iiifcookbook_0006-text-language_manifest.json"),
+    ]
+    url = serve_collection(server, "/runs/c.json", [gau, excerpt, *recipes])
+    store = tmp_path / "store"
+    unread = [{"source": excerpt, "reason": f"same id as {gau}, already read in this run"}]
+
+    # The second run finds gau unchanged: its id, known from the first, is still claimed.
+    for unchanged in (0, 3):
+        assert index(url, store=store) == 1  # a source was not read
+        with closing(Store.open(store)) as opened:
+            stats = opened.stats()
+        with closing(sqlite3.connect(store / "store.sqlite")) as db:
+            ids = {row[0] for row in db.execute("SELECT id FROM manifests")}
+        summary = stats["last_run"]["summary"]
+        assert summary["source_failures"] == unread
+        assert summary["unchanged_manifests"] == unchanged and summary["removed"] == 0
+        assert ids == {fetched_id(gau), *recipes}
+        assert stats["items"] == 25 + 3 + 1  # gau's two sequences, and the recipes
+        assert f"{excerpt}: same id as {gau}" in capsys.readouterr().err
+
+
+def fetched_id(url: str) -> str:
+    return json.loads(httpx.get(url).content)["@id"]
 
 
 def parse_id(fetcher: Fetcher, url: str) -> str:

@@ -37,12 +37,13 @@ FIXTURES = Path(__file__).parent / "fixtures" / "iiif"
 
 def painted_images(doc: dict) -> int:
     """Count the painted images of a manifest straight from its JSON, independently of
-    the indexer: v2 images of the first sequence, v3 painting annotations' image bodies;
+    the indexer: v2 images of every sequence, v3 painting annotations' image bodies;
     a Choice counts once (its default option is the one indexed), and the same image
-    painted twice on one canvas (e-codices repeats annotations) counts once."""
+    painted twice on one canvas (e-codices repeats annotations, and lists some canvases
+    in both its sequences) counts once."""
     seen: set[tuple[str, str]] = set()
     if "sequences" in doc:
-        for canvas in doc["sequences"][0].get("canvases", []):
+        for canvas in (c for s in doc["sequences"] for c in s.get("canvases", [])):
             for image in canvas.get("images", []):
                 resource = image["resource"]
                 seen.add((canvas["@id"], resource.get("@id") or json.dumps(resource)))
