@@ -62,6 +62,9 @@ def manifest_row(manifest: Manifest, source: str, content_hash: str | None) -> M
         rights=manifest.rights,
         required_statement=manifest.required_statement,
         content_hash=content_hash,
+        required_label=manifest.required_label,
+        homepage=list(manifest.homepage),
+        provider=list(manifest.provider),
     )
 
 
@@ -119,7 +122,8 @@ class Harvest:
             else:
                 self._roots.append(source)
                 urls.append(source)
-        for found in walk(urls, self._load, workers=self.manifest_workers):
+        known = self.store.source_manifest  # what an unchanged manifest's id is
+        for found in walk(urls, self._load, workers=self.manifest_workers, known=known):
             root = found.parents[0] if found.parents else found.url
             if isinstance(found, FoundManifest):
                 pending = self._save(root, found.manifest, found.content_hash, found.local)

@@ -8,13 +8,15 @@ understands.
 
 Tolerated, because real publishers do it: a missing or odd ``@context`` (the version is
 then inferred from the keys), ``type`` where ``@type`` belongs, single objects where lists
-belong, v3 language maps inside v2 documents, http ids (kept as they are).
+belong, v3 language maps inside v2 documents, http ids (kept as they are). An id that is
+not an absolute http(s) URL (a template, a relative id) is replaced by the document's URL.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from indexer.errors import NotIIIFError
@@ -25,10 +27,10 @@ from indexer.iiif_canvas import (
     as_list,
     node_id,
     node_types,
-    read_v2_canvases,
-    read_v3_canvases,
 )
 from indexer.iiif_labels import LanguageMap, best_label, language_map, metadata_entries
+from indexer.iiif_record import Link, Provider, homepage, providers, required_label, rights
+from indexer.iiif_sequences import read_canvases
 from indexer.imageapi import ImageService
 
 __all__ = [
@@ -55,11 +57,14 @@ class Manifest:
     label: LanguageMap
     summary: LanguageMap = field(default_factory=dict)
     metadata: list[dict[str, LanguageMap]] = field(default_factory=list)
-    rights: str | None = None
+    rights: list[str] = field(default_factory=list)
     required_statement: LanguageMap | None = None
+    required_label: LanguageMap | None = None
+    homepage: list[Link] = field(default_factory=list)
+    provider: list[Provider] = field(default_factory=list)
     images: list[ImageRef] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    canvas_count: int = 0
+    canvas_count: int = 0  # distinct canvases, of every sequence
 
 
 @dataclass(frozen=True)
@@ -91,16 +96,31 @@ def parse_document(doc: Any, source: str) -> Manifest | Collection:
     """Read a parsed JSON document fetched from (or named) `source`.
 
     Raises `NotIIIFError(source, problem)` when it is not a IIIF manifest or collection.
-    A document without an id takes `source` as its id.
+    A document whose id is not an absolute http(s) URL (missing, relative, a template
+    such as ``{{ id.url }}``) takes `source` as its id: its URL, or a local file's
+    ``file://`` URI.
     """
     if not isinstance(doc, dict):
         raise NotIIIFError(source, f"is a JSON {_json_kind(doc)}, not a IIIF manifest")
     kind = _document_type(doc, source)
     version = _presentation_version(doc)
-    doc_id = node_id(doc) or source
+    doc_id = _own_id(node_id(doc), source)
     if kind == "Manifest":
         return _read_manifest(doc, doc_id, version)
     return _read_collection(doc, doc_id, version)
+
+
+def _own_id(declared: str | None, source: str) -> str:
+    # Such an id links nowhere, and documents sharing one (every cookbook recipe says
+    # "{{ id.url }}") would pass for one manifest: where it was read from is unique.
+    if declared and _ABSOLUTE_HTTP.fullmatch(declared):
+        return declared
+    if re.match(r"(https?|file)://", source, re.IGNORECASE):
+        return source
+    return Path(source).resolve().as_uri()
+
+
+_ABSOLUTE_HTTP = re.compile(r"https?://[^/\s{}<>]+[^\s{}<>]*", re.IGNORECASE)
 
 
 def _json_kind(value: Any) -> str:
@@ -152,14 +172,6 @@ def _presentation_version(doc: dict[str, Any]) -> int:
     return 3
 
 
-def _rights(doc: dict[str, Any]) -> str | None:
-    for value in as_list(doc.get("rights")) + as_list(doc.get("license")):
-        text = node_id(value)
-        if text:
-            return text
-    return None
-
-
 def _required_statement(doc: dict[str, Any]) -> LanguageMap | None:
     statement = doc.get("requiredStatement")  # v3, and some v2 publishers use it too
     if isinstance(statement, dict):
@@ -171,21 +183,18 @@ def _required_statement(doc: dict[str, Any]) -> LanguageMap | None:
 
 def _read_manifest(doc: dict[str, Any], doc_id: str, version: int) -> Manifest:
     reader = CanvasReader(doc_id)
-    if version == 2 or "sequences" in doc:
-        read_v2_canvases(reader, doc)
-        sequences = [s for s in as_list(doc.get("sequences")) if isinstance(s, dict)]
-        canvas_count = len(as_list(sequences[0].get("canvases"))) if sequences else 0
-    else:
-        read_v3_canvases(reader, doc)
-        canvas_count = len(as_list(doc.get("items")))
+    canvas_count = read_canvases(reader, doc, version)
     return Manifest(
         id=doc_id,
         version=version,
         label=language_map(doc.get("label")),
         summary=language_map(doc.get("summary", doc.get("description"))),
         metadata=metadata_entries(doc),
-        rights=_rights(doc),
+        rights=rights(doc),
         required_statement=_required_statement(doc),
+        required_label=required_label(doc),
+        homepage=homepage(doc, doc_id),
+        provider=providers(doc),
         images=reader.images,
         skipped=reader.skipped,
         canvas_count=canvas_count,

@@ -6,10 +6,11 @@ idempotent step from one `user_version` to the next, run in one transaction.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _run_statements(conn: sqlite3.Connection, script: str) -> None:
@@ -130,8 +131,41 @@ def _create_v1(conn: sqlite3.Connection) -> None:
     )
 
 
+def ensure_column(conn: sqlite3.Connection, table: str, column: str, kind: str) -> None:
+    columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    if column not in columns:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
+def _record_links_v2(conn: sqlite3.Connection) -> None:
+    """Each manifest keeps every rights value, its required statement's label, its
+    record pages and its provider: the links from each result back to its source."""
+    ensure_column(conn, "manifests", "required_label", "TEXT")  # JSON language map
+    ensure_column(conn, "manifests", "homepage", "TEXT")  # JSON list of {url, label, language}
+    ensure_column(conn, "manifests", "provider", "TEXT")  # JSON list of {label, homepage}
+    # `rights` was one text; it is now a JSON list of every value.
+    rows = conn.execute("SELECT id, rights FROM manifests WHERE rights IS NOT NULL").fetchall()
+    for manifest_id, rights in rows:
+        if not _is_json_list(rights):
+            conn.execute(
+                "UPDATE manifests SET rights = ? WHERE id = ?",
+                (json.dumps([rights], ensure_ascii=False), manifest_id),
+            )
+    # Forget what each manifest URL gave, so that the next `regard index` reads every
+    # manifest again (the documents, not the images) and fills in the new fields.
+    conn.execute("UPDATE sources SET etag = NULL, last_modified = NULL, content_hash = NULL")
+
+
+def _is_json_list(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), list)
+    except ValueError:
+        return False
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _create_v1,
+    2: _record_links_v2,
 }
 
 

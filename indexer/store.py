@@ -111,8 +111,14 @@ class ItemRecord:
     failure_reason: str | None
     fetched_url: str | None
     metadata: list[dict[str, LanguageMap]]
-    rights: str | None
+    rights: list[str]
     required_statement: LanguageMap | None
+    # The manifest's record: its summary, and the links back to its source.
+    summary: LanguageMap
+    required_label: LanguageMap | None
+    homepage: list[dict[str, Any]]
+    provider: list[dict[str, Any]]
+    region: str | None = None  # "x,y,w,h" when only part of the image is painted
 
 
 @dataclass(frozen=True)
@@ -145,9 +151,12 @@ class ManifestRow:
     label: LanguageMap
     summary: LanguageMap | None
     metadata: list[dict[str, LanguageMap]]
-    rights: str | None
+    rights: list[str] | None
     required_statement: LanguageMap | None
     content_hash: str | None
+    required_label: LanguageMap | None = None
+    homepage: list[dict[str, Any]] = field(default_factory=list)
+    provider: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -229,6 +238,13 @@ def _dumps(value: Any) -> str | None:
 
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def _without_placeholders(lmap: LanguageMap) -> LanguageMap:
+    """A label without the values that say nothing ("-", " - ", as BL, Wellcome and
+    Leipzig publish for unnamed canvases), so that the manifest's label stands in."""
+    said = {lang: [v for v in vs if any(c.isalnum() for c in v)] for lang, vs in lmap.items()}
+    return {lang: values for lang, values in said.items() if values}
 
 
 class Store:
@@ -439,13 +455,16 @@ class Store:
         conn.execute(
             """
             INSERT INTO manifests(id, source, version, label, summary, metadata, rights,
-                                  required_statement, image_count, content_hash, fetched_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  required_statement, image_count, content_hash, fetched_at,
+                                  required_label, homepage, provider)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET
                 source = excluded.source, version = excluded.version,
                 label = excluded.label, summary = excluded.summary,
                 metadata = excluded.metadata, rights = excluded.rights,
                 required_statement = excluded.required_statement,
+                required_label = excluded.required_label,
+                homepage = excluded.homepage, provider = excluded.provider,
                 image_count = excluded.image_count, content_hash = excluded.content_hash,
                 fetched_at = excluded.fetched_at
             """,
@@ -456,11 +475,14 @@ class Store:
                 _dumps(manifest.label),
                 _dumps(manifest.summary),
                 _dumps(manifest.metadata),
-                manifest.rights,
+                _dumps(manifest.rights or None),
                 _dumps(manifest.required_statement),
                 image_count,
                 manifest.content_hash,
                 stamp,
+                _dumps(manifest.required_label),
+                _dumps(manifest.homepage or None),
+                _dumps(manifest.provider or None),
             ),
         )
 
@@ -652,7 +674,9 @@ class Store:
 
     _ITEM_SELECT = """
         SELECT i.*, m.label AS manifest_label, m.metadata AS metadata, m.rights AS rights,
-               m.required_statement AS required_statement
+               m.required_statement AS required_statement, m.summary AS summary,
+               m.required_label AS required_label, m.homepage AS homepage,
+               m.provider AS provider
         FROM items i JOIN manifests m ON m.id = i.manifest_id
     """
 
@@ -666,7 +690,7 @@ class Store:
             canvas_id=row["canvas_id"],
             canvas_index=row["canvas_index"],
             image_index=row["image_index"],
-            canvas_label=_loads(row["canvas_label"]),
+            canvas_label=_without_placeholders(_loads(row["canvas_label"])),
             canvas_metadata=_loads(row["canvas_metadata"]) or [],
             image_url=row["image_url"],
             service=_loads(row["service"]),
@@ -677,8 +701,13 @@ class Store:
             failure_reason=row["failure_reason"],
             fetched_url=row["fetched_url"],
             metadata=_loads(row["metadata"]) or [],
-            rights=row["rights"],
+            rights=_loads(row["rights"]) or [],
             required_statement=_loads(row["required_statement"]),
+            summary=_loads(row["summary"]) or {},
+            required_label=_loads(row["required_label"]),
+            homepage=_loads(row["homepage"]) or [],
+            provider=_loads(row["provider"]) or [],
+            region=row["region"],
         )
 
     def get_item(self, item_id: str) -> ItemRecord | None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from indexer.iiif import best_label
-from indexer.imageapi import ImageService, thumbnail_url
+from indexer.imageapi import ImageService, needs_info, region_size, thumbnail_url
 from indexer.search import Hit as SearchHit
 from indexer.store import ItemRecord
 
-from .schemas import Hit, ItemDetail, ItemSummary, MetadataEntry
+from .schemas import Hit, ItemDetail, ItemSummary, Link, MetadataEntry, Provider
 
 PREVIEW_SIZE = 1024
 
@@ -18,6 +18,28 @@ def local_image_url(item: ItemRecord, size: int | None = None) -> str:
     return f"/api/items/{item.id}/image" + (f"?size={size}" if size else "")
 
 
+def _picture(item: ItemRecord, service: ImageService, size: int) -> str:
+    """What the item shows (its region, when only part is painted) in a `size` box."""
+    return thumbnail_url(service, size, region=item.region, width=item.width, height=item.height)
+
+
+def _thumbnail(item: ItemRecord, service: ImageService, size: int) -> str:
+    # A level 0 service that lists no sizes must serve only its master file; the
+    # indexer read its info.json and fetched a listed size: that picture is small.
+    fetched = item.fetched_url
+    if needs_info(service) and fetched and fetched.startswith(service.id + "/"):
+        return fetched
+    return _picture(item, service, size)
+
+
+def _shown_size(item: ItemRecord, service: ImageService | None) -> tuple[int | None, int | None]:
+    """The size of what the item shows: its region's, else the image's."""
+    width, height = item.width, item.height
+    if service and service.width and service.height:
+        width, height = service.width, service.height
+    return region_size(item.region, width, height) or (item.width, item.height)
+
+
 def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
     service = ImageService.from_dict(item.service) if item.service else None
     manifest_label = best_label(item.manifest_label)
@@ -25,10 +47,11 @@ def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
         thumbnail, image = local_image_url(item, thumbnail_size), local_image_url(item)
         preview = local_image_url(item, PREVIEW_SIZE)
     elif service:
-        thumbnail, image = thumbnail_url(service, thumbnail_size), item.image_url
-        preview = thumbnail_url(service, PREVIEW_SIZE)
+        thumbnail, image = _thumbnail(item, service, thumbnail_size), item.image_url
+        preview = _picture(item, service, PREVIEW_SIZE)
     else:
         thumbnail = image = preview = item.image_url
+    width, height = _shown_size(item, service)
     return {
         "id": item.id,
         "label": best_label(item.canvas_label) or manifest_label,
@@ -40,8 +63,9 @@ def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
         "thumbnail_url": thumbnail,
         "preview_url": preview,
         "image_url": image,
-        "width": item.width,
-        "height": item.height,
+        "width": width,
+        "height": height,
+        "region": item.region,
     }
 
 
@@ -59,8 +83,12 @@ def item_detail(item: ItemRecord, thumbnail_size: int) -> ItemDetail:
         manifest_labels=item.manifest_label,
         canvas_metadata=[MetadataEntry(**entry) for entry in item.canvas_metadata],
         metadata=[MetadataEntry(**entry) for entry in item.metadata],
+        summary=item.summary,
+        homepage=[Link(**link) for link in item.homepage],
+        provider=[Provider(**provider) for provider in item.provider],
         rights=item.rights,
         required_statement=item.required_statement,
+        required_statement_label=item.required_label,
         image_service=(item.service or {}).get("id"),
         alternatives=item.alternatives,
         state=item.state,

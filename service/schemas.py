@@ -14,6 +14,19 @@ class MetadataEntry(BaseModel):
     value: LanguageMap
 
 
+class Link(BaseModel):
+    url: str = Field(description="A web page (http or https), to open in a new tab.")
+    label: LanguageMap = Field(description="What the page is, as its publisher says.")
+    language: list[str] = Field(
+        default_factory=list, description="The languages of the page, when stated."
+    )
+
+
+class Provider(BaseModel):
+    label: LanguageMap = Field(description="Who publishes the object (IIIF 3 `provider`).")
+    homepage: list[Link] = Field(default_factory=list)
+
+
 class ItemSummary(BaseModel):
     id: str = Field(description="Regard's stable id of the image.")
     label: str = Field(description="The canvas label, else the manifest label (French first).")
@@ -27,6 +40,11 @@ class ItemSummary(BaseModel):
     image_url: str | None = Field(description="The image itself (a IIIF Image API URL or file).")
     width: int | None = None
     height: int | None = None
+    region: str | None = Field(
+        None,
+        description='The part of the image that is painted and was embedded, "x,y,w,h" in '
+        "the image's pixels (width and height are then the region's); null for the whole.",
+    )
 
 
 class Hit(ItemSummary):
@@ -39,8 +57,26 @@ class ItemDetail(ItemSummary):
         description="The canvas's own metadata, as published (often empty)."
     )
     metadata: list[MetadataEntry] = Field(description="The manifest's metadata, as published.")
-    rights: str | None = None
-    required_statement: LanguageMap | None = None
+    summary: LanguageMap = Field(
+        default_factory=dict, description="The manifest's summary (IIIF 2 `description`)."
+    )
+    homepage: list[Link] = Field(
+        default_factory=list,
+        description="The object's own record at its publisher: IIIF 3 `homepage`, "
+        "IIIF 2 `related`.",
+    )
+    provider: list[Provider] = Field(default_factory=list)
+    rights: list[str] = Field(
+        default_factory=list,
+        description="Every rights and licence statement (IIIF 3 `rights`, IIIF 2 "
+        "`license`), a URL where one is given.",
+    )
+    required_statement: LanguageMap | None = Field(
+        None, description="What must be shown with the image (IIIF 2 `attribution`)."
+    )
+    required_statement_label: LanguageMap | None = Field(
+        None, description='The heading of `required_statement` ("Held by"), when given.'
+    )
     image_service: str | None = Field(None, description="Base URI of the Image API service.")
     alternatives: list[str] = Field(
         default_factory=list,

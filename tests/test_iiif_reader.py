@@ -1,7 +1,7 @@
 """The IIIF Presentation reader, over the real documents in tests/fixtures/iiif.
 
 Expected counts were worked out from the JSON itself: the number of images painted on the
-canvases of the first sequence (v2) or of the canvases (v3), each image once.
+canvases of every sequence (v2, each canvas once) or of the canvases (v3), each image once.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from indexer.iiif import (
     parse_document,
 )
 from indexer.iiif_canvas import AV_CONTENT, DUPLICATE, NO_IMAGE, PLACEHOLDER
+from indexer.iiif_sequences import NO_CANVAS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "iiif"
 DOCUMENTS = sorted(str(p.relative_to(FIXTURES)) for p in FIXTURES.rglob("*.json"))
@@ -91,14 +92,14 @@ def test_every_fixture_reads_without_a_crash(relpath):
         # Canvases with no image.
         ("edge/biblissima_emptyCanvas.json", 2, 238, {NO_IMAGE: 84}),
         ("edge/iiifcookbook_0283-missing-image_manifest.json", 3, 3, {NO_IMAGE: 1}),
-        ("edge/loc_2017498721.json", 2, 0, {}),  # no sequences at all
+        ("edge/loc_2017498721.json", 2, 0, {NO_CANVAS: 1}),  # no sequences at all
         # Audio and video.
         ("edge/bl_bl-av-manifest.json", 3, 0, {AV_CONTENT: 2}),
         ("edge/nlw-gdmrdigital_choice.json", 3, 0, {AV_CONTENT: 1}),
         ("edge/villanova_audio.json", 2, 0, {PLACEHOLDER: 1, AV_CONTENT: 2}),
-        # Several sequences: the first only; the same annotation twice: once.
-        ("v2/ecodices_gau.json", 2, 13, {DUPLICATE: 4}),
-        ("edge/ecodices_multipleSequences.json", 2, 1, {}),
+        # Several sequences: each canvas once; the same annotation twice: once.
+        ("v2/ecodices_gau.json", 2, 25, {DUPLICATE: 4}),
+        ("edge/ecodices_multipleSequences.json", 2, 2, {}),
         ("edge/wellcome_auth-megamix.json", 2, 5, {DUPLICATE: 2}),  # canvases repeated
         # No or odd @context, 'type' for '@type', zero-size canvas.
         ("edge/yale_Osbornfa1.json", 2, 1, {}),
@@ -118,9 +119,10 @@ def test_manifests_give_one_item_per_painted_image(relpath, version, images, ski
     assert reasons(parsed) == Counter(skipped)
 
 
-def test_the_first_of_several_sequences_is_read():
+def test_the_first_of_several_sequences_comes_first():
     parsed = manifest("edge/ecodices_multipleSequences.json")
     assert parsed.images[0].canvas_id.endswith("/canvas/gau-Fragment_frag001a.json")
+    assert parsed.images[1].canvas_id.endswith("/canvas/gau-Fragment_frag001a_1r.json")
 
 
 def test_v2_choice_indexes_the_default_and_notes_the_others():
@@ -184,6 +186,38 @@ def test_image_service_versions_are_read_from_the_manifest():
 def test_http_ids_are_kept_as_they_are():
     parsed = manifest("v2/stanford_stanford-manifest.json")
     assert parsed.id.startswith("http://dms-data.stanford.edu/")
+
+
+@pytest.mark.parametrize("odd", ["{{ id.url }}", "manifest.json", "/iiif/m", "", None, "urn:x:1"])
+def test_an_id_that_is_not_an_absolute_url_becomes_where_the_document_was_read(odd, tmp_path):
+    recipe = json.loads(
+        (FIXTURES / "edge/iiifcookbook_0283-missing-image_manifest.json").read_text()
+    )
+    doc = {**recipe, "id": odd}
+    url = "https://example.org/recipes/0283/manifest.json"
+    assert parse_document(doc, url).id == url
+    local = tmp_path / "0283.json"
+    assert parse_document(doc, str(local)).id == local.resolve().as_uri()
+    assert parse_document(doc, local.as_uri()).id == local.as_uri()
+    assert parse_document({**doc, "id": "https://{{ host }}/m"}, url).id == url
+
+
+def test_template_ids_no_longer_make_two_recipes_one_manifest():
+    first, second = (
+        parse_document(json.loads((FIXTURES / relpath).read_text()), f"https://example.org/{n}")
+        for n, relpath in enumerate(
+            [
+                "edge/iiifcookbook_0283-missing-image_manifest.json",
+                "edge/iiifcookbook_0006-text-language_manifest.json",
+            ]
+        )
+    )
+    assert (first.id, second.id) == ("https://example.org/0", "https://example.org/1")
+    assert not {r.item_id for r in first.images} & {r.item_id for r in second.images}
+    collection = json.loads(
+        (FIXTURES / "collections/iiifcookbook_0032-collection_collection.json").read_text()
+    )
+    assert parse_document(collection, "https://example.org/c").id == "https://example.org/c"
 
 
 def test_item_id_is_sha1_of_manifest_canvas_and_image():
@@ -271,10 +305,10 @@ def test_labels_and_metadata_keep_every_language():
 
 def test_rights_and_attribution_of_both_versions():
     v2 = manifest("v2/europeana_BibliographicResource_3000126341277.json")
-    assert v2.rights == "http://creativecommons.org/publicdomain/mark/1.0/"  # v2 license
+    assert v2.rights == ["http://creativecommons.org/publicdomain/mark/1.0/"]  # v2 license
     assert v2.required_statement and "Uusi Aura" in best_label(v2.required_statement)
     v3 = manifest("v3/ubleipzig_manifest-00000004119.json")
-    assert v3.rights == "https://creativecommons.org/publicdomain/mark/1.0/"
+    assert v3.rights == ["https://creativecommons.org/publicdomain/mark/1.0/"]
     assert "Leipzig University Library" in v3.required_statement["en"][0]
     assert manifest("v2/bsb_digitale-sammlungen-bsb00026283.json").summary["en"]  # description
 

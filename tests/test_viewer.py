@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.regard_fixtures import start_service, stop_service
+from tests.regard_fixtures import index, start_service, stop_service
+from tests.test_record_fields import FIXTURES, RECORD_MANIFESTS
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -334,3 +336,184 @@ def test_more_results_stops_at_the_services_own_limit(browser, shapes_store: Pat
         assert viewer.errors == []
     finally:
         stop_service(service)
+
+
+# ---- the record of real manifests -------------------------------------------------------
+
+# A real manifest made hostile: markup that must never run, links that must never be made.
+HOSTILE_BASE = "v2/goettingen_gdz-PPN140716181.json"
+HOSTILE_ATTRIBUTION = (
+    'Fonds Royère<br/><a href="javascript:window.pwned=1">lien</a> '
+    '<img src="x" onerror="window.pwned=1"><script>window.pwned=1</script>'
+    '<svg><script>window.pwned=1</script></svg><iframe src="javascript:window.pwned=1"></iframe>'
+)
+
+
+@pytest.fixture(scope="module")
+def record_service(tmp_path_factory, iiif_server) -> Iterator[tuple[str, Path]]:
+    """`regard serve` over a store of the real manifests of tests/test_record_fields.py,
+    and one made hostile; yields its URL and the store."""
+    iiif_server.reset()
+    doc = json.loads((FIXTURES / HOSTILE_BASE).read_text())
+    doc["@id"] = "https://hostile.example/manifest.json"
+    doc["attribution"] = HOSTILE_ATTRIBUTION
+    doc["related"] = ["javascript:window.pwned=1", {"@id": "data:text/html,x", "label": "x"}]
+    doc["license"] = '<a href="javascript:window.pwned=1">CC</a>'
+    doc["metadata"] = [{"label": '<b onclick="window.pwned=1">Titre</b>', "value": "a &lt; b"}]
+    hostile = iiif_server.add_document("/docs/hostile.json", doc)
+    store = tmp_path_factory.mktemp("record-viewer") / "store"
+    urls = [iiif_server.url(path) for path in RECORD_MANIFESTS] + [hostile]
+    assert index(*urls, store=store) == 0
+    service = start_service(store)
+    yield service.url.rstrip("/") + "/", store
+    stop_service(service)
+
+
+@pytest.fixture
+def record_viewer(browser, record_service) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
+    page = Page(context.new_page(), record_service[0])
+    yield page
+    context.close()
+    assert page.errors == [], f"JavaScript errors in the page: {page.errors}"
+
+
+def open_record(viewer: Page, record_service, iiif_server, source: str) -> tuple[Any, dict]:
+    """Open the detail panel of the first image of `source` (a fixture path, or a URL);
+    returns the panel and the API's answer for that image."""
+    base_url, store = record_service
+    url = source if source.startswith("http") else iiif_server.url(source)
+    with sqlite3.connect(store / "store.sqlite") as conn:
+        (item_id,) = conn.execute(
+            "SELECT i.id FROM items i JOIN manifests m ON m.id = i.manifest_id "
+            "WHERE m.source = ? ORDER BY i.key LIMIT 1",
+            (url,),
+        ).fetchone()
+    _, item = get_json(base_url, f"api/items/{urllib.parse.quote(item_id, safe='')}")
+    viewer.open("?item=" + urllib.parse.quote(item_id, safe=""))
+    dialog = viewer.page.locator("dialog#detail[open]")
+    dialog.locator(".facts").first.wait_for()
+    return dialog, item
+
+
+def test_the_panel_shows_the_summary_the_rights_and_the_museums_record(
+    record_viewer: Page, record_service, iiif_server
+) -> None:
+    # National Library of Wales: rights given as <a href=…> markup, a summary in en and cy.
+    dialog, item = open_record(
+        record_viewer, record_service, iiif_server, "v2/nlw_nlw-manifest.json"
+    )
+    rights = dialog.locator(".rights a")
+    assert rights.get_attribute("href") == "https://creativecommons.org/publicdomain/mark/1.0/"
+    assert "<a" not in dialog.inner_text()
+    summary = dialog.locator(".detail-summary")
+    assert "monthly Welsh language periodical" in summary.inner_text()
+    assert summary.get_attribute("lang") == "en"  # no French: English before Welsh
+
+    # Biblissima: both licences.
+    dialog, _ = open_record(
+        record_viewer, record_service, iiif_server, "edge/biblissima_emptyCanvas.json"
+    )
+    assert dialog.locator(".rights a").evaluate_all("links => links.map(a => a.href)") == [
+        "http://creativecommons.org/licenses/by-nc/4.0/",
+        "https://gallica.bnf.fr/html/und/conditions-dutilisation-des-contenus-de-gallica",
+    ]
+
+    # The cookbook's Whistler: the required statement under its own French label.
+    dialog, _ = open_record(
+        record_viewer,
+        record_service,
+        iiif_server,
+        "edge/iiifcookbook_0006-text-language_manifest.json",
+    )
+    label = dialog.locator("dt.required-label")
+    assert label.inner_text() == "Détenu par" and label.get_attribute("lang") == "fr"
+    assert dialog.locator("dd.required-statement").inner_text() == "Musée d'Orsay, Paris, France"
+    assert dialog.locator(".detail-summary").inner_text().startswith("Arrangement en gris et noir")
+
+    # Wellcome: the record at the museum and the provider, each in a new tab.
+    dialog, item = open_record(
+        record_viewer, record_service, iiif_server, "v3/wellcome_wellcome-p3-2.json"
+    )
+    record = dialog.locator("a.record-link")
+    assert record.get_attribute("href") == item["homepage"][0]["url"]
+    assert record.get_attribute("href").endswith("/h/wellcomecollection.org/works/krqp99r9")
+    assert record.get_attribute("target") == "_blank"
+    assert "noopener" in record.get_attribute("rel").split()
+    assert (
+        "Notice du musée" in record.inner_text() and "record at the museum" in record.inner_text()
+    )
+    assert "Wunder der Vererbung" in dialog.locator(".record-links").inner_text()
+    provider = dialog.locator("a.provider-link")
+    assert provider.inner_text().startswith("Wellcome Collection")
+    assert provider.get_attribute("href").endswith("/h/wellcomecollection.org/works")
+    assert "noopener" in provider.get_attribute("rel").split()
+    # Its canvases are labelled "-": the panel is titled with the manifest's label.
+    assert dialog.locator("#detail-title").inner_text() == item["manifest_label"]
+
+
+def test_html_anywhere_in_a_value_is_rendered_not_printed(
+    record_viewer: Page, record_service, iiif_server
+) -> None:
+    # BSB: "Ingolstadt, Regensburg, Lauingen<br/>um 1430 …"
+    dialog, _ = open_record(
+        record_viewer, record_service, iiif_server, "v2/bsb_digitale-sammlungen-bsb00026283.json"
+    )
+    creation = dialog.locator("dd", has_text="Lauingen")
+    assert creation.locator("br").count() == 1
+    assert "<br" not in dialog.inner_text()
+
+    # Library of Congress: "Army Map Service &amp; … <cite>Holland 1:25,000</cite>".
+    dialog, _ = open_record(record_viewer, record_service, iiif_server, "v2/loc_loc.json")
+    text = dialog.inner_text()
+    assert "Army Map Service & United States Army" in text
+    assert "&amp;" not in text and "<cite>" not in text and "Holland 1:25,000" in text
+
+    # National Library of Scotland: "…Scotland<br/>License: <a href=…>CC BY 4.0</a>".
+    dialog, _ = open_record(record_viewer, record_service, iiif_server, "v2/nls_nls-manifest.json")
+    statement = dialog.locator("dd.required-statement")
+    licence = statement.get_by_role("link", name="CC BY 4.0")
+    assert licence.get_attribute("href") == "http://creativecommons.org/licenses/by/4.0/"
+    assert licence.get_attribute("target") == "_blank"
+    assert statement.locator("br").count() == 1 and "<" not in statement.inner_text()
+
+    # Leipzig (v3): "Provided by Leipzig University Library<br/>No Copyright …".
+    dialog, _ = open_record(
+        record_viewer, record_service, iiif_server, "v3/ubleipzig_manifest-00000004119.json"
+    )
+    statement = dialog.locator("dd.required-statement")
+    assert statement.locator("br").count() == 1 and "<br" not in statement.inner_text()
+
+    # LoC's Hamilton letter keys its labels "true": never a lang attribute.
+    dialog, _ = open_record(
+        record_viewer, record_service, iiif_server, "edge/loc-prtd_hamilton.json"
+    )
+    assert "Preservation Research and Testing Division" in dialog.inner_text()
+    assert viewer_langs(record_viewer) <= {"en", "fr", "de", "cy-GB", "zh"}, viewer_langs(
+        record_viewer
+    )
+
+
+def viewer_langs(viewer: Page) -> set[str]:
+    return set(
+        viewer.page.locator("#detail [lang]").evaluate_all("nodes => nodes.map(n => n.lang)")
+    )
+
+
+def test_hostile_markup_in_a_manifest_runs_nothing_and_links_nowhere(
+    record_viewer: Page, record_service, iiif_server
+) -> None:
+    hostile = iiif_server.base_url + "/docs/hostile.json"
+    dialog, item = open_record(record_viewer, record_service, iiif_server, hostile)
+    assert item["homepage"] == []  # javascript: and data: are not record pages
+    statement = dialog.locator("dd.required-statement")
+    assert statement.inner_text().startswith("Fonds Royère")
+    assert "lien" in statement.inner_text()
+    record_viewer.page.wait_for_timeout(300)  # time for an onerror to fire, were there one
+    assert record_viewer.page.evaluate("window.pwned") is None
+    body = dialog.locator("#detail-body")
+    for selector in ("script", "iframe", "svg", ".facts img", "[onerror]", "[onclick]"):
+        assert body.locator(selector).count() == 0, selector
+    hrefs = body.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert all(href.startswith(("http://", "https://", "?")) for href in hrefs), hrefs
+    assert "a < b" in dialog.inner_text()  # an entity in plain text is decoded, not run

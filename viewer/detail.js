@@ -1,15 +1,18 @@
-// The detail panel: a larger image, the item's labels and metadata, rights and
-// IIIF links, and "more like this".
+// The detail panel: a larger image, the item's labels and metadata, the manifest's
+// summary, rights and record at the museum, IIIF links, and "more like this".
 
 import { bilingual, externalLink, formatCount, h } from "./dom.js";
 import { imageFrame } from "./cards.js";
 import {
+  iiifValue,
   infoJsonUrl,
+  isHtml,
   langAttribute,
   languageEntries,
   languageMapNodes,
   pickText,
   pickValues,
+  webUrl,
 } from "./iiif.js";
 
 
@@ -17,11 +20,6 @@ const LANGUAGE_NAMES = { fr: "français", en: "anglais · English", none: "sans 
 
 function field(term, ...description) {
   return [h("dt", {}, term), h("dd", {}, description)];
-}
-
-function languageMapField(term, map) {
-  const { lang } = pickValues(map);
-  return field(term, h("span", { lang: langAttribute(lang) }, languageMapNodes(map)));
 }
 
 function otherLabels(item) {
@@ -44,7 +42,52 @@ function otherLabels(item) {
 }
 
 function rightsNode(rights) {
-  return /^https?:/i.test(rights) ? externalLink(rights, rights) : rights;
+  // A URL is a link; markup (in a store indexed before the URL was taken out of it) is
+  // sanitised; anything else is text.
+  if (webUrl(rights) && !/\s/.test(rights)) return externalLink(rights, rights, { class: "external rights-link" });
+  return isHtml(rights) ? iiifValue(rights) : rights;
+}
+
+function joined(nodes) {
+  return nodes.flatMap((node, i) => (i ? [h("br"), node] : [node]));
+}
+
+/** The object's own record at its publisher ("homepage", v2 "related"), in a new tab. */
+function recordLinks(item) {
+  const links = (item.homepage ?? []).filter((link) => webUrl(link.url));
+  if (links.length === 0) return null;
+  return h(
+    "ul",
+    { class: "link-list record-links" },
+    links.map((link) => {
+      const { lang } = pickValues(link.label);
+      const label = pickText(link.label);
+      const languages = (link.language ?? []).filter((tag) => langAttribute(tag));
+      return h(
+        "li",
+        {},
+        externalLink(link.url, bilingual("Notice du musée", "record at the museum"), {
+          class: "external record-link",
+          hreflang: languages.length === 1 ? languages[0] : null,
+        }),
+        languages.length ? ` (${languages.join(", ")})` : null,
+        label ? [" — ", h("span", { class: "record-link-label", lang: langAttribute(lang) }, label)] : null,
+      );
+    }),
+  );
+}
+
+/** Who publishes the object: its name, linked to its home page when it has one. */
+function providerNodes(providers) {
+  return (providers ?? []).map((provider) => {
+    const { lang, values } = pickValues(provider.label);
+    const home = (provider.homepage ?? []).map((page) => webUrl(page.url)).find(Boolean);
+    const name = values[0] ?? home ?? "";
+    const attributes = { lang: langAttribute(lang) };
+    return home
+      ? externalLink(home, name, { ...attributes, class: "external provider-link" })
+      : h("span", attributes, name);
+  });
 }
 
 function iiifLinkList(item) {
@@ -90,19 +133,43 @@ function imageFacts(item) {
   return facts;
 }
 
-/** What the manifest says of the object: its metadata, rights and attribution. */
+/** What the manifest says of the object: its metadata, publisher, rights and attribution. */
 function recordFacts(item) {
   const facts = metadataFields(item.metadata);
-  if (item.rights) facts.push(...field(bilingual("Droits", "rights"), rightsNode(item.rights)));
+  const providers = providerNodes(item.provider);
+  if (providers.length) facts.push(...field(bilingual("Fournisseur", "provider"), joined(providers)));
+  const rights = [].concat(item.rights ?? []).filter(Boolean);
+  if (rights.length) {
+    facts.push(...field(bilingual("Droits", "rights"), h("span", { class: "rights" }, joined(rights.map(rightsNode)))));
+  }
   if (item.required_statement) {
-    facts.push(...languageMapField(bilingual("Mention obligatoire", "attribution"), item.required_statement));
+    // The publisher's own heading ("Détenu par", "Held By") when it gives one.
+    const label = item.required_statement_label;
+    const term = pickText(label) || bilingual("Mention obligatoire", "attribution");
+    const { lang } = pickValues(item.required_statement);
+    facts.push(
+      h("dt", { class: "required-label", lang: langAttribute(pickValues(label).lang) }, term),
+      h("dd", { class: "required-statement", lang: langAttribute(lang) }, languageMapNodes(item.required_statement)),
+    );
   }
   return facts;
 }
 
-function section(title, facts) {
-  if (facts.length === 0) return null;
-  return [h("h3", { class: "detail-section" }, title), h("dl", { class: "facts" }, facts)];
+/** The manifest's summary (v2 "description"), in the preferred language. */
+function summaryNode(summary) {
+  const { lang, values } = pickValues(summary);
+  if (values.length === 0) return null;
+  return h("div", { class: "detail-summary", lang: langAttribute(lang) }, languageMapNodes(summary));
+}
+
+function section(title, facts, ...lead) {
+  const before = lead.filter(Boolean);
+  if (facts.length === 0 && before.length === 0) return null;
+  return [
+    h("h3", { class: "detail-section" }, title),
+    before,
+    facts.length ? h("dl", { class: "facts" }, facts) : null,
+  ];
 }
 
 /** The panel's content for a loaded item. `links` builds the viewer's own URLs. */
@@ -140,7 +207,12 @@ export function detailContent(item, links) {
         ),
       ),
       section(bilingual("Image", "this picture"), imageFacts(item)),
-      section(bilingual("Notice du manifeste", "manifest record"), recordFacts(item)),
+      section(
+        bilingual("Notice du manifeste", "manifest record"),
+        recordFacts(item),
+        summaryNode(item.summary),
+        recordLinks(item),
+      ),
       h("h3", { class: "detail-section" }, bilingual("Liens IIIF", "IIIF links")),
       iiifLinkList(item),
     ),

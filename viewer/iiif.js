@@ -32,29 +32,37 @@ export function pickText(map, fallback = "") {
   return values.length ? values.map(stripHtml).join(" ; ") : fallback;
 }
 
-/** A lang attribute value for a language map key ("none" means no language). */
-export const langAttribute = (lang) => (lang && lang !== "none" ? lang : null);
+// A well-formed BCP 47 tag ("fr", "en-GB", "cy-GB", "zh-Hant"): publishers' other keys
+// ("true", "English", "none") must not reach a lang attribute.
+const LANGUAGE_TAG = /^[a-z]{2,3}(-[a-z0-9]{2,8})*$/i;
 
-// IIIF Presentation 3 §4.4: a value that starts with "<" and ends with ">" is HTML,
-// limited to a few tags; everything else is plain text.
+/** A lang attribute value for a language map key, or null when it is not a language. */
+export const langAttribute = (lang) => (lang && LANGUAGE_TAG.test(lang) ? lang : null);
+
+// IIIF 3 (§4.4) marks HTML by a leading "<" and trailing ">", but IIIF 2 allowed HTML
+// anywhere in a value ("Lauingen<br/>um 1430", "Map Service &amp; …"): a value with a
+// tag or an entity is HTML, limited to a few tags; everything else is plain text.
 const ALLOWED_TAGS = new Set(["A", "B", "BR", "EM", "I", "P", "SMALL", "SPAN", "STRONG", "SUB", "SUP"]);
 const DROPPED_TAGS = new Set(["SCRIPT", "STYLE", "IFRAME", "OBJECT", "EMBED", "TEMPLATE"]);
+const MARKUP = /<\/?[a-z][^<>]*>|&(#\d+|#x[0-9a-f]+|[a-z][a-z0-9]*);/i;
 
-const isHtml = (value) => {
-  const text = String(value).trim();
-  return text.startsWith("<") && text.endsWith(">");
-};
+export const isHtml = (value) => MARKUP.test(String(value));
 
 function stripHtml(value) {
   if (!isHtml(value)) return String(value);
-  return new DOMParser().parseFromString(value, "text/html").body.textContent.trim();
+  const body = new DOMParser().parseFromString(String(value), "text/html").body;
+  for (const br of body.querySelectorAll("br")) br.replaceWith(" ");
+  return body.textContent.replace(/\s+/g, " ").trim();
 }
+
+/** `url` when it is a web link (http or https), else null: nothing else becomes a link. */
+export const webUrl = (url) => (typeof url === "string" && /^https?:\/\/\S/i.test(url) ? url : null);
 
 function sanitise(source, target) {
   for (const node of source.childNodes) {
     if (node.nodeType === Node.TEXT_NODE) {
       target.append(node.textContent);
-    } else if (node.nodeType === Node.ELEMENT_NODE && !DROPPED_TAGS.has(node.tagName)) {
+    } else if (node.nodeType === Node.ELEMENT_NODE && !DROPPED_TAGS.has(node.localName.toUpperCase())) {
       if (!ALLOWED_TAGS.has(node.tagName)) {
         sanitise(node, target); // unwrap: keep the text, drop the tag
         continue;
