@@ -77,11 +77,18 @@ def human(size: int) -> str:
 
 
 def check_fits(
-    plan: IndexPlan, count: int, dim: int, limit: int | None, building: bool
+    plan: IndexPlan, count: int, dim: int, limit: int | None, building: bool, held: int = 0
 ) -> MemoryEstimate:
-    """The estimate, or IndexTooLargeError when it exceeds `limit` (default MemAvailable)."""
+    """The estimate, or IndexTooLargeError when it exceeds `limit` (default MemAvailable).
+
+    `held`: bytes of another index that stays in memory meanwhile (the one answering
+    while a refresh makes the next). They count against a limit the operator set;
+    MemAvailable leaves them out already."""
     needed = estimate(plan, count, dim)
     source = f"the limit set by {SETTING_MEMORY_LIMIT}"
+    if limit is not None and held:
+        source += f" less the {human(held)} of the index answering meanwhile"
+        limit = max(limit - held, 0)
     if limit is None:
         limit = available_memory()
         source = "available now (MemAvailable)"

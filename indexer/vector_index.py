@@ -228,12 +228,16 @@ class VectorIndex:
 
     @classmethod
     def build_from(
-        cls, snapshot: Snapshot, settings: IndexSettings, source: RerankSource | None = None
+        cls,
+        snapshot: Snapshot,
+        settings: IndexSettings,
+        source: RerankSource | None = None,
+        held: int = 0,
     ) -> VectorIndex:
         """An index over a store snapshot, read in chunks: never all of it as float32."""
         count, dim = snapshot.count_and_dim()
         plan = plan_index(count, settings)
-        check_fits(plan, count, dim, settings.memory_limit, building=True)
+        check_fits(plan, count, dim, settings.memory_limit, building=True, held=held)
         sample = None
         if plan.kind == "ivf":
             sample = snapshot.sample(plan.train_size + PROBES_PER_KIND)
@@ -267,17 +271,19 @@ class VectorIndex:
         store: Store,
         settings: IndexSettings | None = None,
         source: StoreVectors | None = None,
+        held: int = 0,
     ) -> VectorIndex:
-        """The cached index when it matches the store and the plan, else a fresh one."""
+        """The cached index when it matches the store and the plan, else a fresh one.
+        `held`: bytes of an index kept in memory meanwhile (see check_fits)."""
         settings = settings or IndexSettings()
         source = source or StoreVectors(store.db_path)
         with source.snapshot() as snapshot:
             count, dim = snapshot.count_and_dim()
             plan = plan_index(count, settings)
-            cached = cls._load_cached(store.path, snapshot.generation, plan, settings, source)
+            cached = cls._load_cached(store.path, snapshot.generation, plan, settings, source, held)
             if cached is not None:
                 return cached
-            index = cls.build_from(snapshot, settings, source)
+            index = cls.build_from(snapshot, settings, source, held)
         index.save(store.path)
         if plan.mmap:
             # Built in memory; served from the file, so that memory goes back now.
@@ -295,6 +301,7 @@ class VectorIndex:
         plan: IndexPlan,
         settings: IndexSettings,
         source: RerankSource,
+        held: int = 0,
     ) -> VectorIndex | None:
         try:
             meta = json.loads((folder / INDEX_META_FILE).read_text())
@@ -309,7 +316,7 @@ class VectorIndex:
         except (OSError, ValueError, KeyError, TypeError):
             return None  # missing or unreadable: rebuilt by the caller
         plan = recorded.with_search_settings(settings)
-        check_fits(plan, count, dim, settings.memory_limit, building=False)
+        check_fits(plan, count, dim, settings.memory_limit, building=False, held=held)
         try:
             index = faiss.read_index(str(folder / INDEX_FILE), _read_flags(plan))
         except (RuntimeError, ValueError):
@@ -374,7 +381,8 @@ def refreshed(
             if added is not None:
                 added.save(store.path)
                 return added
-    return VectorIndex.load_or_build(store, settings, source)
+    # The previous index answers until the new one is whole: both are in memory then.
+    return VectorIndex.load_or_build(store, settings, source, held=_resident(previous))
 
 
 def _additions(
@@ -393,8 +401,13 @@ def _additions(
     keys, vectors = snapshot.since(previous.generation)
     if len(keys) + previous.size != count:
         return None
-    check_fits(plan, count, dim, settings.memory_limit, building=False)
+    # The additions go to a copy: the previous index and the copy are both in memory.
+    check_fits(plan, count, dim, settings.memory_limit, building=False, held=_resident(previous))
     return keys, vectors
+
+
+def _resident(index: VectorIndex) -> int:
+    return estimate(index.plan, index.size, index.dim).resident
 
 
 # -- faiss helpers ---------------------------------------------------------------------------

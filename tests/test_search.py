@@ -194,6 +194,21 @@ def test_a_store_too_large_is_refused_at_start_and_the_previous_index_kept_later
     assert "2,000 vectors" in searcher.describe()["stale"]
 
 
+def test_a_refresh_counts_the_index_answering_meanwhile_against_the_limit(tmp_path):
+    vectors = clustered(400)
+    store = vector_store(tmp_path / "s", vectors)
+    add_manifest(store, clustered(40, draw=3), "m2")
+    # Room to build an index of 440 vectors, not beside another one answering meanwhile.
+    limit = estimate(plan_index(440, IndexSettings()), 440, DIM).build_peak
+    searcher = Searcher(store, CountingEncoder(vectors), IndexSettings(memory_limit=limit))
+    previous = searcher.index()
+    store.remove_manifests([manifest_url("m2")])
+    add_manifest(store, clustered(40, draw=4), "m3")  # a removal: a full rebuild
+    assert searcher.refresh() is previous  # refused: answering goes on from the previous
+    stale = searcher.describe()["stale"]
+    assert "less the" in stale and "of the index answering meanwhile" in stale
+
+
 def test_describe_reports_the_index_choice(tmp_path):
     store = vector_store(tmp_path / "s", clustered(600))
     described = Searcher(store, CountingEncoder(clustered(1)), SMALL).describe()
