@@ -339,6 +339,7 @@ class VectorIndex:
 
     def save(self, folder: Path) -> None:
         """Write the index, then its meta; readers check both, so order makes it safe."""
+        _remove_orphans(folder)
         pid = os.getpid()
         tmp_index = folder / f".{INDEX_FILE}.{pid}.tmp"
         tmp_meta = folder / f".{INDEX_META_FILE}.{pid}.tmp"
@@ -404,6 +405,25 @@ def _additions(
     # The additions go to a copy: the previous index and the copy are both in memory.
     check_fits(plan, count, dim, settings.memory_limit, building=False, held=_resident(previous))
     return keys, vectors
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Temporary files of saves whose process died in the middle (kill -9, a power cut):
+    nothing else would ever remove them, and an index file can be gigabytes."""
+    for tmp in folder.glob(".index.*.tmp"):
+        pid = tmp.name.split(".")[-2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _resident(index: VectorIndex) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import faiss
 import numpy as np
@@ -189,6 +190,22 @@ def test_cells_are_measured_even_when_set_and_used_once_the_setting_goes(tmp_pat
     assert again.origin == "loaded"
     assert again.plan.nprobe == built.plan.measured_nprobe
     assert again.plan.text_nprobe == built.plan.measured_text_nprobe
+
+
+def test_a_save_removes_what_saves_killed_midway_left_and_only_that(tmp_path):
+    store = vector_store(tmp_path / "s", clustered(300))
+    gone = subprocess.Popen(["true"])  # a save's process that has ended
+    gone.wait()
+    running = subprocess.Popen(["sleep", "30"])  # a save still under way elsewhere
+    try:
+        orphan = store.path / f".{INDEX_FILE}.{gone.pid}.tmp"
+        in_progress = store.path / f".{INDEX_META_FILE}.{running.pid}.tmp"
+        orphan.write_bytes(b"half an index")
+        in_progress.write_text("{}")
+        VectorIndex.load_or_build(store, SMALL)
+        assert not orphan.exists() and in_progress.exists()
+    finally:
+        running.kill()
 
 
 @pytest.mark.parametrize("meta", ["[]", "null", '"text"', "3"])
