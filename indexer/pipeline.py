@@ -177,6 +177,7 @@ def prepared_in_order(
     fetcher: Fetcher,
     encoder: ImageEncoder,
     options: IndexOptions,
+    pending: deque[Future[Prepared]] | None = None,
 ) -> Iterator[tuple[Prepared, bool]]:
     """Prepared images in order, each with whether the next one is ready too.
 
@@ -185,10 +186,12 @@ def prepared_in_order(
     images are handed on as soon as they are at the head of the window. "Ready" waits
     up to LINGER for the next image. `items` is pulled lazily (it may still be walking
     manifests); on Ctrl-C or an early close, queued work is cancelled, not waited for.
+    `pending`, when given, is the window itself (futures in order), for a caller that
+    keeps what had finished when the run stops (`finished_in`).
     """
     window = max(options.batch_size * 2, options.workers * 2)
     pool = ThreadPoolExecutor(options.workers, thread_name_prefix="regard-fetch")
-    pending: deque[Future[Prepared]] = deque()
+    pending = deque() if pending is None else pending
 
     def next_ready(linger: float) -> bool:
         return bool(pending) and bool(wait([pending[0]], timeout=linger).done)
@@ -245,6 +248,7 @@ def embed_pending(
     size = early  # this batch's size: ramps up to options.batch_size
     fingerprint_key = encoder.fingerprint.key
     batch: list[Prepared] = []
+    window: deque[Future[Prepared]] = deque()
 
     def flush() -> None:
         if not batch:
@@ -263,23 +267,39 @@ def embed_pending(
         progress.images_done(len(batch))
         batch.clear()
 
-    try:
-        for prepared, next_ready in prepared_in_order(items, fetcher, encoder, options):
-            if prepared.error:
-                store.record_item_failure(
-                    run_id, prepared.item, prepared.url, prepared.stage, prepared.error
-                )
-                report.failed[prepared.error] += 1
-                progress.images_done(1)
-                continue
+    def take(prepared: Prepared) -> None:
+        if prepared.error:
+            store.record_item_failure(
+                run_id, prepared.item, prepared.url, prepared.stage, prepared.error
+            )
+            report.failed[prepared.error] += 1
+            progress.images_done(1)
+        else:
             batch.append(prepared)
+
+    try:
+        for prepared, next_ready in prepared_in_order(items, fetcher, encoder, options, window):
+            take(prepared)
             if len(batch) >= size or (len(batch) >= early and not next_ready):
                 flush()
                 size = min(size * 2, options.batch_size)
     except KeyboardInterrupt:
+        # The downloads that had finished are kept too: the next run need not fetch them
+        # again (at most two batches more to embed; a second Ctrl-C stops at once).
+        for prepared in finished_in(window):
+            take(prepared)
         flush()
         raise
     flush()
+
+
+def finished_in(window: deque[Future[Prepared]]) -> list[Prepared]:
+    """The images of the window whose preparation had finished, in order."""
+    return [
+        future.result()
+        for future in window
+        if future.done() and not future.cancelled() and future.exception() is None
+    ]
 
 
 # -- the run -------------------------------------------------------------------------------

@@ -213,6 +213,43 @@ def test_the_first_batches_ramp_up_so_the_model_starts_early(tmp_path: Path, ser
     assert log.batches[0] == 4 and log.batches[1] <= 8 and max(log.batches) == 16
 
 
+class CtrlCOnSecondBatch:
+    """The real encoder, with Ctrl-C pressed while it embeds the second batch, once the
+    downloads queued behind it have had time to finish."""
+
+    def __init__(self, encoder: Encoder):
+        self.encoder = encoder
+        self.calls = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.encoder, name)
+
+    def embed_tensors(self, batch):
+        self.calls += 1
+        if self.calls == 2:
+            time.sleep(1.0)
+            raise KeyboardInterrupt
+        return self.encoder.embed_tensors(batch)
+
+
+def test_ctrl_c_keeps_every_download_that_had_finished(tmp_path: Path, server):
+    url = server.shapes_manifest_url(per_pair=3, seed=670, twins=[])  # 48 images
+    store = Store.open(tmp_path / "s", create=True)
+    encoder = Encoder(TEST_MODEL, device="cpu")
+    store.bind_model(TEST_MODEL, "", fingerprint_record(encoder))
+    with pytest.raises(KeyboardInterrupt):
+        run_index([url], store, CtrlCOnSecondBatch(encoder), IndexOptions(batch_size=8))
+    fetched = [key for _, key, _ in server.log if key.startswith("/shapes/iiif/")]
+    kept = store.stats()["items"]
+    store.close()
+    # Beyond the two batches in hand, the window's finished downloads were embedded:
+    # the next run fetches none of them again.
+    assert kept == len(fetched) > 2 + 4
+    assert index(url, store=tmp_path / "s") == 0
+    again = [key for _, key, _ in server.log if key.startswith("/shapes/iiif/")]
+    assert len(again) == len(set(again)) == 48
+
+
 def test_downloads_are_topped_up_as_each_image_is_handed_on(tmp_path: Path, server):
     # The window of downloads stays full: a batch handed to the model leaves the next
     # one already in flight, instead of a gap of one server answer after every batch.
