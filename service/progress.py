@@ -15,7 +15,10 @@ from tqdm import tqdm
 LOG_INTERVAL = 30.0  # seconds between two lines in a log
 
 
-def progress_for(stream: TextIO = sys.stderr) -> BarProgress | LineProgress:
+def progress_for(stream: TextIO | None = None) -> BarProgress | LineProgress:
+    """The display for `stream` (default: sys.stderr as it is now, read at the call: a
+    default bound at import would keep a stream since replaced, even closed)."""
+    stream = stream or sys.stderr
     return BarProgress(stream) if stream.isatty() else LineProgress(stream)
 
 
@@ -23,7 +26,7 @@ class BarProgress:
     """Two bars: manifests (a counter with its rate) and images (done out of queued so
     far, with rate and ETA; the total grows as manifests arrive)."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, stream: TextIO) -> None:
         common = {"file": stream, "dynamic_ncols": True, "mininterval": 0.5}
         self.manifests = tqdm(desc="manifests", unit="mf", position=0, **common)
         self.images = tqdm(desc="images   ", unit="img", total=0, position=1, **common)
@@ -48,7 +51,7 @@ class LineProgress:
     """A line every `interval` seconds, and one at the end: "progress: 3 manifests,
     1,200 of 5,000 images (41.2/s)"."""
 
-    def __init__(self, stream: TextIO = sys.stderr, interval: float = LOG_INTERVAL) -> None:
+    def __init__(self, stream: TextIO, interval: float = LOG_INTERVAL) -> None:
         self.stream = stream
         self.interval = interval
         self.manifests = self.queued = self.done = 0
