@@ -271,6 +271,23 @@ class IIIFTestServer:
         self._documents[key_of(path)] = json.dumps(served, ensure_ascii=False).encode("utf-8")
         return self.base_url + path
 
+    def add_collection(self, path: str, members: list[Any], **extra: Any) -> str:
+        """Serve a Presentation 3 collection at `path` listing `members` (manifest URLs, or
+        member objects as they are), with any `extra` properties. Returns its URL."""
+        items = [
+            {"id": m, "type": "Manifest", "label": {"en": [m]}} if isinstance(m, str) else m
+            for m in members
+        ]
+        doc = {
+            "@context": "http://iiif.io/api/presentation/3/context.json",
+            "id": self.base_url + path,
+            "type": "Collection",
+            "label": {"en": [path]},
+            "items": items,
+            **extra,
+        }
+        return self.add_document(path, doc, rewrite=False)
+
     def reset(self) -> None:
         """Forget counts, log, failures, latency and added documents."""
         with self._lock:

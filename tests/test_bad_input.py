@@ -100,25 +100,11 @@ def test_a_first_run_that_reads_nothing_removes_only_what_it_made(
     assert (papers / "thesis.txt").read_text() == "years of work"
 
 
-def collection(server: IIIFTestServer, path: str, members: list[str]) -> str:
-    return server.add_document(
-        path,
-        {
-            "@context": "http://iiif.io/api/presentation/3/context.json",
-            "id": server.base_url + path,
-            "type": "Collection",
-            "label": {"en": ["test"]},
-            "items": [{"id": url, "type": "Manifest", "label": {"en": [url]}} for url in members],
-        },
-        rewrite=False,
-    )
-
-
 def test_many_unread_members_are_named_up_to_a_limit_then_counted(
     tmp_path: Path, server, capsys: pytest.CaptureFixture[str]
 ):
     missing = [f"{server.base_url}/docs/gone-{n}.json" for n in range(25)]
-    url = collection(server, "/docs/mostly-gone.json", [server.url(GOOD), *missing])
+    url = server.add_collection("/docs/mostly-gone.json", [server.url(GOOD), *missing])
     store = tmp_path / "s"
     assert regard(["index", url, "--store", str(store), "--model", "regard-test", "--quiet"]) == 1
     said = capsys.readouterr()
@@ -132,7 +118,7 @@ def test_many_unread_members_are_named_up_to_a_limit_then_counted(
 def test_a_collection_that_names_no_manifest_says_so(
     tmp_path: Path, server, capsys: pytest.CaptureFixture[str]
 ):
-    url = collection(server, "/docs/empty-collection.json", [])
+    url = server.add_collection("/docs/empty-collection.json", [])
     store = tmp_path / "s"
     assert regard(["index", url, "--store", str(store), "--model", "regard-test", "--quiet"]) == 1
     assert "nothing was indexed: the sources name no manifest" in capsys.readouterr().err

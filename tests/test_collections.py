@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from typing import Any
 
 import httpx
 import pytest
@@ -45,15 +44,6 @@ def load_with(fetcher: Fetcher) -> Callable[[str], Document | None]:
 def manifest_url(server: IIIFTestServer, seed: int) -> str:
     """A real generated manifest (one picture per colour and shape), distinct per seed."""
     return server.shapes_manifest_url(per_pair=1, seed=seed)
-
-
-def serve_collection(server: IIIFTestServer, path: str, items: list[Any], **extra: Any) -> str:
-    """Serve a v3 collection at `path`; items are URLs (taken for manifests) or dicts."""
-    url = server.base_url + path
-    members = [{"id": i, "type": "Manifest"} if isinstance(i, str) else i for i in items]
-    doc = {"@context": V3, "id": url, "type": "Collection", "label": {"en": [path]}}
-    server.add_document(path, {**doc, "items": members, **extra})
-    return url
 
 
 def child(url: str) -> dict[str, str]:
@@ -114,11 +104,11 @@ def test_paged_collection_follows_first_and_next(server, fetcher):
 
 def test_paging_links_given_as_objects(server, fetcher):
     base = server.base_url
-    page2 = serve_collection(server, "/paged/2.json", [manifest_url(server, 2)])
+    page2 = server.add_collection("/paged/2.json", [manifest_url(server, 2)])
     next_link = {"id": page2, "type": "CollectionPage"}
-    page1 = serve_collection(server, "/paged/1.json", [manifest_url(server, 1)], next=next_link)
+    page1 = server.add_collection("/paged/1.json", [manifest_url(server, 1)], next=next_link)
     first = {"id": page1, "type": "CollectionPage"}
-    top = serve_collection(server, "/paged/top.json", [], first=first, total=2)
+    top = server.add_collection("/paged/top.json", [], first=first, total=2)
     assert top == base + "/paged/top.json"
 
     results = list(walk([top], load_with(fetcher)))
@@ -166,7 +156,7 @@ def test_empty_collection_yields_nothing(server, fetcher):
 
 def test_collection_that_contains_itself_is_read_once(server, fetcher):
     url = server.base_url + "/cycle/self.json"
-    serve_collection(server, "/cycle/self.json", [child(url), manifest_url(server, 1), url])
+    server.add_collection("/cycle/self.json", [child(url), manifest_url(server, 1), url])
 
     results = list(walk([url], load_with(fetcher)))
 
@@ -178,8 +168,8 @@ def test_collection_that_contains_itself_is_read_once(server, fetcher):
 def test_a_b_a_cycle_visits_each_collection_once(server, fetcher):
     a = server.base_url + "/cycle/a.json"
     b = server.base_url + "/cycle/b.json"
-    serve_collection(server, "/cycle/a.json", [child(b), manifest_url(server, 1)])
-    serve_collection(server, "/cycle/b.json", [child(a), manifest_url(server, 2)])
+    server.add_collection("/cycle/a.json", [child(b), manifest_url(server, 1)])
+    server.add_collection("/cycle/b.json", [child(a), manifest_url(server, 2)])
 
     results = {r.url: r for r in walk([a], load_with(fetcher))}
 
@@ -194,7 +184,7 @@ def test_a_collection_met_again_under_another_url_is_not_walked_twice(server, fe
     fixture_url = server.url("collections/villanova_nested-bottom.json")
     listed = json.loads((FIXTURES / "collections/villanova_nested-bottom.json").read_text())
     own_id = server.rewrite(listed["@id"])
-    wrapper = serve_collection(server, "/dup/wrapper.json", [child(fixture_url), child(own_id)])
+    wrapper = server.add_collection("/dup/wrapper.json", [child(fixture_url), child(own_id)])
 
     results = list(walk([wrapper], load_with(fetcher)))
 
@@ -203,8 +193,8 @@ def test_a_collection_met_again_under_another_url_is_not_walked_twice(server, fe
 
 def test_same_manifest_listed_twice_is_harvested_once(server, fetcher):
     one = manifest_url(server, 1)
-    inner = serve_collection(server, "/dup/inner.json", [one])
-    outer = serve_collection(server, "/dup/outer.json", [one, child(inner), one])
+    inner = server.add_collection("/dup/inner.json", [one])
+    outer = server.add_collection("/dup/outer.json", [one, child(inner), one])
     # The same manifest under a second URL: the fixture path and its own id.
     fixture = server.url("v3/bodleian_bodleian.json")
     fixture_id = parse_id(fetcher, fixture)
@@ -230,7 +220,7 @@ def test_a_second_document_with_the_same_id_fails_naming_the_first(
     first, second = (server.url(relpath) for relpath in order)
     if slow_first:  # the second is loaded first: the order listed still decides
         server.fail(first, "slow", delay=0.5)
-    url = serve_collection(server, "/same-id/c.json", [first, second])
+    url = server.add_collection("/same-id/c.json", [first, second])
 
     found, failed = list(walk([url], load_with(fetcher)))
 
@@ -242,7 +232,7 @@ def test_a_second_document_with_the_same_id_fails_naming_the_first(
 def test_every_manifest_fixture_listed_is_read_or_said_unread(server, fetcher):
     relpaths = [p for p in server.fixture_paths() if p.split("/")[0] in ("v2", "v3", "edge")]
     members = [server.url(relpath) for relpath in relpaths]
-    url = serve_collection(server, "/all/c.json", members)
+    url = server.add_collection("/all/c.json", members)
 
     results = list(walk([url], load_with(fetcher), workers=8))
 
@@ -261,7 +251,7 @@ def test_template_ids_become_the_urls_they_were_read_from(server, fetcher):
         server.url("edge/iiifcookbook_0283-missing-image_manifest.json"),
         server.url("edge/iiifcookbook_0006-text-language_manifest.json"),
     ]
-    url = serve_collection(server, "/recipes/c.json", recipes)
+    url = server.add_collection("/recipes/c.json", recipes)
 
     results = list(walk([url], load_with(fetcher)))
 
@@ -271,7 +261,7 @@ def test_template_ids_become_the_urls_they_were_read_from(server, fetcher):
 
 def test_finished_manifests_wait_for_a_slow_earlier_one_a_bounded_number(server, fetcher):
     members = [manifest_url(server, seed) for seed in range(60)]
-    url = serve_collection(server, "/hold/c.json", members)
+    url = server.add_collection("/hold/c.json", members)
     server.fail(members[0], "slow", delay=1.5)
     started_while_slow: list[int] = []
     loads: list[str] = []
@@ -296,7 +286,7 @@ def test_every_run_reads_the_same_one_of_two_documents_with_one_id(tmp_path, ser
         server.url("edge/iiifcookbook_0283-missing-image_manifest.json"),
         server.url("edge/iiifcookbook_0006-text-language_manifest.json"),
     ]
-    url = serve_collection(server, "/runs/c.json", [gau, excerpt, *recipes])
+    url = server.add_collection("/runs/c.json", [gau, excerpt, *recipes])
     store = tmp_path / "store"
     unread = [{"source": excerpt, "reason": f"same id as {gau}, already read in this run"}]
 
@@ -330,7 +320,7 @@ def parse_id(fetcher: Fetcher, url: str) -> str:
 
 def test_a_page_of_1000_members(server, fetcher):
     members = [manifest_url(server, seed) for seed in range(1000)]
-    url = serve_collection(server, "/big/collection.json", members)
+    url = server.add_collection("/big/collection.json", members)
 
     results = list(walk([url], load_with(fetcher), workers=16))
 
@@ -341,7 +331,7 @@ def test_a_page_of_1000_members(server, fetcher):
 
 
 def test_manifests_load_concurrently_within_the_worker_limit(server, fetcher):
-    url = serve_collection(server, "/conc/c.json", [manifest_url(server, s) for s in range(12)])
+    url = server.add_collection("/conc/c.json", [manifest_url(server, s) for s in range(12)])
     load = fetcher.document
     lock = threading.Lock()
     running = [0, 0]  # now, most at once
@@ -364,7 +354,7 @@ def test_manifests_load_concurrently_within_the_worker_limit(server, fetcher):
 
 
 def test_stopping_early_cancels_pending_work_and_ends_the_threads(server, fetcher):
-    url = serve_collection(server, "/stop/c.json", [manifest_url(server, s) for s in range(500)])
+    url = server.add_collection("/stop/c.json", [manifest_url(server, s) for s in range(500)])
     calls: list[str] = []
 
     def counting_load(source: str) -> Document | None:
@@ -385,7 +375,7 @@ def test_stopping_early_cancels_pending_work_and_ends_the_threads(server, fetche
 
 
 def test_keyboard_interrupt_in_the_consumer_stops_the_walk(server, fetcher):
-    url = serve_collection(server, "/stop/ki.json", [manifest_url(server, s) for s in range(200)])
+    url = server.add_collection("/stop/ki.json", [manifest_url(server, s) for s in range(200)])
     with pytest.raises(KeyboardInterrupt):
         for _ in walk([url], load_with(fetcher)):
             raise KeyboardInterrupt
@@ -403,7 +393,7 @@ def test_workers_must_be_positive():
 def test_a_member_that_404s_fails_alone(server, fetcher):
     missing = server.base_url + "/nothing/here.json"
     ok = [manifest_url(server, 1), manifest_url(server, 2)]
-    url = serve_collection(server, "/fail/404.json", [ok[0], missing, ok[1]])
+    url = server.add_collection("/fail/404.json", [ok[0], missing, ok[1]])
 
     kinds = by_kind(list(walk([url], load_with(fetcher))))
 
@@ -418,7 +408,7 @@ def test_a_member_that_404s_fails_alone(server, fetcher):
 def test_a_member_that_is_not_json_fails_with_the_reason(server, fetcher, mode, reason):
     bad = server.base_url + "/bad/member.json"
     server.fail("/bad/member.json", mode)
-    url = serve_collection(server, "/fail/bad.json", [bad, manifest_url(server, 1)])
+    url = server.add_collection("/fail/bad.json", [bad, manifest_url(server, 1)])
 
     kinds = by_kind(list(walk([url], load_with(fetcher))))
 
@@ -429,7 +419,7 @@ def test_a_member_that_is_not_json_fails_with_the_reason(server, fetcher, mode, 
 
 def test_a_member_collection_that_is_not_iiif_fails(server, fetcher):
     odd = server.add_document("/odd/info.json", {"hello": "world"})
-    url = serve_collection(server, "/fail/odd.json", [child(odd), manifest_url(server, 1)])
+    url = server.add_collection("/fail/odd.json", [child(odd), manifest_url(server, 1)])
 
     kinds = by_kind(list(walk([url], load_with(fetcher))))
 
@@ -440,7 +430,7 @@ def test_a_member_collection_that_is_not_iiif_fails(server, fetcher):
 
 def test_unexpected_errors_from_load_are_failures_not_crashes(server, fetcher):
     boom = manifest_url(server, 2)
-    url = serve_collection(server, "/fail/boom.json", [manifest_url(server, 1), boom])
+    url = server.add_collection("/fail/boom.json", [manifest_url(server, 1), boom])
 
     def load(source: str) -> Document | None:
         if source == boom:
@@ -455,7 +445,7 @@ def test_unexpected_errors_from_load_are_failures_not_crashes(server, fetcher):
 
 def test_load_returning_none_means_unchanged(server, fetcher):
     same = manifest_url(server, 1)
-    url = serve_collection(server, "/unchanged/c.json", [same, manifest_url(server, 2)])
+    url = server.add_collection("/unchanged/c.json", [same, manifest_url(server, 2)])
 
     def load(source: str) -> Document | None:
         return None if source == same else fetcher.document(source)
@@ -467,8 +457,8 @@ def test_load_returning_none_means_unchanged(server, fetcher):
 
 
 def test_a_collection_returned_as_unchanged_cannot_be_walked(server, fetcher):
-    inner = serve_collection(server, "/unchanged/inner.json", [manifest_url(server, 3)])
-    outer = serve_collection(server, "/unchanged/outer.json", [child(inner)])
+    inner = server.add_collection("/unchanged/inner.json", [manifest_url(server, 3)])
+    outer = server.add_collection("/unchanged/outer.json", [child(inner)])
 
     def load(source: str) -> Document | None:
         return None if source == inner else fetcher.document(source)
@@ -484,7 +474,7 @@ def test_embedded_manifest_with_canvases_is_used_without_fetching(server, fetche
     assert shapes is not None
     embedded = {**shapes.data, "id": server.base_url + "/embedded/never-fetched.json"}
     stub = {"id": manifest_url(server, 8), "type": "Manifest", "items": []}
-    url = serve_collection(server, "/embedded/c.json", [embedded, stub])
+    url = server.add_collection("/embedded/c.json", [embedded, stub])
 
     results = {r.url: r for r in walk([url], load_with(fetcher))}
 

@@ -106,37 +106,23 @@ def test_reharvest_fetches_only_what_changed_and_marks_the_gone_removed(tmp_path
     )
 
 
-def collection_of(server: IIIFTestServer, path: str, manifest_urls: list[str]) -> str:
-    return server.add_document(
-        path,
-        {
-            "@context": "http://iiif.io/api/presentation/3/context.json",
-            "id": server.base_url + path,
-            "type": "Collection",
-            "label": {"en": ["test"]},
-            "items": [{"id": u, "type": "Manifest", "label": {"en": [u]}} for u in manifest_urls],
-        },
-        rewrite=False,
-    )
-
-
 def test_a_manifest_that_leaves_its_collection_is_removed(tmp_path: Path, server):
     a = server.shapes_manifest_url(per_pair=1, seed=500, twins=[])
     b = server.shapes_manifest_url(per_pair=1, seed=501, twins=[])
-    url = collection_of(server, "/docs/coll.json", [a, b])
+    url = server.add_collection("/docs/coll.json", [a, b])
     store = tmp_path / "store"
     assert index(url, store=store) == 0
     assert stats(store)["items"] == 32
 
     # a collection page that fails proves nothing gone: nothing is removed
     server.reset()
-    collection_of(server, "/docs/coll.json", [a, b])
+    server.add_collection("/docs/coll.json", [a, b])
     server.fail(b, "status", status=503)
     assert index(url, store=store) == 1
     assert stats(store)["items"] == 32 and stats(store)["removed"] == 0
 
     server.reset()
-    collection_of(server, "/docs/coll.json", [a])
+    server.add_collection("/docs/coll.json", [a])
     assert index(url, store=store) == 0
     counts = stats(store)
     assert counts["items"] == 16 and counts["removed"] == 16

@@ -156,15 +156,9 @@ def test_a_run_indexes_the_extra_sequence_and_stats_show_what_was_skipped(
 ):
     iiif_server.reset()
     members = [GAU, "edge/loc_2017498721.json"]
-    listed = [{"id": iiif_server.url(m), "type": "Manifest"} for m in members]
-    collection = {
-        "@context": "http://iiif.io/api/presentation/3/context.json",
-        "id": iiif_server.base_url + "/sequences/collection.json",
-        "type": "Collection",
-        "label": {"en": ["sequences"]},
-        "items": listed,
-    }
-    url = iiif_server.add_document("/sequences/collection.json", collection)
+    url = iiif_server.add_collection(
+        "/sequences/collection.json", [iiif_server.url(m) for m in members]
+    )
     store = tmp_path / "store"
 
     assert index(url, store=store) == 0
