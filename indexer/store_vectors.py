@@ -15,6 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -46,13 +47,21 @@ class Snapshot:
         row = self._conn.execute(f"SELECT length(v.vector) {SEARCHABLE} LIMIT 1").fetchone()
         return int(count), (int(row[0]) // 2 if row else 0)
 
-    def keys(self, up_to_generation: int | None = None) -> np.ndarray:
-        """Sorted keys of the searchable vectors (written at or before a generation)."""
-        sql, params = f"SELECT v.item_key {SEARCHABLE}", ()
-        if up_to_generation is not None:
-            sql, params = sql + " AND v.generation <= ?", (up_to_generation,)
-        cursor = self._conn.execute(sql + " ORDER BY v.item_key", params)
+    def keys(self) -> np.ndarray:
+        """Sorted keys of the searchable vectors."""
+        cursor = self._conn.execute(f"SELECT v.item_key {SEARCHABLE} ORDER BY v.item_key")
         return np.fromiter((row[0] for row in cursor), dtype=np.int64)
+
+    def stamps(self, up_to_generation: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted keys of the searchable vectors written at or before a generation, and the
+        generation each was written at: what an index built then must hold."""
+        cursor = self._conn.execute(
+            f"SELECT v.item_key, v.generation {SEARCHABLE} AND v.generation <= ? "
+            "ORDER BY v.item_key",
+            (up_to_generation,),
+        )
+        pairs = np.fromiter(chain.from_iterable(cursor), dtype=np.int64).reshape(-1, 2)
+        return pairs[:, 0].copy(), pairs[:, 1].copy()
 
     def chunks(self, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """All searchable (keys, float16 vectors), `rows` at a time, in key order."""
@@ -68,13 +77,16 @@ class Snapshot:
             yield rows_to_arrays(batch)
             last = batch[-1][0]
 
-    def since(self, generation: int) -> tuple[np.ndarray, np.ndarray]:
-        """Searchable (keys, float16 vectors) written after `generation`."""
+    def since(self, generation: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Searchable (keys, float16 vectors, generations) written after `generation`."""
         rows = self._conn.execute(
-            f"SELECT v.item_key, v.vector {SEARCHABLE} AND v.generation > ? ORDER BY v.item_key",
+            f"SELECT v.item_key, v.vector, v.generation {SEARCHABLE} AND v.generation > ? "
+            "ORDER BY v.item_key",
             (generation,),
         ).fetchall()
-        return rows_to_arrays(rows)
+        keys, vectors = rows_to_arrays([row[:2] for row in rows])
+        generations = np.fromiter((row[2] for row in rows), dtype=np.int64, count=len(rows))
+        return keys, vectors, generations
 
     def sample(self, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """`size` searchable items drawn at random (all of them if fewer): their keys and

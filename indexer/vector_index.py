@@ -1,17 +1,21 @@
 """The FAISS index: a cache derived from the store's vectors, never trusted when stale.
 
-`index.faiss` holds the index and `index.json` the store generation it was built from
-and the plan it follows (exact or IVF, with its parameters: see `index_plan.py`). A
-missing, unreadable, stale or differently planned pair is rebuilt from SQLite, in
-chunks, after checking that it fits in memory. Files are written to a temporary name
-and renamed, so a reader never meets a half-written index.
+`index.faiss` holds the index and `index.json` the store generation it was built from,
+the plan it follows (exact or IVF, with its parameters: see `index_plan.py`) and its
+stamps: which vectors it holds, each by the generation it was written at. A pair built
+at an earlier generation is grown with the vectors written since, when the store only
+gained vectors and the plan still fits the size; a missing, unreadable, otherwise stale
+or differently planned pair is rebuilt from SQLite, in chunks, after checking that it
+fits in memory. Files are written to a temporary name and renamed, so a reader never
+meets a half-written index.
 
-An index is never changed once built: adding vectors makes a new one (`with_added`), so
-threads still searching the previous one are never disturbed.
+An index another thread may be searching is never changed: adding vectors makes a new
+one (`with_added`), so threads still searching the previous one are never disturbed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -91,6 +95,7 @@ class VectorIndex:
         source: RerankSource | None = None,
         origin: str = "built",
         built_at: str | None = None,
+        stamps: str | None = None,
     ):
         self._index = index
         self.plan = plan
@@ -100,6 +105,9 @@ class VectorIndex:
         self._source = source
         self.origin = origin  # built | loaded (from the cache files) | added (incrementally)
         self.built_at = built_at or _now()
+        # Which vectors it holds, each by the generation it was written at (stamps_digest):
+        # lets a later run add to it only when the store still holds exactly those.
+        self.stamps = stamps
         self._parts: list[_KeyRange] = []  # exact: the key ranges one query is split in
         if plan.kind == "ivf":
             self._params: dict[Modality, faiss.SearchParametersIVF] = {
@@ -145,6 +153,7 @@ class VectorIndex:
             self._source,
             self.origin,
             self.built_at,
+            self.stamps,
         )
 
     # -- searching -----------------------------------------------------------------------
@@ -243,25 +252,35 @@ class VectorIndex:
             sample = snapshot.sample(plan.train_size + PROBES_PER_KIND)
         index, plan, keys = _build(plan, settings, dim, sample, snapshot.chunks(BUILD_CHUNK_ROWS))
         source = source if plan.kind == "ivf" else None  # exact scores need no re-ranking
-        return cls(index, plan, snapshot.generation, dim, keys, source)
+        stamps = stamps_digest(*snapshot.stamps(snapshot.generation))
+        return cls(index, plan, snapshot.generation, dim, keys, source, stamps=stamps)
 
     def with_added(
-        self, keys: np.ndarray, vectors: np.ndarray, generation: int
+        self,
+        keys: np.ndarray,
+        vectors: np.ndarray,
+        generation: int,
+        stamps: str | None = None,
+        copy: bool = True,
     ) -> VectorIndex | None:
-        """A new index with these vectors added; this one is left as it was.
+        """A new index with these vectors added; with `copy`, this one is left as it was
+        (threads may be searching it). Without, it is grown where it lies, and must no
+        longer be used: for an index nobody else holds yet.
 
         None where the index cannot take additions (a memory-mapped one is read-only).
         """
         if self.plan.mmap:
             return None
         keys = np.asarray(keys, dtype=np.int64)
-        index = faiss.clone_index(self._index)
+        index = faiss.clone_index(self._index) if copy else self._index
         _add(index, keys, vectors)
         merged = np.sort(np.concatenate([self.keys, keys]))
         source = self._source
         if isinstance(source, ArrayVectors):  # the store's source sees new vectors by itself
             source = source.with_added(keys, vectors)
-        return VectorIndex(index, self.plan, generation, self.dim, merged, source, origin="added")
+        return VectorIndex(
+            index, self.plan, generation, self.dim, merged, source, "added", stamps=stamps
+        )
 
     # -- the cache files -----------------------------------------------------------------
 
@@ -273,7 +292,8 @@ class VectorIndex:
         source: StoreVectors | None = None,
         held: int = 0,
     ) -> VectorIndex:
-        """The cached index when it matches the store and the plan, else a fresh one.
+        """The cached index when it matches the store and the plan; the cached index with
+        the vectors added since, when the store only gained vectors; else a fresh one.
         `held`: bytes of an index kept in memory meanwhile (see check_fits)."""
         settings = settings or IndexSettings()
         source = source or StoreVectors(store.db_path)
@@ -281,9 +301,13 @@ class VectorIndex:
             count, dim = snapshot.count_and_dim()
             plan = plan_index(count, settings)
             cached = cls._load_cached(store.path, snapshot.generation, plan, settings, source, held)
-            if cached is not None:
+            if cached is not None and cached.generation == snapshot.generation:
                 return cached
-            index = cls.build_from(snapshot, settings, source, held)
+            index = None
+            if cached is not None:
+                index = _grown(cached, snapshot, settings, held)
+            if index is None:
+                index = cls.build_from(snapshot, settings, source, held)
         index.save(store.path)
         if plan.mmap:
             # Built in memory; served from the file, so that memory goes back now.
@@ -303,9 +327,11 @@ class VectorIndex:
         source: RerankSource,
         held: int = 0,
     ) -> VectorIndex | None:
+        """The index of the cache files when it holds the store as it is at `generation`,
+        or as it was at an earlier one whose vectors it records (stamps), else None."""
         try:
             meta = json.loads((folder / INDEX_META_FILE).read_text())
-            if not isinstance(meta, dict) or meta.get("generation") != generation:
+            if not isinstance(meta, dict) or not _may_serve(meta, generation):
                 return None
             # Indexes written before plans were recorded (exact, float32) are rebuilt.
             recorded = IndexPlan.from_dict(meta.get("plan") or {"kind": "exact", "chosen_by": ""})
@@ -313,6 +339,7 @@ class VectorIndex:
                 return None
             dim = int(meta["dim"])
             count = int(meta["count"])
+            built_for = int(meta["generation"])
         except (OSError, ValueError, KeyError, TypeError):
             return None  # missing or unreadable: rebuilt by the caller
         plan = recorded.with_search_settings(settings)
@@ -329,12 +356,13 @@ class VectorIndex:
         return cls(
             index,
             plan,
-            generation,
+            built_for,
             dim,
             _index_keys(index),
             source if plan.kind == "ivf" else None,
             origin="loaded",
             built_at=meta.get("built_at"),
+            stamps=meta.get("stamps"),
         )
 
     def save(self, folder: Path) -> None:
@@ -349,6 +377,7 @@ class VectorIndex:
             "dim": self.dim,
             "plan": self.plan.to_dict(),
             "built_at": self.built_at,
+            "stamps": self.stamps,
         }
         try:
             faiss.write_index(self._index, str(tmp_index))
@@ -375,10 +404,11 @@ def refreshed(
     with source.snapshot() as snapshot:
         if snapshot.generation == previous.generation:
             return previous
-        update = _additions(previous, snapshot, settings)
+        # The additions go to a copy: the previous index and the copy are both in memory.
+        update = _additions(previous, snapshot, settings, held=_resident(previous))
         if update is not None:
-            keys, vectors = update
-            added = previous.with_added(keys, vectors, snapshot.generation)
+            keys, vectors, stamps = update
+            added = previous.with_added(keys, vectors, snapshot.generation, stamps)
             if added is not None:
                 added.save(store.path)
                 return added
@@ -386,25 +416,65 @@ def refreshed(
     return VectorIndex.load_or_build(store, settings, source, held=_resident(previous))
 
 
+def _grown(
+    cached: VectorIndex, snapshot: Snapshot, settings: IndexSettings, held: int
+) -> VectorIndex | None:
+    """The cached index of an earlier generation with the vectors added since, when the
+    store only gained vectors; None when it must be rebuilt. Nobody else holds the cached
+    index yet: it is grown in place, not copied."""
+    update = _additions(cached, snapshot, settings, held)
+    if update is None:
+        return None
+    keys, vectors, stamps = update
+    return cached.with_added(keys, vectors, snapshot.generation, stamps, copy=False)
+
+
 def _additions(
-    previous: VectorIndex, snapshot: Snapshot, settings: IndexSettings
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """The vectors added since `previous`, when nothing else changed; else None."""
+    previous: VectorIndex, snapshot: Snapshot, settings: IndexSettings, held: int
+) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """The vectors added since `previous` (keys, vectors) and the stamps of the index
+    they make, when nothing else changed; else None. `held`: see check_fits."""
     if previous.plan.mmap:
         return None
     count, dim = snapshot.count_and_dim()
     plan = plan_index(count, settings)
     if not previous.plan.serves(plan) or dim != previous.dim:
         return None
-    # Every item the previous index holds must still be searchable with the same vector.
-    if not np.array_equal(snapshot.keys(up_to_generation=previous.generation), previous.keys):
+    # Every item the previous index holds must still be searchable with the same vector:
+    # the same keys, each written at the same generation (after a restore from a backup,
+    # the same keys may hold older vectors).
+    old_keys, old_generations = snapshot.stamps(previous.generation)
+    if not np.array_equal(old_keys, previous.keys):
         return None
-    keys, vectors = snapshot.since(previous.generation)
+    if previous.stamps is not None and previous.stamps != stamps_digest(old_keys, old_generations):
+        return None
+    keys, vectors, generations = snapshot.since(previous.generation)
     if len(keys) + previous.size != count:
         return None
-    # The additions go to a copy: the previous index and the copy are both in memory.
-    check_fits(plan, count, dim, settings.memory_limit, building=False, held=_resident(previous))
-    return keys, vectors
+    check_fits(plan, count, dim, settings.memory_limit, building=False, held=held)
+    all_keys = np.concatenate([old_keys, keys])
+    order = np.argsort(all_keys, kind="stable")
+    stamps = stamps_digest(all_keys[order], np.concatenate([old_generations, generations])[order])
+    return keys, vectors, stamps
+
+
+def stamps_digest(keys: np.ndarray, generations: np.ndarray) -> str:
+    """A short digest of which vectors an index holds: the keys, in order, and the
+    generation each vector was written at."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(np.ascontiguousarray(keys, dtype=np.int64).tobytes())
+    digest.update(np.ascontiguousarray(generations, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def _may_serve(meta: dict[str, Any], generation: int) -> bool:
+    """Whether cache files recorded with `meta` may serve the store at `generation`: built
+    at it, or at an earlier one whose vectors they record, to add what came since. Never
+    a later one: the store was restored from a backup since."""
+    built_for = meta.get("generation")
+    if not isinstance(built_for, int):
+        return False
+    return built_for == generation or (built_for < generation and bool(meta.get("stamps")))
 
 
 def _remove_orphans(folder: Path) -> None:

@@ -353,6 +353,14 @@ def print_summary(report: IndexReport, stats: dict) -> None:
 
 def describe_index(plan: dict) -> list[str]:
     """How the search index answers: exact, or which cells of an IVF index, and why."""
+    return _index_kind(plan) + (
+        ["        the new vectors were added to the saved index: no rebuild"]
+        if plan.get("origin") == "added"
+        else []
+    )
+
+
+def _index_kind(plan: dict) -> list[str]:
     if plan["kind"] == "exact":
         count = plan["count"]
         vectors = f"{count:,} {'vector' if count == 1 else 'vectors'}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 
 import faiss
@@ -12,9 +13,18 @@ import pytest
 from indexer import vector_index
 from indexer.index_memory import IndexTooLargeError, check_fits, estimate
 from indexer.index_plan import IndexSettingError, IndexSettings, plan_index
+from indexer.store import EmbeddedImage, Store
 from indexer.store_vectors import StoreVectors
 from indexer.vector_index import INDEX_FILE, INDEX_META_FILE, VectorIndex, refreshed
-from tests.vector_stores import add_manifest, clustered, manifest_url, vector_store
+from models import TEST_MODEL
+from service.cli import main as regard
+from tests.vector_stores import (
+    add_manifest,
+    clustered,
+    fingerprint,
+    manifest_url,
+    vector_store,
+)
 
 SMALL = IndexSettings(exact_limit=500)  # tests' threshold: exact up to 500 vectors
 
@@ -288,6 +298,10 @@ def test_refusal_offers_only_what_fits():
     assert ways_out.count("REGARD_INDEX_MMAP=true") == 1, ways_out
 
 
+def no_rebuild(*args, **kwargs):
+    raise AssertionError("the index was rebuilt for an addition")
+
+
 @pytest.mark.parametrize("settings", [IndexSettings(), SMALL], ids=["exact", "ivf"])
 def test_additions_update_the_index_without_a_rebuild(tmp_path, monkeypatch, settings):
     store = vector_store(tmp_path / "s", clustered(1000))
@@ -295,9 +309,6 @@ def test_additions_update_the_index_without_a_rebuild(tmp_path, monkeypatch, set
     before = VectorIndex.load_or_build(store, settings, source)
     new_vectors = clustered(30, draw=7)
     new_keys = add_manifest(store, new_vectors, "m2")
-
-    def no_rebuild(*args, **kwargs):
-        raise AssertionError("the index was rebuilt for an addition")
 
     monkeypatch.setattr(VectorIndex, "build_from", no_rebuild)
     after = refreshed(before, store, settings, source)
@@ -308,6 +319,98 @@ def test_additions_update_the_index_without_a_rebuild(tmp_path, monkeypatch, set
     assert [row[0].key for row in top] == new_keys[:3].tolist()
     # The added index was saved: a restart loads it rather than building.
     assert VectorIndex.load_or_build(store, settings, source).origin == "loaded"
+
+
+@pytest.mark.parametrize("settings", [IndexSettings(), SMALL], ids=["exact", "ivf"])
+def test_a_later_run_adds_to_the_saved_index_without_a_rebuild(tmp_path, monkeypatch, settings):
+    # Each `regard index` ends by loading the saved index: a run that only brought new
+    # images adds their vectors to it, rather than building (and training) it again.
+    store = vector_store(tmp_path / "s", clustered(1000))
+    first = VectorIndex.load_or_build(store, settings)
+    new_vectors = clustered(30, draw=7)
+    new_keys = add_manifest(store, new_vectors, "m2")
+    monkeypatch.setattr(VectorIndex, "build_from", no_rebuild)
+    grown = VectorIndex.load_or_build(store, settings)
+    assert grown.origin == "added" and grown.size == 1030 and grown.plan == first.plan
+    assert grown.generation == store.generation
+    top = grown.search(new_vectors[:3], 1)
+    assert [row[0].key for row in top] == new_keys[:3].tolist()
+    again = VectorIndex.load_or_build(store, settings)  # saved at the new generation
+    assert again.origin == "loaded" and again.size == 1030
+    assert again.stamps == grown.stamps
+    # A third run adds to what the second one saved.
+    add_manifest(store, clustered(20, draw=8), "m3")
+    assert VectorIndex.load_or_build(store, settings).size == 1050
+
+
+def test_a_saved_index_of_vectors_embedded_again_since_is_rebuilt(tmp_path):
+    vectors = clustered(300)
+    store = vector_store(tmp_path / "s", vectors)
+    source = StoreVectors(store.db_path)
+    VectorIndex.load_or_build(store, SMALL, source)
+    with source.snapshot() as snapshot:
+        key = int(snapshot.keys()[0])
+    replacement = clustered(1, draw=9)[0]
+    store.save_vectors([EmbeddedImage(key, replacement, "u", 10, 8)], fingerprint()["key"])
+    add_manifest(store, clustered(10, draw=4), "m2")
+    rebuilt = VectorIndex.load_or_build(store, SMALL, source)
+    assert rebuilt.origin == "built" and rebuilt.size == 310
+    [best] = rebuilt.search(replacement, 1)[0]
+    assert best.key == key and best.score == pytest.approx(1.0, abs=1e-3)
+
+
+def test_an_index_saved_before_a_restore_is_not_added_to(tmp_path):
+    # Backup, then one item embedded again and the index saved; the backup restored, then
+    # a run adds images. The same keys are searchable as when the index was saved, but
+    # one of them holds its older vector again: the index must not be reused.
+    store = vector_store(tmp_path / "s", clustered(300))
+    keys = add_manifest(store, clustered(5, draw=2), "m2")
+    original = clustered(5, draw=2)[0]
+    backup = tmp_path / "backup.sqlite"
+    with sqlite3.connect(backup) as copy:
+        store._conn().backup(copy)
+    store.save_vectors(
+        [EmbeddedImage(int(keys[0]), clustered(1, draw=9)[0], "u", 10, 8)], fingerprint()["key"]
+    )
+    VectorIndex.load_or_build(store, SMALL)
+    store.close()
+    with sqlite3.connect(backup) as copy, sqlite3.connect(store.db_path) as target:
+        copy.backup(target)
+    restored = Store.open(store.path)
+    add_manifest(restored, clustered(10, draw=4), "m3")
+    index = VectorIndex.load_or_build(restored, SMALL)
+    assert index.origin == "built" and index.size == 315
+    [best] = index.search(original, 1)[0]
+    assert best.key == keys[0] and best.score == pytest.approx(1.0, abs=1e-3)
+
+
+def test_an_index_saved_without_its_stamps_is_not_added_to(tmp_path):
+    # index.json written before the stamps were recorded: what it holds is not known.
+    store = vector_store(tmp_path / "s", clustered(300))
+    VectorIndex.load_or_build(store, SMALL)
+    meta_file = store.path / INDEX_META_FILE
+    meta = json.loads(meta_file.read_text())
+    del meta["stamps"]
+    meta_file.write_text(json.dumps(meta))
+    assert VectorIndex.load_or_build(store, SMALL).origin == "loaded"  # still current
+    add_manifest(store, clustered(10, draw=4), "m2")
+    rebuilt = VectorIndex.load_or_build(store, SMALL)
+    assert rebuilt.origin == "built" and rebuilt.size == 310
+
+
+def test_regard_index_adds_a_later_runs_images_to_the_saved_index(tmp_path, iiif_server, capsys):
+    store = tmp_path / "store"
+    options = ["--store", str(store), "--model", TEST_MODEL, "--quiet"]
+    shapes = f"{iiif_server.base_url}/shapes/manifest.json?per_pair=1"
+    assert regard(["index", shapes, *options]) == 0
+    assert "saved index" not in capsys.readouterr().out  # the first run builds it
+    first = json.loads((store / INDEX_META_FILE).read_text())
+    assert regard(["index", iiif_server.url("v3/vam_ocean-liners.json"), *options]) == 0
+    assert "the new vectors were added to the saved index: no rebuild" in capsys.readouterr().out
+    second = json.loads((store / INDEX_META_FILE).read_text())
+    assert second["generation"] > first["generation"] and second["count"] > first["count"]
+    with StoreVectors(store / "store.sqlite").snapshot() as snapshot:
+        assert second["count"] == snapshot.count_and_dim()[0]
 
 
 def test_removed_items_rebuild_the_index(tmp_path):
