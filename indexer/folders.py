@@ -181,7 +181,7 @@ def overlap(manifest: Manifest, folders: Set[str], owners: Mapping[str, str]) ->
     clashes: Counter[str] = Counter()
     for ref in manifest.images:
         owner = owners.get(ref.item_id)
-        if owner in folders:
+        if owner is not None and owner in folders:
             relpath = file_url_path(ref.canvas_id).relative_to(here)
             if (file_url_path(owner) / relpath).exists():  # else moved there from it
                 clashes[owner] += 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeGuard
 
 from indexer.iiif_canvas import as_list, node_id
 from indexer.iiif_labels import LanguageMap, language_map
@@ -32,7 +32,7 @@ _HREF = re.compile(r"""href\s*=\s*(["'])(.*?)\1""", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
 
 
-def is_web_url(text: Any) -> bool:
+def is_web_url(text: Any) -> TypeGuard[str]:
     return isinstance(text, str) and re.match(r"https?://\S", text, re.IGNORECASE) is not None
 
 

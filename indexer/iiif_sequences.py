@@ -67,7 +67,9 @@ def read_v2_canvases(reader: CanvasReader, doc: dict[str, Any]) -> int:
     are skipped, and so are the media elements it stands for.
     """
     sequences = [s for s in as_list(doc.get("sequences")) if isinstance(s, dict | str)]
-    embedded = [s for s in sequences if not _is_reference(s, _SEQUENCE_CONTENT)]
+    embedded = [
+        s for s in sequences if isinstance(s, dict) and not _is_reference(s, _SEQUENCE_CONTENT)
+    ]
     for sequence in sequences:
         if _is_reference(sequence, _SEQUENCE_CONTENT):
             reader.skip(node_id(sequence) or reader.manifest_id, SEQUENCE_REFERENCE)
@@ -120,7 +122,7 @@ def read_v3_canvases(reader: CanvasReader, doc: dict[str, Any]) -> int:
     """Presentation 3: items (Canvas) -> items (AnnotationPage) -> items (Annotation).body."""
     canvases = [c for c in as_list(doc.get("items")) if isinstance(c, dict | str)]
     for index, canvas in enumerate(canvases):
-        if _is_reference(canvas, _V3_CANVAS_CONTENT):
+        if not isinstance(canvas, dict) or _is_reference(canvas, _V3_CANVAS_CONTENT):
             canvas_id = node_id(canvas) or f"{reader.manifest_id}#canvas={index}"
             reader.skip(canvas_id, CANVAS_REFERENCE, index)
             continue

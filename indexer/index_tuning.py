@@ -34,6 +34,7 @@ import numpy as np
 
 from .exact_top import ExactTop
 from .index_plan import default_nprobe
+from .ivf_lists import cell_ids, ivf_params
 
 RECALL_TARGET = 0.96  # mean recall@10 of the probes; the goal is 0.95, this leaves a margin
 PROBES_PER_KIND = 300  # a mean recall within about 0.01, for a few seconds at 1,000,000
@@ -125,7 +126,7 @@ def tune(
     cell_of = _cells_of(ivf, np.array([key for row in answers for key in row], dtype=np.int64))
 
     def searched(queries: np.ndarray, truth: list[list[int]], scanned: int) -> float:
-        params = faiss.SearchParametersIVF(nprobe=scanned)
+        params = ivf_params(scanned)
         _, candidates = index.search(queries, min(rerank, index.ntotal), params=params)
         return _mean_share(truth, [set(row.tolist()) for row in candidates])
 
@@ -162,15 +163,9 @@ def _cells_of(ivf: faiss.IndexIVF, keys: np.ndarray) -> dict[int, int]:
     """The cell (inverted list) that holds each of these keys."""
     wanted = np.unique(keys)
     cells: dict[int, int] = {}
-    for cell in range(ivf.nlist):
-        size = ivf.invlists.list_size(cell)
-        if not size:
-            continue
-        pointer = ivf.invlists.get_ids(cell)
-        ids = faiss.rev_swig_ptr(pointer, size)
+    for cell, ids in cell_ids(ivf):
         for key in ids[np.isin(ids, wanted)].tolist():
             cells[key] = cell
-        ivf.invlists.release_ids(cell, pointer)
     return cells
 
 

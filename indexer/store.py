@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -155,8 +155,8 @@ class ManifestRow:
     required_statement: LanguageMap | None
     content_hash: str | None
     required_label: LanguageMap | None = None
-    homepage: list[dict[str, Any]] = field(default_factory=list)
-    provider: list[dict[str, Any]] = field(default_factory=list)
+    homepage: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    provider: Sequence[Mapping[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -365,7 +365,9 @@ class Store:
                 "INSERT INTO runs(started_at, sources, status) VALUES (?, ?, 'running')",
                 (now(), json.dumps(list(sources))),
             )
-            return int(cursor.lastrowid)
+            run_id = cursor.lastrowid
+            assert run_id is not None  # an INSERT always sets it
+            return run_id
 
     def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> None:
         with self._transaction() as conn:

@@ -272,8 +272,10 @@ def _pretrained_or_default(name: str, pretrained: str | os.PathLike[str] | None)
 
 def _create_model(
     name: str, weights: ResolvedWeights, device: torch.device, model_kwargs: dict[str, Any]
-) -> tuple[torch.nn.Module, Callable[[Image.Image], torch.Tensor]]:
-    """Build through open_clip's own factory, with the checkpoint already on disk."""
+) -> tuple[Any, Callable[[Image.Image], torch.Tensor]]:
+    """Build through open_clip's own factory, with the checkpoint already on disk.
+    The model is Any: its towers and scales are attributes open_clip sets, which torch's
+    Module types only as Tensor | Module."""
     preprocess = weights.preprocess
     try:
         with _seeded(RANDOM_SEED):

@@ -56,7 +56,7 @@ class HubAccess:
     machine with a filled cache never touches the network.
     """
 
-    def __init__(self, cache_dir: str | Path | None = None) -> None:
+    def __init__(self, cache_dir: str | os.PathLike[str] | None = None) -> None:
         self.cache_dir = Path(cache_dir or constants.HF_HUB_CACHE)
 
     @cached_property

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from typing import TypeGuard
 
 import torch
 import torch.nn.functional as F
@@ -52,7 +53,7 @@ class SelfAttention(nn.Module):
             self.out_proj.bias = nn.Parameter(out.bias.detach().clone())
 
     @staticmethod
-    def can_replace(attention: nn.Module) -> bool:
+    def can_replace(attention: nn.Module) -> TypeGuard[nn.MultiheadAttention]:
         return (
             isinstance(attention, nn.MultiheadAttention)
             and attention.batch_first

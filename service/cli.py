@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from models.runtimes import RUNTIMES  # torch-free: --help stays quick
 
@@ -524,7 +524,7 @@ def cells_advice(needed: int | None, scanned: int, setting: str) -> str:
 
 
 def _settings_problem(error: Exception) -> str:
-    problems = getattr(error, "errors", list)()
+    problems: list[dict[str, Any]] = getattr(error, "errors", list)()
     return "; ".join(
         f"REGARD_{'_'.join(str(p) for p in problem['loc']).upper()}: {problem['msg']}"
         for problem in problems
