@@ -263,6 +263,42 @@ def test_an_empty_query_says_what_to_do_in_french_then_the_api_message(
     assert viewer.page.locator("#grid .card").count() == 0
 
 
+def test_an_error_keeps_the_results_on_screen_until_a_search_succeeds(
+    viewer: Page, base_url: str
+) -> None:
+    viewer.open("?q=red+circle")
+    viewer.wait_for_cards()
+    shown = viewer.card_labels()
+    heading = viewer.page.inner_text("#results-heading")
+    alert = viewer.page.locator("#notice [role=alert]")
+
+    viewer.search("")  # refused by the service: "give some words"
+    alert.wait_for()
+    assert alert.locator(".notice-message").inner_text().startswith("Saisissez quelques mots")
+    assert "vue précédente" in alert.locator(".notice-kept").inner_text()
+    # What the curator was looking at is still there, under its own heading.
+    assert viewer.card_labels() == shown
+    assert viewer.page.inner_text("#results-heading") == heading
+    assert alert.bounding_box()["y"] < viewer.page.locator("#grid").bounding_box()["y"]
+
+    # "More like this" that cannot reach the service keeps them too.
+    viewer.page.route("**/similar?*", lambda route: route.abort())
+    viewer.page.locator("#grid .card .similar-link").first.click()
+    alert.filter(has_text="ne répond pas").wait_for()
+    viewer.page.wait_for_function("document.querySelector('#grid').ariaBusy === 'false'")
+    assert viewer.card_labels() == shown
+    viewer.page.unroute("**/similar?*")
+
+    # The next search that succeeds replaces both.
+    viewer.search("blue square")
+    viewer.page.wait_for_url(re.compile(r"\?q=blue\+square$"))
+    alert.wait_for(state="detached")
+    viewer.wait_for_cards()
+    _, expected = get_json(base_url, "api/search", q="blue square", k=24)
+    assert viewer.card_labels() == [hit["label"] for hit in expected["results"]]
+    assert "blue square" in viewer.page.inner_text("#results-heading")
+
+
 def test_more_results_than_the_service_gives_offers_the_first_ones(viewer: Page) -> None:
     viewer.open("?q=circle&k=5000")
     alert = viewer.page.locator("#notice [role=alert]")

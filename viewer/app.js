@@ -114,7 +114,7 @@ const ERROR_TEXTS = {
   bad_response: "La réponse du service est illisible.",
 };
 
-function errorNotice(error, { action = null } = {}) {
+function errorNotice(error, { action = null, note = null } = {}) {
   const text = ERROR_TEXTS[error.code] ?? "Le service n’a pas pu répondre.";
   return h(
     "div",
@@ -123,6 +123,7 @@ function errorNotice(error, { action = null } = {}) {
     h("p", { class: "notice-message" }, text),
     h("p", { class: "notice-detail", lang: "en" }, error.message),
     action,
+    note,
     error.status ? h("p", { class: "notice-code" }, `${error.status} · ${error.code}`) : null,
   );
 }
@@ -243,8 +244,19 @@ function showResults(view, state, response) {
   ui.more.hidden = !(results.length >= state.k && state.k < maxK);
 }
 
-function showError(view, state, error) {
-  setTitle("Erreur");
+// The results on screen stay there when a request fails: a curator keeps what they were
+// looking at. Their heading and reference still name them; the error goes above.
+const keptNote = () =>
+  h(
+    "p",
+    { class: "notice-kept" },
+    bilingual(
+      "Les images ci-dessous sont celles de la vue précédente.",
+      "the pictures below are those of the previous view",
+    ),
+  );
+
+function showNothingFor(view, state) {
   ui.reference.hidden = true;
   replace(ui.reference);
   const query = state.q?.trim();
@@ -255,7 +267,13 @@ function showError(view, state, error) {
       : bilingual("Résultats", "results"),
   );
   replace(ui.status);
-  replace(ui.grid);
+}
+
+function showError(view, state, error) {
+  setTitle("Erreur");
+  const kept = ui.grid.querySelector(".card") !== null;
+  if (!kept) showNothingFor(view, state);
+  // "More" would ask again for what just failed, not for more of what is shown.
   ui.more.hidden = true;
   // Too many results asked for (a link from a server with a higher limit): offer the first ones.
   const action =
@@ -270,7 +288,7 @@ function showError(view, state, error) {
           ),
         )
       : null;
-  replace(ui.notice, errorNotice(error, { action }));
+  replace(ui.notice, errorNotice(error, { action, note: kept ? keptNote() : null }));
 }
 
 // ---- the detail panel ---------------------------------------------------------------
