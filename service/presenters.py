@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from indexer.iiif import best_label
 from indexer.imageapi import ImageService, needs_info, region_size, thumbnail_url
 from indexer.search import Hit as SearchHit
@@ -10,6 +12,9 @@ from indexer.store import ItemRecord
 from .schemas import Hit, ItemDetail, ItemSummary, Link, MetadataEntry, Provider
 
 PREVIEW_SIZE = 1024
+# The picture a link opens in a tab: a master file can be hundreds of megapixels, which
+# stalls a browser; 2000 pixels on the longest side shows a drawing's detail.
+LARGE_SIZE = 2000
 
 
 def local_image_url(item: ItemRecord, size: int | None = None) -> str:
@@ -32,6 +37,20 @@ def _thumbnail(item: ItemRecord, service: ImageService, size: int) -> str:
     return _picture(item, service, size)
 
 
+def _listing_within(service: ImageService, bound: int) -> ImageService:
+    """A level 0 service as if it listed only its sizes within `bound` (its smallest when
+    none is): `thumbnail_url` then takes the largest of those, rather than the smallest
+    that covers the bound, often the master file itself."""
+    if service.level != 0 or not service.sizes:
+        return service
+    within = [size for size in service.sizes if max(size) <= bound]
+    return replace(service, sizes=within or [min(service.sizes, key=lambda s: s[0] * s[1])])
+
+
+def _large(item: ItemRecord, service: ImageService) -> str:
+    return _picture(item, _listing_within(service, LARGE_SIZE), LARGE_SIZE)
+
+
 def _shown_size(item: ItemRecord, service: ImageService | None) -> tuple[int | None, int | None]:
     """The size of what the item shows: its region's, else the image's."""
     width, height = item.width, item.height
@@ -46,11 +65,12 @@ def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
     if item.image_url and item.image_url.startswith("file://"):
         thumbnail, image = local_image_url(item, thumbnail_size), local_image_url(item)
         preview = local_image_url(item, PREVIEW_SIZE)
+        large = local_image_url(item, LARGE_SIZE)
     elif service:
         thumbnail, image = _thumbnail(item, service, thumbnail_size), item.image_url
-        preview = _picture(item, service, PREVIEW_SIZE)
+        preview, large = _picture(item, service, PREVIEW_SIZE), _large(item, service)
     else:
-        thumbnail = image = preview = item.image_url
+        thumbnail = image = preview = large = item.image_url
     width, height = _shown_size(item, service)
     return {
         "id": item.id,
@@ -62,6 +82,7 @@ def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
         "labels": item.canvas_label,
         "thumbnail_url": thumbnail,
         "preview_url": preview,
+        "large_url": large,
         "image_url": image,
         "width": width,
         "height": height,

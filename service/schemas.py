@@ -37,7 +37,15 @@ class ItemSummary(BaseModel):
     canvas_index: int = Field(description="Position of the canvas in its manifest, from 0.")
     thumbnail_url: str | None = Field(description="A small rendition, from the Image API.")
     preview_url: str | None = Field(description="A rendition of about 1024 pixels.")
-    image_url: str | None = Field(description="The image itself (a IIIF Image API URL or file).")
+    large_url: str | None = Field(
+        description="The picture to open in a browser tab: about 2000 pixels on its longest "
+        "side, or less, as the Image API service can serve it (a level 0 service: its "
+        "largest listed size within that, else its smallest, else the whole image)."
+    )
+    image_url: str | None = Field(
+        description="The image itself (a IIIF Image API URL or file): may be the master "
+        "file, too large to open in a browser."
+    )
     width: int | None = None
     height: int | None = None
     region: str | None = Field(

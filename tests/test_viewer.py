@@ -7,6 +7,7 @@ the system's Chromium: Playwright never downloads one here.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sqlite3
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from tests.regard_fixtures import index, start_service, stop_service
 from tests.test_record_fields import FIXTURES, RECORD_MANIFESTS
@@ -385,10 +387,64 @@ HOSTILE_ATTRIBUTION = (
 )
 
 
+# Master files of 108 megapixels, behind three kinds of Image API service.
+MASTER = (12000, 9000)
+MASTERS_MANIFEST = "https://museum.example/iiif/masters/manifest"
+MASTER_SERVICES = [
+    # level 2: asked for any size
+    {"id": "https://museum.example/iiif/scaling", "type": "ImageService3", "profile": "level2"},
+    # level 0, a listed size within 2000 pixels, and the master itself
+    {
+        "id": "https://museum.example/iiif/listed",
+        "type": "ImageService3",
+        "profile": "level0",
+        "sizes": [{"width": w, "height": h} for w, h in [(500, 375), (2000, 1500), MASTER]],
+    },
+    # level 0 (v2), no listed size within 2000 pixels: the smallest listed, not the master
+    {
+        "@id": "https://museum.example/iiif/large-only",
+        "@context": "http://iiif.io/api/image/2/context.json",
+        "profile": "http://iiif.io/api/image/2/level0.json",
+        "sizes": [{"width": w, "height": h} for w, h in [(3000, 2250), MASTER]],
+    },
+]
+
+
+def _master_canvas(n: int, service: dict) -> dict:
+    canvas = f"{MASTERS_MANIFEST}/canvas/{n}"
+    base = service.get("id") or service["@id"]
+    body = {"id": f"{base}/full/full/0/default.jpg", "type": "Image", "format": "image/jpeg"}
+    body |= {"width": MASTER[0], "height": MASTER[1], "service": [{**service}]}
+    body["service"][0] |= {"width": MASTER[0], "height": MASTER[1]}
+    annotation = {"id": f"{canvas}/a", "type": "Annotation", "motivation": "painting"}
+    annotation |= {"body": body, "target": canvas}
+    page = {"id": f"{canvas}/p", "type": "AnnotationPage", "items": [annotation]}
+    items = [page]
+    return {"id": canvas, "type": "Canvas", "width": MASTER[0], "height": MASTER[1], "items": items}
+
+
+MASTERS = {
+    "@context": "http://iiif.io/api/presentation/3/context.json",
+    "id": MASTERS_MANIFEST,
+    "type": "Manifest",
+    "label": {"fr": ["Dessins numérisés en très haute définition"]},
+    "homepage": [
+        {
+            "id": "https://museum.example/collections/royere-42",
+            "type": "Text",
+            "format": "text/html",
+            "label": {"fr": ["Notice"]},
+        }
+    ],
+    "items": [_master_canvas(n, service) for n, service in enumerate(MASTER_SERVICES)],
+}
+
+
 @pytest.fixture(scope="module")
 def record_service(tmp_path_factory, iiif_server) -> Iterator[tuple[str, Path]]:
     """`regard serve` over a store of the real manifests of tests/test_record_fields.py,
-    and one made hostile; yields its URL and the store."""
+    one made hostile, and one of master files too large to open whole; yields its URL
+    and the store."""
     iiif_server.reset()
     doc = json.loads((FIXTURES / HOSTILE_BASE).read_text())
     doc["@id"] = "https://hostile.example/manifest.json"
@@ -397,8 +453,9 @@ def record_service(tmp_path_factory, iiif_server) -> Iterator[tuple[str, Path]]:
     doc["license"] = '<a href="javascript:window.pwned=1">CC</a>'
     doc["metadata"] = [{"label": '<b onclick="window.pwned=1">Titre</b>', "value": "a &lt; b"}]
     hostile = iiif_server.add_document("/docs/hostile.json", doc)
+    masters = iiif_server.add_document("/docs/masters.json", MASTERS)
     store = tmp_path_factory.mktemp("record-viewer") / "store"
-    urls = [iiif_server.url(path) for path in RECORD_MANIFESTS] + [hostile]
+    urls = [iiif_server.url(path) for path in RECORD_MANIFESTS] + [hostile, masters]
     assert index(*urls, store=store) == 0
     service = start_service(store)
     yield service.url.rstrip("/") + "/", store
@@ -414,16 +471,19 @@ def record_viewer(browser, record_service) -> Iterator[Page]:
     assert page.errors == [], f"JavaScript errors in the page: {page.errors}"
 
 
-def open_record(viewer: Page, record_service, iiif_server, source: str) -> tuple[Any, dict]:
-    """Open the detail panel of the first image of `source` (a fixture path, or a URL);
-    returns the panel and the API's answer for that image."""
+def open_record(
+    viewer: Page, record_service, iiif_server, source: str, canvas: int | None = None
+) -> tuple[Any, dict]:
+    """Open the detail panel of the first image of `source` (a fixture path, or a URL),
+    or of its `canvas` (from 0); returns the panel and the API's answer for that image."""
     base_url, store = record_service
     url = source if source.startswith("http") else iiif_server.url(source)
+    where = "m.source = ?" + ("" if canvas is None else " AND i.canvas_index = ?")
     with sqlite3.connect(store / "store.sqlite") as conn:
         (item_id,) = conn.execute(
             "SELECT i.id FROM items i JOIN manifests m ON m.id = i.manifest_id "
-            "WHERE m.source = ? ORDER BY i.key LIMIT 1",
-            (url,),
+            f"WHERE {where} ORDER BY i.key LIMIT 1",
+            (url,) if canvas is None else (url, canvas),
         ).fetchone()
     _, item = get_json(base_url, f"api/items/{urllib.parse.quote(item_id, safe='')}")
     viewer.open("?item=" + urllib.parse.quote(item_id, safe=""))
@@ -553,3 +613,31 @@ def test_hostile_markup_in_a_manifest_runs_nothing_and_links_nowhere(
     hrefs = body.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
     assert all(href.startswith(("http://", "https://", "?")) for href in hrefs), hrefs
     assert "a < b" in dialog.inner_text()  # an entity in plain text is decoded, not run
+
+
+def served_size(url: str) -> tuple[int, int]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return Image.open(io.BytesIO(response.read())).size
+
+
+def test_the_image_link_opens_a_bounded_picture_not_the_master_file(
+    record_viewer: Page, record_service, iiif_server
+) -> None:
+    masters = iiif_server.base_url + "/docs/masters.json"
+    expected = [  # what each service serves within about 2000 pixels
+        ("/h/museum.example/iiif/scaling", "full/!2000,2000", (2000, 1500)),
+        ("/h/museum.example/iiif/listed", "full/2000,1500", (2000, 1500)),
+        ("/h/museum.example/iiif/large-only", "full/3000,", (3000, 2250)),
+    ]
+    for n, (service, size, pixels) in enumerate(expected):
+        dialog, item = open_record(record_viewer, record_service, iiif_server, masters, n)
+        link = dialog.locator("a.iiif-image")
+        href = link.get_attribute("href")
+        assert href == item["large_url"] == f"{iiif_server.base_url}{service}/{size}/0/default.jpg"
+        assert link.get_attribute("target") == "_blank"
+        assert served_size(href) == pixels  # the service serves it (level 0 refuses others)
+        assert item["image_url"].endswith("/full/full/0/default.jpg")  # the API still says it
+        # The record at the museum is linked as it was.
+        record = dialog.locator("a.record-link")
+        assert record.get_attribute("href") == item["homepage"][0]["url"]
+        assert record.get_attribute("href").endswith("/h/museum.example/collections/royere-42")

@@ -95,7 +95,8 @@ function iiifLinkList(item) {
     [item.manifest_id, "Manifeste IIIF", "IIIF manifest", "iiif-manifest"],
     [item.canvas_id, "Canevas", "canvas", "iiif-canvas"],
     [infoJsonUrl(item.image_service), "Service d’images (info.json)", "Image API service", "iiif-service"],
-    [item.image_url, "Image", "image file", "iiif-image"],
+    // Not the master file, which can be hundreds of megapixels and stall the browser.
+    [item.large_url ?? item.image_url, "Image", "large picture", "iiif-image"],
   ].filter(([href]) => href);
   return h(
     "ul",
@@ -179,7 +180,7 @@ export function detailContent(item, links) {
   const manifestTitle = pickText(item.manifest_labels, item.manifest_label);
 
   // The server builds the preview within each Image API service's limits.
-  const preview = imageFrame([item.preview_url, item.thumbnail_url, item.image_url], {
+  const preview = imageFrame([item.preview_url, item.thumbnail_url, item.large_url], {
     alt: title,
     lazy: false,
     className: "detail-image",
