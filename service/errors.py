@@ -38,12 +38,18 @@ def error_body(status: int, code: str, message: str) -> dict:
     return {"error": {"status": status, "code": code, "message": message}}
 
 
+def _describe_problem(problem: dict) -> str:
+    where = ".".join(str(p) for p in problem.get("loc", ()) if p not in ("query", "path"))
+    said = problem.get("msg", "invalid")
+    given = problem.get("input")
+    # The value as sent ("k: ... integer (got 'abc')"): one look shows what to change.
+    if isinstance(given, str):
+        said += f" (got {given[:50]!r})"
+    return f"{where}: {said}" if where else said
+
+
 def _describe_validation(error: RequestValidationError) -> str:
-    parts = []
-    for problem in error.errors():
-        where = ".".join(str(p) for p in problem.get("loc", ()) if p not in ("query", "path"))
-        parts.append(f"{where}: {problem.get('msg', 'invalid')}" if where else problem["msg"])
-    return "invalid request: " + "; ".join(parts)
+    return "invalid request: " + "; ".join(map(_describe_problem, error.errors()))
 
 
 def install_error_handlers(app: FastAPI) -> None:

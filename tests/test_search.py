@@ -1,8 +1,13 @@
-"""The searcher: text cache, items that left, refreshes while others search, memory limits."""
+"""The searcher: text cache, items that left, refreshes while others search, memory limits;
+and the parameters of `GET /api/search` and "more like this", as a real server takes them.
+"""
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -215,3 +220,46 @@ def test_describe_reports_the_index_choice(tmp_path):
     assert described["kind"] == "ivf" and described["chosen_by"] == "size"
     assert described["count"] == 600 and described["generation"] == store.generation
     assert isinstance(VectorIndex.load_or_build(store, SMALL).describe()["nprobe"], int)
+
+
+# ---- the parameters of the HTTP API, sent as written to a real `regard serve` -----------
+
+
+def get_raw(service, path_and_query: str) -> tuple[int, dict]:
+    """GET a URL exactly as written: percent-escapes reach the server untouched."""
+    try:
+        with urllib.request.urlopen(service.url + path_and_query, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_an_empty_k_as_a_form_sends_it_is_the_default(live_service):
+    status, body = get_raw(live_service, "/api/search?q=circle&k=")
+    assert status == 200 and body["k"] == 24 and len(body["results"]) == 24
+    item = body["results"][0]["id"]
+    status, body = get_raw(live_service, f"/api/items/{item}/similar?k=")
+    assert status == 200 and body["k"] == 24
+
+
+@pytest.mark.parametrize("path", ["/api/search?q=circle&k=abc", "/api/items/x/similar?k=abc"])
+def test_a_k_that_is_not_a_number_is_refused_naming_it(live_service, path):
+    status, body = get_raw(live_service, path)
+    assert status == 422 and body["error"]["code"] == "invalid_request"
+    message = body["error"]["message"]
+    assert "k:" in message and "integer" in message and "'abc'" in message
+
+
+def test_a_query_encoded_in_latin_1_is_refused_with_its_utf_8_form(live_service):
+    status, body = get_raw(live_service, "/api/search?q=fauteuil%20en%20fer%20forg%E9")
+    assert status == 400
+    error = body["error"]
+    assert (error["status"], error["code"]) == (400, "query_not_utf8")
+    assert "'q' is not UTF-8" in error["message"]
+    assert "q=fauteuil%20en%20fer%20forg%C3%A9" in error["message"]  # what to send instead
+
+    # The same query in UTF-8 is searched as typed; so is a U+FFFD sent as UTF-8.
+    status, body = get_raw(live_service, "/api/search?q=fauteuil%20en%20fer%20forg%C3%A9")
+    assert status == 200 and body["query"] == "fauteuil en fer forgé"
+    status, body = get_raw(live_service, "/api/search?q=forg%EF%BF%BD")
+    assert status == 200 and body["query"] == "forg\ufffd"

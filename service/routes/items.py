@@ -6,7 +6,7 @@ import io
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from indexer.folders import is_folder_item, load_file_image
@@ -17,9 +17,9 @@ from ..context import ContextDep, ServiceContext
 from ..errors import BadRequest, NotFound
 from ..presenters import hit, item_detail, item_summary
 from ..schemas import ItemDetail, SimilarResponse
-from .limits import check_k
+from .limits import DEFAULT_K, Count, blank_means, check_k, require_utf8_query
 
-router = APIRouter(tags=["items"])
+router = APIRouter(tags=["items"], dependencies=[Depends(require_utf8_query)])
 
 ItemId = Annotated[str, Path(description="Regard's id of the image, as search returns it.")]
 
@@ -60,7 +60,9 @@ async def get_item(ctx: ContextDep, item_id: ItemId) -> ItemDetail:
 async def local_image(
     ctx: ContextDep,
     item_id: ItemId,
-    size: Annotated[int | None, Query(ge=16, le=4096, description="Longest side.")] = None,
+    size: Annotated[
+        int | None, Query(ge=16, le=4096, description="Longest side."), blank_means(None)
+    ] = None,
 ) -> Response:
     """The picture of an item indexed from a local folder (IIIF items link to their
     own Image API instead)."""
@@ -100,7 +102,7 @@ def render_local_image(url: str, size: int | None) -> bytes:
 async def similar(
     ctx: ContextDep,
     item_id: ItemId,
-    k: Annotated[int, Query(description="How many neighbours.")] = 24,
+    k: Annotated[Count, Query(description="How many neighbours (empty: the default).")] = DEFAULT_K,
 ) -> SimilarResponse:
     check_k(k, ctx.settings.max_k)
     item = await run_in_threadpool(_find, ctx, item_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from indexer.search import clean_query
@@ -14,16 +14,16 @@ from ..context import ContextDep
 from ..errors import BadRequest
 from ..presenters import hit
 from ..schemas import SearchResponse
-from .limits import check_k
+from .limits import DEFAULT_K, Count, check_k, require_utf8_query
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], dependencies=[Depends(require_utf8_query)])
 
 
 @router.get("/search", response_model=SearchResponse)
 async def search(
     ctx: ContextDep,
     q: Annotated[str, Query(description="What to look for, in French or English.")] = "",
-    k: Annotated[int, Query(description="How many results.")] = 24,
+    k: Annotated[Count, Query(description="How many results (empty: the default).")] = DEFAULT_K,
 ) -> SearchResponse:
     query = clean_query(q)
     if not query:
