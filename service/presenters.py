@@ -59,18 +59,31 @@ def _shown_size(item: ItemRecord, service: ImageService | None) -> tuple[int | N
     return region_size(item.region, width, height) or (item.width, item.height)
 
 
+def _pictures(
+    item: ItemRecord, service: ImageService | None, thumbnail_size: int
+) -> dict[str, str | None]:
+    """The links to the item's picture, from the smallest to the image itself."""
+    if item.image_url and item.image_url.startswith("file://"):
+        return {
+            "thumbnail_url": local_image_url(item, thumbnail_size),
+            "preview_url": local_image_url(item, PREVIEW_SIZE),
+            "large_url": local_image_url(item, LARGE_SIZE),
+            "image_url": local_image_url(item),
+        }
+    if service:
+        return {
+            "thumbnail_url": _thumbnail(item, service, thumbnail_size),
+            "preview_url": _picture(item, service, PREVIEW_SIZE),
+            "large_url": _large(item, service),
+            "image_url": item.image_url,
+        }
+    # A plain image URL is all there is: every link is to it.
+    return dict.fromkeys(("thumbnail_url", "preview_url", "large_url", "image_url"), item.image_url)
+
+
 def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
     service = ImageService.from_dict(item.service) if item.service else None
     manifest_label = best_label(item.manifest_label)
-    if item.image_url and item.image_url.startswith("file://"):
-        thumbnail, image = local_image_url(item, thumbnail_size), local_image_url(item)
-        preview = local_image_url(item, PREVIEW_SIZE)
-        large = local_image_url(item, LARGE_SIZE)
-    elif service:
-        thumbnail, image = _thumbnail(item, service, thumbnail_size), item.image_url
-        preview, large = _picture(item, service, PREVIEW_SIZE), _large(item, service)
-    else:
-        thumbnail = image = preview = large = item.image_url
     width, height = _shown_size(item, service)
     return {
         "id": item.id,
@@ -80,10 +93,7 @@ def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
         "canvas_id": item.canvas_id,
         "canvas_index": item.canvas_index,
         "labels": item.canvas_label,
-        "thumbnail_url": thumbnail,
-        "preview_url": preview,
-        "large_url": large,
-        "image_url": image,
+        **_pictures(item, service, thumbnail_size),
         "width": width,
         "height": height,
         "region": item.region,

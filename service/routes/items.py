@@ -67,20 +67,21 @@ async def local_image(
     """The picture of an item indexed from a local folder (IIIF items link to their
     own Image API instead)."""
     item = await run_in_threadpool(_find, ctx, item_id)
-    if not (item.image_url or "").startswith("file://"):
+    file_url = item.image_url or ""
+    if not file_url.startswith("file://"):
         raise NotFound(
             f"item {item_id!r} is not a local file: its image is at {item.image_url}",
             code="not_a_local_file",
         )
     # Only files of an indexed folder: a file:// URL that a remote document gave (in a
     # store filled before such URLs were refused) must never be read and served.
-    if not is_folder_item(item.id, item.manifest_id, item.image_url):
+    if not is_folder_item(item.id, item.manifest_id, file_url):
         raise NotFound(
             f"item {item_id!r} was not indexed from a local folder: its file is not served",
             code="not_a_local_file",
         )
     try:
-        body = await run_in_threadpool(render_local_image, item.image_url, size)
+        body = await run_in_threadpool(render_local_image, file_url, size)
     except (OSError, DecodeError) as error:
         raise NotFound(
             f"the image file of item {item_id!r} cannot be read: {error}", code="unreadable_file"
