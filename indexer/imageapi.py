@@ -10,7 +10,8 @@ its shorter side (the model resizes the short side, then centre-crops), and neve
 than the service can give or more than the image has: never the master file when a smaller
 one can be had, and never an upscaled one. `thumbnail_url` asks for a picture to show,
 with only the size forms the service's level guarantees. Both ask for a region
-("x,y,w,h") when only part of the image is painted and the service can crop.
+("x,y,w,h") when only part of the image is painted and the service can crop; a level 0
+service cannot, and the indexer cuts the region from the whole image (`region_to_cut`).
 """
 
 from __future__ import annotations
@@ -322,14 +323,19 @@ def _json_kind(value: Any) -> str:
 # --- asking --------------------------------------------------------------------------
 
 
-def needs_info(service: ImageService) -> bool:
+def needs_info(service: ImageService, region: str | None = None) -> bool:
     """Whether to read the service's info.json before asking it for a small image.
 
     A level 0 service must serve only the whole image and the sizes it lists. Manifests
     often describe it by id and profile alone: without the `sizes` of its info.json, the
-    only request left would be the master file (63 MP for a museum scan).
+    only request left would be the master file (63 MP for a museum scan). A `region` it
+    cannot crop is cut from the picture it serves, in the image's own pixels: that needs
+    the image's size, which a manifest may leave out or give for a derivative.
     """
-    return service.level == 0 and not service.sizes
+    if service.level != 0:
+        return False
+    unsized = not (service.width and service.height)
+    return not service.sizes or (unsized and region_to_cut(service, region) is not None)
 
 
 def with_info(service: ImageService, info: ImageService) -> ImageService:
@@ -412,18 +418,52 @@ def region_box(region: str | None) -> tuple[int, int, int, int] | None:
     return None
 
 
+def clip_box(
+    box: tuple[int, int, int, int], width: int, height: int
+) -> tuple[int, int, int, int] | None:
+    """An (x, y, w, h) box cut to a `width` x `height` image, as a server clips a region;
+    None when none of it lies inside."""
+    x, y, w, h = box
+    w, h = min(w, width - x), min(h, height - y)
+    return (x, y, w, h) if w > 0 and h > 0 else None
+
+
 def region_size(
     region: str | None, width: int | None = None, height: int | None = None
 ) -> tuple[int, int] | None:
     """The size of an "x,y,w,h" region, clipped to the image when its size is known, as
     a server clips it; None when it is not such a region, or lies outside the image."""
     box = region_box(region)
-    if box is None:
-        return None
-    x, y, w, h = box
-    if width and height:
-        w, h = min(w, width - x), min(h, height - y)
-    return (w, h) if w > 0 and h > 0 else None
+    if box is not None and width and height:
+        box = clip_box(box, width, height)
+    return None if box is None else (box[2], box[3])
+
+
+def can_crop(service: ImageService) -> bool:
+    """Whether the service serves regions: level 0 must serve only the whole image."""
+    return _can_scale(service)
+
+
+def region_to_cut(service: ImageService, region: str | None) -> tuple[int, int, int, int] | None:
+    """The "x,y,w,h" region, as numbers, that a request to `service` cannot ask for: a
+    level 0 service serves the whole image, and the region must be cut from it after."""
+    box = region_box(region)
+    return None if box is None or can_crop(service) else box
+
+
+def image_size(
+    service: ImageService | None, width: int | None, height: int | None
+) -> tuple[int, int] | None:
+    """The whole image's size in pixels: the service's own when it states one, else
+    `width`/`height` as the manifest gives them; None when neither is known.
+
+    The service's size wins: manifests often give a derivative's size on the resource
+    (Wellcome: 742 x 1024 for a 2569 x 3543 service), and trusting it could take a large
+    image for a small one and ask for it whole.
+    """
+    if service and service.width and service.height:
+        return service.width, service.height
+    return (width, height) if width and height else None
 
 
 def url_region(url: str | None, service: ImageService) -> str | None:
@@ -443,20 +483,35 @@ def _view(
     service: ImageService, region: str | None, width: int | None, height: int | None
 ) -> tuple[str, tuple[int, int] | None]:
     """What a request shows: the region to ask for ("full" when there is none, or the
-    service cannot crop) and its size in pixels, None when unknown.
-
-    The service's own size wins over `width`/`height`: manifests often give a
-    derivative's size on the resource (Wellcome: 742 x 1024 for a 2569 x 3543 service),
-    and trusting it could take a large image for a small one and ask for it whole.
-    """
-    if service.width and service.height:
-        width, height = service.width, service.height
-    size = (width, height) if width and height else None
-    if region and _can_scale(service):
-        cropped = region_size(region, width, height)
+    service cannot crop) and its size in pixels, None when unknown (see `image_size`)."""
+    size = image_size(service, width, height)
+    if region and can_crop(service):
+        cropped = region_size(region, *size) if size else region_size(region)
         if cropped:
             return region, cropped
     return "full", size
+
+
+def _part_kept(
+    service: ImageService, region: str | None, size: tuple[int, int] | None
+) -> tuple[float, float] | None:
+    """How much of the whole image's width and height the model will see: all of it,
+    or the part of it that a region to cut keeps; None when that is not known."""
+    box = region_to_cut(service, region)
+    if box is None:
+        return 1.0, 1.0
+    if size is None or (kept := clip_box(box, *size)) is None:
+        return None
+    return kept[2] / size[0], kept[3] / size[1]
+
+
+def _listed_covering(
+    sizes: list[tuple[int, int]], target: int, part: tuple[float, float]
+) -> tuple[int, int]:
+    """The smallest listed size in which the `part` kept still covers `target` pixels on
+    its shorter side, else the largest listed size."""
+    covering = [s for s in sizes if min(s[0] * part[0], s[1] * part[1]) >= target]
+    return min(covering, key=_area) if covering else max(sizes, key=_area)
 
 
 def image_request_url(
@@ -472,7 +527,9 @@ def image_request_url(
     `width`/`height` are the image's size as the manifest gives it; the service's own size,
     when it states one, is used instead.
     `region` ("x,y,w,h" in pixels) asks for part of the image, as a SpecificResource's
-    selector does; a level 0 service cannot crop, and then the whole image is asked for.
+    selector does; a level 0 service cannot crop, and then the whole image is asked for,
+    large enough that the region cut from it still covers the target (a listed size is
+    chosen only when the image's size is known, to find the region in it).
 
     In order of preference:
     1. the image is no larger than `target` on its short side: the whole image (``full``
@@ -480,8 +537,9 @@ def image_request_url(
     2. a service that can scale (level >= 1, or level unknown, which nearly always means a
        scaling server): ``w,`` when the width is the shorter side, else ``,h``, within
        the service's maxWidth, maxHeight and maxArea;
-    3. otherwise the smallest listed ``sizes`` entry that covers `target`, else the
-       largest listed one (in the form the service serves them: see `_listed_size`);
+    3. otherwise the smallest listed ``sizes`` entry that covers `target` (with the
+       region to cut from it, for a level 0 service), else the largest listed one (in
+       the form the service serves them: see `_listed_size`);
     4. otherwise the whole image (``max`` where limits are stated: never more).
     When the size is unknown (no dimensions given nor stated, no sizes listed), a scaling
     service is asked for ``!2t,2t`` (level 2, where "!w,h" is required) or ``2t,``: the
@@ -502,9 +560,9 @@ def image_request_url(
             if _within_limits(service, *scaled):
                 return _url(service, spec, shown)
 
-    if service.sizes and shown == "full":
-        covering = [s for s in service.sizes if min(s) >= target]
-        chosen = min(covering, key=_area) if covering else max(service.sizes, key=_area)
+    part = _part_kept(service, region, size)
+    if service.sizes and shown == "full" and part:
+        chosen = _listed_covering(service.sizes, target, part)
         return _url(service, _listed_size(service, *chosen))
 
     if size is None and _can_scale(service):

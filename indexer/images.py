@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
+
+from .imageapi import clip_box
 
 # Larger images are refused before their pixels are decoded (decompression bombs).
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -16,17 +19,48 @@ DEFAULT_MAX_PIXELS = 100_000_000
 Image.MAX_IMAGE_PIXELS = None
 
 
+# Recorded as it is for every such item, so that like failures group.
+REGION_OUTSIDE = "the painted region lies outside the image"
+
+Box = tuple[float, float, float, float]  # left, top, right, bottom
+
+
 class DecodeError(Exception):
     """The bytes are not a picture we can use; the message is the reason recorded."""
 
 
-def decode_image(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+@dataclass(frozen=True)
+class Crop:
+    """The part of the picture to keep: `box` (x, y, w, h) in pixels of the whole image,
+    whose size is `full`; None when not known, and then the picture is taken to be the
+    whole image at its full size. The picture may be any size of the whole image (a
+    listed size, a capped "max", a JPEG draft): the box is scaled to it."""
+
+    box: tuple[int, int, int, int]
+    full: tuple[int, int] | None = None
+
+    def within(self, size: tuple[int, int]) -> Box:
+        """The box in a picture of the whole image at `size`, clipped to the image as a
+        server clips a region. Raises DecodeError when none of it lies inside."""
+        full = self.full or size
+        clipped = clip_box(self.box, *full)
+        if clipped is None:
+            raise DecodeError(REGION_OUTSIDE)
+        x, y, w, h = clipped
+        sx, sy = size[0] / full[0], size[1] / full[1]
+        return x * sx, y * sy, (x + w) * sx, (y + h) * sy
+
+
+def decode_image(
+    data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXELS, crop: Crop | None = None
+) -> Image.Image:
     """Decode `data` to RGB, letting JPEG decode at a reduced scale when it is much larger.
 
     Draft mode asks the JPEG decoder for a 1/2, 1/4 or 1/8 scale that still covers
-    `min_side` on the shorter side: far less work than decoding every pixel.
-    Transparent parts are laid on white. Any failure to decode is a DecodeError, so one
-    bad picture never stops a run.
+    `min_side` on the shorter side of what is kept: the whole picture, or the part that
+    `crop` keeps (cut after decoding, at the decoded scale). Far less work than decoding
+    every pixel. Transparent parts are laid on white. Any failure to decode is a
+    DecodeError, so one bad picture never stops a run.
     """
     # Pillow's plugins raise many types on bad data (OSError, SyntaxError, ValueError,
     # EOFError, struct.error, IndexError...): any of them means this picture is unusable.
@@ -39,16 +73,29 @@ def decode_image(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXEL
         raise DecodeError(
             f"image of {width}x{height} pixels exceeds the limit of {max_pixels:,} pixels"
         )
+    kept = crop.within(image.size) if crop else (0, 0, width, height)
     try:
-        if image.format == "JPEG" and min(width, height) > 2 * min_side:
-            scale = min_side / min(width, height)
+        kept_side = min(kept[2] - kept[0], kept[3] - kept[1])
+        if image.format == "JPEG" and kept_side > 2 * min_side:
+            scale = min_side / kept_side
             image.draft("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))
         image.load()
+        if crop:
+            image = image.crop(_pixels(kept, (width, height), image.size))
         if has_transparency(image):
             return on_white(image)
         return image if image.mode == "RGB" else image.convert("RGB")  # convert copies
     except Exception as error:
         raise DecodeError(reason(error)) from error
+
+
+def _pixels(box: Box, size: tuple[int, int], decoded: tuple[int, int]) -> tuple[int, ...]:
+    """`box`, in a picture of `size`, in whole pixels of the picture as decoded (a JPEG
+    draft is smaller); never empty."""
+    sx, sy = decoded[0] / size[0], decoded[1] / size[1]
+    left, top = min(round(box[0] * sx), decoded[0] - 1), min(round(box[1] * sy), decoded[1] - 1)
+    right, bottom = round(box[2] * sx), round(box[3] * sy)
+    return left, top, max(right, left + 1), max(bottom, top + 1)
 
 
 def has_transparency(image: Image.Image) -> bool:

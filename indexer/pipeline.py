@@ -23,8 +23,18 @@ import torch
 from .errors import SourceError
 from .fetch import Fetcher, FetchError, FetchSettings
 from .harvest import Harvest, HarvestProgress, HarvestReport
-from .imageapi import ImageService, image_request_url, needs_info, parse_info, with_info
-from .images import DEFAULT_MAX_PIXELS, DecodeError, decode_image
+from .imageapi import (
+    ImageService,
+    clip_box,
+    image_request_url,
+    image_size,
+    needs_info,
+    parse_info,
+    region_box,
+    region_to_cut,
+    with_info,
+)
+from .images import DEFAULT_MAX_PIXELS, REGION_OUTSIDE, Crop, DecodeError, decode_image
 from .index_memory import IndexTooLargeError
 from .index_plan import IndexSettings
 from .store import EmbeddedImage, PendingItem, Store
@@ -94,27 +104,61 @@ class NoProgress:
 # -- fetching and embedding ----------------------------------------------------------------
 
 
-def request_url(item: PendingItem, target: int, fetcher: Fetcher | None = None) -> str:
-    """The URL of the smallest picture that covers the model's input.
+def read_info(service_id: str, fetcher: Fetcher) -> ImageService | None:
+    """The service's info.json, or None when it cannot be had (the manifest's word then
+    stands)."""
+    url = service_id + "/info.json"
+    try:
+        info = fetcher.document(url)
+        return None if info is None else parse_info(info.data, url)
+    except SourceError as error:  # NotIIIFError too
+        log.debug("no usable %s: %s", url, error)
+        return None
 
-    With a `fetcher`, a level 0 service that lists no sizes is read first (its info.json,
-    one small request): the sizes it serves are often listed there only, and without them
-    the master file is all it must serve. When that fails, the manifest's word stands.
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """What to fetch for an item, and the part of it to keep (`crop`) when the request
+    could not ask for the painted region alone."""
+
+    url: str
+    crop: Crop | None = None
+
+
+def image_request(item: PendingItem, target: int, fetcher: Fetcher | None = None) -> ImageRequest:
+    """The smallest picture that covers the model's input, and the region to cut from it.
+
+    With a `fetcher`, a level 0 service that lists no sizes, or whose size a region needs,
+    is read first (its info.json, one small request): the sizes it serves are often
+    listed there only, and without them the master file is all it must serve. When that
+    fails, the manifest's word stands.
     """
     if item.service:
         service = ImageService.from_dict(item.service)
-        if fetcher is not None and needs_info(service):
-            url = service.id + "/info.json"
-            try:
-                info = fetcher.document(url)
-                if info is not None:
-                    service = with_info(service, parse_info(info.data, url))
-            except SourceError as error:  # NotIIIFError too
-                log.debug("no usable %s: %s", url, error)
-        return image_request_url(service, item.width, item.height, target, region=item.region)
+        if fetcher is not None and needs_info(service, item.region):
+            info = read_info(service.id, fetcher)
+            service = service if info is None else with_info(service, info)
+        url = image_request_url(service, item.width, item.height, target, region=item.region)
+        return ImageRequest(url, region_crop(item, service))
     if item.image_url:
-        return item.image_url
+        return ImageRequest(item.image_url, region_crop(item, None))
     raise FetchError("the image has neither an Image API service nor a URL")
+
+
+def region_crop(item: PendingItem, service: ImageService | None) -> Crop | None:
+    """The item's region, where the request cannot ask for it alone (a level 0 service, a
+    plain image URL): cut from the picture once decoded, so that the vector is the
+    region's. Raises FetchError when the region lies outside the image, as far as its
+    size is known: nothing of it is there to fetch."""
+    box = region_box(item.region)
+    if box is None:
+        return None
+    size = image_size(service, item.width, item.height)
+    if size and clip_box(box, *size) is None:
+        raise FetchError(REGION_OUTSIDE)
+    if service is not None and region_to_cut(service, item.region) is None:
+        return None  # the service crops it
+    return Crop(box, size)
 
 
 # How long a batch that is not full waits for the next image before it is embedded:
@@ -143,10 +187,11 @@ def prepare(
     url = item.image_url or ""
     stage = "fetch"
     try:
-        url = request_url(item, encoder.image_size, fetcher)
+        request = image_request(item, encoder.image_size, fetcher)
+        url = request.url
         data = fetcher.image(url)
         stage = "decode"  # and preprocess: both make the picture the model takes
-        image = decode_image(data, encoder.image_size, max_pixels)
+        image = decode_image(data, encoder.image_size, max_pixels, request.crop)
         tensor = encoder.preprocess(image)
     except (FetchError, DecodeError) as error:
         return Prepared(item, url, stage=stage, error=str(error))

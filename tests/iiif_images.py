@@ -4,7 +4,8 @@ Every served image is a `Picture`: a drawing defined over the whole image in rel
 coordinates, so that any region at any size is the same picture, cropped and scaled.
 `PatternPicture` draws a few coloured shapes seeded by a hash of the image's identity
 (different images differ, the same image is the same at any size); `ShapePicture` draws a
-`models.shapes` picture, the generated collection whose right answers are known.
+`models.shapes` picture, the generated collection whose right answers are known;
+`BitmapPicture` cuts and scales a picture a test made (a sheet of several drawings).
 A `ServedImage` is a picture with its Image API facts: it writes its info.json and
 answers ``{region}/{size}/{rotation}/{quality}.{format}`` requests (`parse_request`).
 """
@@ -93,6 +94,19 @@ class ShapePicture:
         left, top = round(bx * scale), round(by * scale)
         right, bottom = round((bx + bw) * scale), round((by + bh) * scale)
         return whole.crop((left, top, right, bottom)).resize(out)
+
+
+@dataclass(frozen=True, eq=False)
+class BitmapPicture:
+    """A picture made by a test, taken as the whole image whatever size that is said to
+    be: any region of it, resampled to the size asked."""
+
+    image: Image.Image
+
+    def draw(self, full: tuple[int, int], box: Box, out: tuple[int, int]) -> Image.Image:
+        (full_w, full_h), (bx, by, bw, bh) = full, box
+        sx, sy = self.image.width / full_w, self.image.height / full_h
+        return self.image.resize(out, box=(bx * sx, by * sy, (bx + bw) * sx, (by + bh) * sy))
 
 
 @dataclass(frozen=True)

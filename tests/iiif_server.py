@@ -27,6 +27,9 @@ Test hooks: `requests` counts requests per path (decoded, query included) and `c
 reads it; `max_in_flight` is the most requests answered at once and `user_agents` who
 asked; `fail()` makes matching paths misbehave (see `FAILURE_MODES`); `latency` adds a
 delay to every request; `add_document()` serves any JSON; `reset()` undoes all of these.
+`add_image_service()` serves a picture a test made under a service id at a chosen level
+(the same picture may be served by several, e.g. level 0 and level 2); like the services
+of added documents, it stays served after `reset()`.
 
 Run alone: ``python -m tests.iiif_server --port 8765 [--shapes-per-pair N]``.
 """
@@ -52,7 +55,13 @@ from indexer.imageapi import ImageService, parse_info, parse_service
 from models.shapes import collection
 from tests import iiif_shapes
 from tests.iiif_failures import FAILURE_MODES, Answer, Failure, json_answer, misbehave
-from tests.iiif_images import PatternPicture, RequestError, ServedImage, ShapePicture
+from tests.iiif_images import (
+    BitmapPicture,
+    PatternPicture,
+    RequestError,
+    ServedImage,
+    ShapePicture,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "iiif"
 DEFAULT_SIZE = (1200, 900)
@@ -288,6 +297,27 @@ class IIIFTestServer:
         }
         return self.add_document(path, doc, rewrite=False)
 
+    def add_image_service(
+        self,
+        path: str,
+        picture: BitmapPicture,
+        *,
+        level: int = 2,
+        version: int = 2,
+        sizes: list[tuple[int, int]] | None = None,
+    ) -> str:
+        """Serve `picture` at its own size as an Image API service at `path` (e.g.
+        "/sheets/static/a"), at `level`, listing `sizes` in its info.json. Returns its id.
+        A document added later that names this id does not replace it."""
+        service_id = self.base_url + path
+        listed = list(sizes or [])
+        described = {"sizes": [{"width": w, "height": h} for w, h in listed]} if listed else {}
+        width, height = picture.image.size
+        self._services[key_of(path)] = ServedImage(
+            width, height, picture, version, level, listed, described, url=service_id
+        )
+        return service_id
+
     def reset(self) -> None:
         """Forget counts, log, failures, latency and added documents."""
         with self._lock:
@@ -371,7 +401,10 @@ class IIIFTestServer:
         if _is_image_resource(node) and isinstance(raw_id, str):
             if raw_id.startswith(self.base_url) and key_of(raw_id) not in self._services:
                 width, height = dims or DEFAULT_SIZE
-                picture = PatternPicture(identity or key_of(raw_id))
+                # The picture of its service: the resource's URL is often a request to
+                # it (".../full/full/0/default.jpg"), and must show the same image.
+                own = self._services[identity].picture if identity else None
+                picture = own or PatternPicture(key_of(raw_id))
                 image = ServedImage(width, height, picture, stated=dims is not None)
                 _keep(self._images, key_of(raw_id), image)
         for name, value in node.items():

@@ -7,23 +7,31 @@ service need not serve), the URLs it logged, and the links the API then gives.
 - a level 0 service that the manifest describes by id and profile alone is read first
   (its info.json) and asked for a listed size, not its master file;
 - a canvas's size is not taken for the image's: a 200 x 297 canvas painted with an
-  11458 x 17014 image is asked for a bounded size, not "full".
+  11458 x 17014 image is asked for a bounded size, not "full";
+- a region that a level 0 service cannot crop is cut from the whole image by the
+  indexer: its vector is the region's, as from a service that crops it.
 """
 
 from __future__ import annotations
 
 import io
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from indexer.iiif import parse_document
+from indexer.images import REGION_OUTSIDE
 from indexer.store import Store
+from models.shapes import ShapeSpec, render
 from service.app import create_app
 from service.settings import Settings
+from tests.iiif_images import BitmapPicture
 from tests.iiif_server import IIIFTestServer, key_of
 from tests.regard_fixtures import index
 
@@ -43,29 +51,40 @@ LEVEL_0 = "http://iiif.io/api/image/2/level0.json"
 LEVEL_2 = "http://iiif.io/api/image/2/level2.json"
 
 
-def _canvas(n: int, service: dict, size: tuple[int, int]) -> dict:
+def _canvas(n: int, service: dict, size: tuple[int, int], region: str | None = None) -> dict:
     base = service.get("id") or service["@id"]
     canvas = f"https://example.org/static/canvas/{n}"
     body = {"id": f"{base}/full/full/0/default.jpg", "type": "Image", "format": "image/jpeg"}
     body["service"] = [service]  # no width nor height: the canvas's are not the image's
+    if region:  # only part of the image is painted (TU Delft's form)
+        selector = {"type": "ImageApiSelector", "region": region}
+        body = {"type": "SpecificResource", "source": body, "selector": selector}
     annotation = {"id": f"{canvas}/a", "type": "Annotation", "motivation": "painting"}
     annotation |= {"body": body, "target": canvas}
     page = {"id": f"{canvas}/p", "type": "AnnotationPage", "items": [annotation]}
     return {"id": canvas, "type": "Canvas", "width": size[0], "height": size[1], "items": [page]}
 
 
-STATIC_MANIFEST = {
-    "@context": "http://iiif.io/api/presentation/3/context.json",
-    "id": "https://example.org/static/manifest",
-    "type": "Manifest",
-    "label": {"en": ["Level 0 services described by id and profile only"]},
-    "items": [
+def _manifest(name: str, label: str, canvases: list[dict]) -> dict:
+    return {
+        "@context": "http://iiif.io/api/presentation/3/context.json",
+        "id": f"https://example.org/{name}/manifest",
+        "type": "Manifest",
+        "label": {"en": [label]},
+        "items": canvases,
+    }
+
+
+STATIC_MANIFEST = _manifest(
+    "static",
+    "Level 0 services described by id and profile only",
+    [
         _canvas(0, {"@id": DLCS, "@type": "ImageService2", "profile": LEVEL_0}, (648, 1024)),
         _canvas(1, {"id": UVA, "type": "ImageService3", "profile": "level0"}, (1999, 1485)),
         _canvas(2, {"@id": ROTTERDAM, "@type": "ImageService2", "profile": LEVEL_0}, (9102, 6922)),
         _canvas(3, {"@id": SPK, "@type": "ImageService2", "profile": LEVEL_2}, (200, 297)),
     ],
-}
+)
 
 
 def refs(url: str) -> list:
@@ -197,3 +216,116 @@ def test_no_image_was_asked_for_beyond_the_model_size_but_where_nothing_smaller_
 def test_every_image_was_indexed(indexed):
     stats = Store.open(Path(indexed[0])).stats()
     assert stats["failed"] == 0 and stats["pending"] == 0
+
+
+# --- regions a level 0 service cannot crop ---------------------------------------------
+
+CELL = 800  # a sheet of 2 x 2 drawings
+SHEET_SIZE = (2 * CELL, 2 * CELL)
+DRAWINGS = [("circle", "red"), ("square", "blue"), ("triangle", "green"), ("star", "yellow")]
+TOP_LEFT, BOTTOM_RIGHT = f"0,0,{CELL},{CELL}", f"{CELL},{CELL},{CELL},{CELL}"
+PAST_THE_EDGE = f"{CELL},{CELL},2000,2000"  # a server clips it to BOTTOM_RIGHT
+OUTSIDE = "3000,0,100,100"
+LISTED = [(200, 200), (400, 400), (800, 800), SHEET_SIZE]
+
+
+def sheet() -> Image.Image:
+    """A sheet of four drawings, as the archive's sheets of lamps and chairs."""
+    picture = Image.new("RGB", SHEET_SIZE)
+    for n, (shape, colour) in enumerate(DRAWINGS):
+        drawing = render(ShapeSpec(shape, colour, n), CELL)
+        picture.paste(drawing, (CELL * (n % 2), CELL * (n // 2)))
+    return picture
+
+
+def _service(service_id: str, level: int, **facts) -> dict:
+    profile = f"http://iiif.io/api/image/2/level{level}.json"
+    return {"@id": service_id, "@type": "ImageService2", "profile": profile, **facts}
+
+
+@pytest.fixture(scope="module")
+def sheets(tmp_path_factory, iiif_server: IIIFTestServer):
+    """One sheet served by three services, and regions of it indexed by the CLI: level 0
+    described by id and profile alone, level 0 with its size and sizes in the manifest,
+    and level 2, which crops. Returns the store, the images, the services and the log."""
+    picture = BitmapPicture(sheet())
+    static = iiif_server.add_image_service("/sheets/static/a", picture, level=0)
+    listed = iiif_server.add_image_service("/sheets/listed/a", picture, level=0, sizes=LISTED)
+    scaling = iiif_server.add_image_service("/sheets/scaling/a", picture, level=2)
+    sizes = [{"width": w, "height": h} for w, h in LISTED]
+    described = {"width": SHEET_SIZE[0], "height": SHEET_SIZE[1], "sizes": sizes}
+    painted = [
+        (_service(static, 0), TOP_LEFT),
+        (_service(static, 0), PAST_THE_EDGE),
+        (_service(static, 0), OUTSIDE),
+        (_service(listed, 0, **described), TOP_LEFT),
+        (_service(scaling, 2), TOP_LEFT),
+        (_service(scaling, 2), BOTTOM_RIGHT),
+        (_service(scaling, 2), None),
+    ]
+    canvases = [
+        _canvas(10 + n, service, SHEET_SIZE, region) for n, (service, region) in enumerate(painted)
+    ]
+    manifest = _manifest("sheets", "Regions of one sheet", canvases)
+    iiif_server.reset()
+    url = iiif_server.add_document("/docs/sheets.json", manifest)
+    store = tmp_path_factory.mktemp("sheets") / "store"
+    try:
+        images = refs(url)
+        assert index(url, store=store) == 0
+        log = list(iiif_server.log)
+    finally:
+        iiif_server.reset()
+    return store, images, (static, listed, scaling), log
+
+
+def vectors(store: Path, images: list) -> list[np.ndarray]:
+    """The stored vector of each image, in order; each must have been indexed."""
+    with closing(Store.open(store)) as opened:
+        found = [opened.get_item(ref.item_id) for ref in images]
+        assert all(item and item.state == "indexed" for item in found)
+        return [opened.vector_of(item.key).astype(np.float32) for item in found]
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_a_region_a_level_0_service_cannot_crop_is_cut_from_the_whole_image(sheets):
+    store, images, _, _ = sheets
+    indexed = [ref for ref in images if ref.region != OUTSIDE]
+    static, clipped, listed, cropped, cropped_corner, whole = vectors(store, indexed)
+    # The region's vector, as from a service that crops it, not the sheet's.
+    assert cosine(static, cropped) > 0.99 and cosine(listed, cropped) > 0.99
+    assert cosine(static, whole) < 0.9
+    # Partly outside: clipped as a server clips it.
+    assert cosine(clipped, cropped_corner) > 0.99 and cosine(clipped, whole) < 0.9
+
+
+def test_the_whole_image_is_asked_of_level_0_once_its_size_is_read(sheets):
+    _, _, (static, listed, _), log = sheets
+    # The region wholly outside the image is not fetched at all.
+    asked = requested(log, static)
+    assert set(asked) == {"info.json", "full/full/0/default.jpg"}
+    assert asked.count("full/full/0/default.jpg") == 2
+    # A listed size in which the region still covers the model's 64 pixels: 100 x 100.
+    assert requested(log, listed) == ["full/200,/0/default.jpg"]
+
+
+def test_a_region_outside_the_image_is_that_items_failure(sheets):
+    store, images, _, _ = sheets
+    outside = next(ref for ref in images if ref.region == OUTSIDE)
+    with closing(Store.open(store)) as opened:
+        assert opened.get_item(outside.item_id).state == "failed"
+        failures = [f for f in opened.failures() if f["item_id"] == outside.item_id]
+    assert [(f["stage"], f["reason"]) for f in failures] == [("fetch", REGION_OUTSIDE)]
+
+
+def test_a_cut_region_is_stored_at_its_own_size(sheets):
+    store, images, _, _ = sheets
+    ids = [images[0].item_id, images[3].item_id]  # the top left, from level 0 services
+    with closing(sqlite3.connect(store / "store.sqlite")) as conn:
+        query = "SELECT fetched_width, fetched_height FROM items WHERE id IN (?, ?)"
+        sizes = conn.execute(query, ids).fetchall()
+    # Both cut from a 200 x 200 picture: a JPEG draft of the whole, and a listed size.
+    assert sizes == [(100, 100), (100, 100)]

@@ -12,12 +12,14 @@ from indexer.errors import NotIIIFError
 from indexer.imageapi import (
     ImageService,
     best_service,
+    clip_box,
     full_image_url,
     image_request_url,
     needs_info,
     parse_info,
     parse_service,
     region_size,
+    region_to_cut,
     thumbnail_url,
     url_region,
     with_info,
@@ -379,3 +381,47 @@ def test_a_level_0_service_without_sizes_takes_them_from_its_info():
     )
     assert not needs_info(info("uvacreate_image.3.uvacreate-mmph-wae681.json"))  # has sizes
     assert not needs_info(service(2, 1))
+
+
+def test_a_box_is_clipped_to_the_image_as_a_server_clips_a_region():
+    assert clip_box((100, 50, 400, 300), 1000, 800) == (100, 50, 400, 300)
+    assert clip_box((800, 700, 400, 300), 1000, 800) == (800, 700, 200, 100)
+    assert clip_box((1000, 0, 10, 10), 1000, 800) is None  # begins at the right edge
+
+
+def test_only_a_service_that_cannot_crop_leaves_a_region_to_cut():
+    assert region_to_cut(service(2, 0), "1,2,30,40") == (1, 2, 30, 40)
+    assert region_to_cut(service(2, 1), "1,2,30,40") is None
+    assert region_to_cut(service(2, None), "1,2,30,40") is None  # nearly always level 1+
+    assert region_to_cut(service(2, 0), None) is None
+    assert region_to_cut(service(2, 0), "full") is None
+
+
+def test_a_region_to_cut_needs_the_image_size_from_the_info():
+    # Listed sizes without the image's size: the region cannot be found in them.
+    sizes = [(250, 188), (500, 375)]
+    assert needs_info(service(2, 0, sizes=sizes), region="0,0,100,100")
+    assert not needs_info(service(2, 0, sizes=sizes))
+    assert not needs_info(service(2, 0, width=4000, height=3000, sizes=sizes), "0,0,100,100")
+    assert not needs_info(service(2, 1), region="0,0,100,100")
+
+
+def test_level_0_takes_the_listed_size_in_which_the_region_covers_the_target():
+    static = service(
+        2, 0, width=4000, height=3000, sizes=[(250, 188), (500, 375), (1000, 750), (2000, 1500)]
+    )
+    # The whole image: 500 x 375 covers 224 pixels. A quarter of it: 1000 x 750.
+    assert tail(static, image_request_url(static, None, None, TARGET)) == "/full/500,/0/default.jpg"
+    quarter = image_request_url(static, None, None, TARGET, region="0,0,2000,1500")
+    assert tail(static, quarter) == "/full/1000,/0/default.jpg"
+    # A region partly outside the image is measured as the server would clip it.
+    past = image_request_url(static, None, None, TARGET, region="2000,1500,9000,9000")
+    assert tail(static, past) == "/full/1000,/0/default.jpg"
+
+
+def test_level_0_with_a_region_in_an_image_of_unknown_size_is_asked_whole():
+    # Without the image's size, the region can be found only in the full-size picture.
+    static = service(2, 0, sizes=[(250, 188), (500, 375)])
+    assert tail(static, image_request_url(static, None, None, TARGET, region="0,0,9,9")) == (
+        "/full/full/0/default.jpg"
+    )

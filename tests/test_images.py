@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from indexer.fetch import Fetcher
-from indexer.images import DEFAULT_MAX_PIXELS, DecodeError, decode_image
+from indexer.images import DEFAULT_MAX_PIXELS, REGION_OUTSIDE, Crop, DecodeError, decode_image
 from indexer.pipeline import prepare
 from indexer.store import PendingItem
 
@@ -38,6 +38,49 @@ def test_large_jpeg_is_decoded_at_reduced_scale_that_still_covers_the_target():
 def test_png_and_greyscale_become_rgb():
     image = decode_image(png(300, 200), min_side=64)
     assert image.mode == "RGB" and image.size == (300, 200)
+
+
+# -- cutting a region (what a level 0 service cannot crop) ---------------------------------
+
+RED, BLUE = (200, 30, 30), (30, 30, 200)
+
+
+def halves(width: int, height: int) -> bytes:
+    """A JPEG whose left half is red and right half blue."""
+    image = Image.new("RGB", (width, height), RED)
+    image.paste(BLUE, (width // 2, 0, width, height))
+    return encoded(image, "JPEG", quality=95)
+
+
+def near(colour: tuple[int, ...], expected: tuple[int, int, int]) -> bool:
+    return all(abs(a - b) <= 12 for a, b in zip(colour, expected, strict=True))
+
+
+def test_a_region_is_cut_from_a_draft_at_the_draft_scale():
+    image = decode_image(halves(2048, 1024), min_side=64, crop=Crop((1024, 0, 1024, 1024)))
+    assert image.size == (128, 128)  # from a 1/8 draft (256 x 128), not 1024 x 1024
+    assert near(image.getpixel((2, 64)), BLUE) and near(image.getpixel((125, 64)), BLUE)
+
+
+def test_a_region_of_the_full_image_is_scaled_to_the_picture_served():
+    # A listed size of a 4096 x 2048 image: the region is in the full image's pixels.
+    listed = halves(512, 256)
+    image = decode_image(listed, min_side=224, crop=Crop((0, 0, 2048, 2048), (4096, 2048)))
+    assert image.size == (256, 256) and near(image.getpixel((250, 128)), RED)
+
+
+def test_a_small_region_of_a_large_jpeg_still_covers_the_target():
+    # A 1/8 draft of the whole would leave the region 50 pixels wide.
+    image = decode_image(halves(4000, 4000), min_side=64, crop=Crop((0, 0, 400, 400)))
+    assert 64 <= min(image.size) < 400
+
+
+def test_a_region_partly_outside_is_clipped_and_one_wholly_outside_refused():
+    image = decode_image(halves(200, 100), min_side=32, crop=Crop((100, 50, 500, 500)))
+    assert image.size == (100, 50) and near(image.getpixel((50, 25)), BLUE)
+    with pytest.raises(DecodeError) as caught:
+        decode_image(halves(200, 100), min_side=32, crop=Crop((200, 0, 10, 10)))
+    assert str(caught.value) == REGION_OUTSIDE
 
 
 def encoded(image: Image.Image, format: str, **options) -> bytes:
