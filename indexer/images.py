@@ -80,16 +80,15 @@ def decode_image(
             scale = min_side / kept_side
             image.draft("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))
         image.load()
-        if crop:
-            image = image.crop(_pixels(kept, (width, height), image.size))
-        if has_transparency(image):
-            return on_white(image)
-        return image if image.mode == "RGB" else image.convert("RGB")  # convert copies
+        picture = image.crop(_pixels(kept, (width, height), image.size)) if crop else image
+        if has_transparency(picture):
+            return on_white(picture)
+        return picture if picture.mode == "RGB" else picture.convert("RGB")  # convert copies
     except Exception as error:
         raise DecodeError(reason(error)) from error
 
 
-def _pixels(box: Box, size: tuple[int, int], decoded: tuple[int, int]) -> tuple[int, ...]:
+def _pixels(box: Box, size: tuple[int, int], decoded: tuple[int, int]) -> tuple[int, int, int, int]:
     """`box`, in a picture of `size`, in whole pixels of the picture as decoded (a JPEG
     draft is smaller); never empty."""
     sx, sy = decoded[0] / size[0], decoded[1] / size[1]
