@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -104,6 +104,52 @@ class NoProgress:
 # -- fetching and embedding ----------------------------------------------------------------
 
 
+class ServiceInfos:
+    """The info.json of each image service, read once a run.
+
+    Several regions of one image share its service, and a level 0 service is read before
+    each is asked (`needs_info`): one request serves them all. Thread-safe: a thread that
+    wants an info.json another is reading waits for that answer rather than asking again.
+    One that could not be read is not asked again this run either (the fetcher has
+    retried it). Bounded to the `capacity` services used last.
+    """
+
+    def __init__(self, capacity: int = 4096):
+        self.capacity = capacity
+        self._infos: OrderedDict[str, Future[ImageService | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def described(self, service: ImageService, fetcher: Fetcher) -> ImageService:
+        """`service` as its info.json describes it; as it is when that cannot be read."""
+        info = self._info(service.id, fetcher)
+        return service if info is None else with_info(service, info)
+
+    def _info(self, service_id: str, fetcher: Fetcher) -> ImageService | None:
+        answer, first = self._slot(service_id)
+        if first:
+            try:
+                answer.set_result(read_info(service_id, fetcher))
+            except BaseException as error:  # the threads waiting for it must not hang
+                answer.set_exception(error)
+                with self._lock:
+                    self._infos.pop(service_id, None)
+                raise
+        return answer.result()
+
+    def _slot(self, service_id: str) -> tuple[Future[ImageService | None], bool]:
+        """The answer for this service, and whether the caller is the first to ask (and
+        must read it)."""
+        with self._lock:
+            answer = self._infos.get(service_id)
+            if answer is not None:
+                self._infos.move_to_end(service_id)
+                return answer, False
+            answer = self._infos[service_id] = Future()
+            if len(self._infos) > self.capacity:
+                self._infos.popitem(last=False)
+            return answer, True
+
+
 def read_info(service_id: str, fetcher: Fetcher) -> ImageService | None:
     """The service's info.json, or None when it cannot be had (the manifest's word then
     stands)."""
@@ -125,19 +171,23 @@ class ImageRequest:
     crop: Crop | None = None
 
 
-def image_request(item: PendingItem, target: int, fetcher: Fetcher | None = None) -> ImageRequest:
+def image_request(
+    item: PendingItem,
+    target: int,
+    fetcher: Fetcher | None = None,
+    infos: ServiceInfos | None = None,
+) -> ImageRequest:
     """The smallest picture that covers the model's input, and the region to cut from it.
 
     With a `fetcher`, a level 0 service that lists no sizes, or whose size a region needs,
-    is read first (its info.json, one small request): the sizes it serves are often
-    listed there only, and without them the master file is all it must serve. When that
-    fails, the manifest's word stands.
+    is read first (its info.json, one small request, once a run with `infos`): the sizes
+    it serves are often listed there only, and without them the master file is all it
+    must serve. When that fails, the manifest's word stands.
     """
     if item.service:
         service = ImageService.from_dict(item.service)
         if fetcher is not None and needs_info(service, item.region):
-            info = read_info(service.id, fetcher)
-            service = service if info is None else with_info(service, info)
+            service = (infos or ServiceInfos()).described(service, fetcher)
         url = image_request_url(service, item.width, item.height, target, region=item.region)
         return ImageRequest(url, region_crop(item, service))
     if item.image_url:
@@ -177,9 +227,14 @@ class Prepared:
 
 
 def prepare(
-    item: PendingItem, fetcher: Fetcher, encoder: ImageEncoder, max_pixels: int
+    item: PendingItem,
+    fetcher: Fetcher,
+    encoder: ImageEncoder,
+    max_pixels: int,
+    infos: ServiceInfos | None = None,
 ) -> Prepared:
-    """Fetch, decode and preprocess one image (runs in a worker thread).
+    """Fetch, decode and preprocess one image (runs in a worker thread); `infos` holds
+    the info.json documents read this run.
 
     Any failure is this item's failure, recorded with its stage: one bad image must
     never stop a run of 500,000. Ctrl-C and exits are not Exceptions, so still stop it.
@@ -187,7 +242,7 @@ def prepare(
     url = item.image_url or ""
     stage = "fetch"
     try:
-        request = image_request(item, encoder.image_size, fetcher)
+        request = image_request(item, encoder.image_size, fetcher, infos)
         url = request.url
         data = fetcher.image(url)
         stage = "decode"  # and preprocess: both make the picture the model takes
@@ -236,6 +291,7 @@ def prepared_in_order(
     """
     window = max(options.batch_size * 2, options.workers * 2)
     pool = ThreadPoolExecutor(options.workers, thread_name_prefix="regard-fetch")
+    infos = ServiceInfos()
     pending = deque() if pending is None else pending
 
     def next_ready(linger: float) -> bool:
@@ -247,7 +303,7 @@ def prepared_in_order(
         """Queue the next item; False once there are none. May wait on the walk."""
         item = next(queue, None)
         if item is not None:
-            pending.append(pool.submit(prepare, item, fetcher, encoder, options.max_pixels))
+            pending.append(pool.submit(prepare, item, fetcher, encoder, options.max_pixels, infos))
         return item is not None
 
     try:

@@ -11,19 +11,29 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from PIL import Image
 
 from indexer.encoders import fingerprint_record
 from indexer.fetch import Fetcher, FetchSettings
 from indexer.harvest import Harvest
-from indexer.pipeline import IndexOptions, NoProgress, prepared_in_order, run_index
+from indexer.imageapi import ImageService
+from indexer.pipeline import (
+    IndexOptions,
+    NoProgress,
+    ServiceInfos,
+    prepared_in_order,
+    run_index,
+)
 from indexer.store import PendingItem, Store
 from models import TEST_MODEL, Encoder
+from tests.iiif_images import BitmapPicture
 from tests.iiif_server import IIIFTestServer
 from tests.regard_fixtures import index, regard_command
 
@@ -294,6 +304,36 @@ def test_a_slow_walk_of_manifests_does_not_hold_finished_images_back(tmp_path: P
         # handed on once it was ready, not after the walk had filled the whole window
         assert pulled < 16
         images.close()
+
+
+def static_services(server: IIIFTestServer, count: int) -> list[ImageService]:
+    """Level 0 services as a manifest describes them, by id alone: their info.json gives
+    their size."""
+    picture = BitmapPicture(Image.new("RGB", (300, 200), (90, 120, 150)))
+    return [
+        ImageService(server.add_image_service(f"/static/{n}", picture, level=0), 2, level=0)
+        for n in range(count)
+    ]
+
+
+def test_info_json_is_read_once_a_run_by_threads_that_ask_at_once(server):
+    (service,) = static_services(server, 1)
+    server.latency = 0.2  # every thread asks while the first answer is still coming
+    infos = ServiceInfos()
+    with Fetcher() as fetcher, ThreadPoolExecutor(8) as pool:
+        described = list(pool.map(lambda _: infos.described(service, fetcher), range(8)))
+    assert server.count(service.id + "/info.json") == 1
+    assert {(s.id, s.width, s.height) for s in described} == {(service.id, 300, 200)}
+
+
+def test_info_json_kept_is_bounded_to_the_services_used_last(server):
+    first, second, third = static_services(server, 3)
+    infos = ServiceInfos(capacity=2)
+    with Fetcher() as fetcher:
+        for service in (first, second, first, third, first, second):
+            infos.described(service, fetcher)
+    # `second` was the least recently used when `third` came: read again; `first` never.
+    assert [server.count(s.id + "/info.json") for s in (first, second, third)] == [1, 2, 1]
 
 
 def test_retry_after_is_honoured_and_the_run_goes_on(tmp_path: Path, server):
