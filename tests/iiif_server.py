@@ -29,7 +29,9 @@ asked; `fail()` makes matching paths misbehave (see `FAILURE_MODES`); `latency` 
 delay to every request; `add_document()` serves any JSON; `reset()` undoes all of these.
 `add_image_service()` serves a picture a test made under a service id at a chosen level
 (the same picture may be served by several, e.g. level 0 and level 2); like the services
-of added documents, it stays served after `reset()`.
+of added documents, it stays served after `reset()`. An added document never changes the
+picture of a service already served: the generated shapes stay shapes when a test serves
+a copy of their manifest, for the rest of the session too.
 
 Run alone: ``python -m tests.iiif_server --port 8765 [--shapes-per-pair N]``.
 """
@@ -395,7 +397,9 @@ class IIIFTestServer:
             service = parse_service(entry)
             if service is not None and service.id.startswith(self.base_url):
                 key = key_of(service.id)
-                _keep(self._services, key, self._served(service, entry, dims))
+                # A generated shape is drawn as it is, never as a pattern in its place.
+                if iiif_shapes.service_spec(key) is None:
+                    _keep(self._services, key, self._served(service, entry, dims))
                 identity = identity or key
         raw_id = node.get("@id") or node.get("id")
         if _is_image_resource(node) and isinstance(raw_id, str):
@@ -403,8 +407,8 @@ class IIIFTestServer:
                 width, height = dims or DEFAULT_SIZE
                 # The picture of its service: the resource's URL is often a request to
                 # it (".../full/full/0/default.jpg"), and must show the same image.
-                own = self._services[identity].picture if identity else None
-                picture = own or PatternPicture(key_of(raw_id))
+                own = self.lookup_service(identity) if identity else None
+                picture = own.picture if own else PatternPicture(key_of(raw_id))
                 image = ServedImage(width, height, picture, stated=dims is not None)
                 _keep(self._images, key_of(raw_id), image)
         for name, value in node.items():

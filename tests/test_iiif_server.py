@@ -332,6 +332,21 @@ def test_twins_are_the_same_picture_under_another_id(server, client):
     assert client.get(server.shapes_manifest_url(twins=["purple-blob-1"])).status_code == 400
 
 
+def test_a_served_copy_of_the_shapes_manifest_keeps_the_shapes_pictures(server, client):
+    doc = get_json(client, server.shapes_manifest_url(per_pair=1, seed=900, twins=[]))
+    body = doc["items"][0]["items"][0]["items"][0]["body"]
+    service = body["service"][0]["id"]
+    spec = ShapeSpec.from_name(service.rsplit("/", 1)[1])
+    server.add_document("/docs/shapes-copy.json", doc, rewrite=False)
+    # Still the shape, not a pattern in its place, in this test and after it.
+    for _ in range(2):
+        assert (
+            differs(get_image(client, f"{service}/full/224,/0/default.jpg"), render(spec, 224)) < 4
+        )
+        assert differs(get_image(client, body["id"]), render(spec, body["width"])) < 4
+        server.reset()
+
+
 def test_the_v2_shapes_manifest_and_the_collection(server, client):
     v2 = read(client, server.shapes_manifest_url(per_pair=1, version=2))
     assert v2.version == 2 and len(v2.images) == 16
