@@ -165,10 +165,12 @@ def read_info(service_id: str, fetcher: Fetcher) -> ImageService | None:
 @dataclass(frozen=True)
 class ImageRequest:
     """What to fetch for an item, and the part of it to keep (`crop`) when the request
-    could not ask for the painted region alone."""
+    could not ask for the painted region alone. `described` is the item's service as its
+    info.json describes it, when that was read and says more than the manifest."""
 
     url: str
     crop: Crop | None = None
+    described: ImageService | None = None
 
 
 def image_request(
@@ -185,11 +187,13 @@ def image_request(
     must serve. When that fails, the manifest's word stands.
     """
     if item.service:
-        service = ImageService.from_dict(item.service)
-        if fetcher is not None and needs_info(service, item.region):
-            service = (infos or ServiceInfos()).described(service, fetcher)
+        brief = ImageService.from_dict(item.service)
+        service = brief
+        if fetcher is not None and needs_info(brief, item.region):
+            service = (infos or ServiceInfos()).described(brief, fetcher)
         url = image_request_url(service, item.width, item.height, target, region=item.region)
-        return ImageRequest(url, region_crop(item, service))
+        described = None if service == brief else service
+        return ImageRequest(url, region_crop(item, service), described)
     if item.image_url:
         return ImageRequest(item.image_url, region_crop(item, None))
     raise FetchError("the image has neither an Image API service nor a URL")
@@ -224,6 +228,12 @@ class Prepared:
     size: tuple[int, int] = (0, 0)
     stage: str = ""
     error: str = ""
+    described: ImageService | None = None  # see ImageRequest
+
+    def embedded(self, vector: np.ndarray) -> EmbeddedImage:
+        """What the store keeps of this image once embedded."""
+        described = None if self.described is None else self.described.to_dict()
+        return EmbeddedImage(self.item.key, vector, self.url, *self.size, described)
 
 
 def prepare(
@@ -252,7 +262,7 @@ def prepare(
         return Prepared(item, url, stage=stage, error=str(error))
     except Exception as error:
         return Prepared(item, url, stage=stage, error=unexpected_failure(error))
-    return Prepared(item, url, tensor=tensor, size=image.size)
+    return Prepared(item, url, tensor=tensor, size=image.size, described=request.described)
 
 
 _logged_failures: set[tuple[str, str, int]] = set()
@@ -358,10 +368,7 @@ def embed_pending(
         # (models.preprocess.stack), which stall while the download threads hold a core.
         vectors = encoder.embed_tensors([p.tensor for p in batch])
         store.save_vectors(
-            [
-                EmbeddedImage(p.item.key, vector, p.url, p.size[0], p.size[1])
-                for p, vector in zip(batch, vectors, strict=True)
-            ],
+            [p.embedded(vector) for p, vector in zip(batch, vectors, strict=True)],
             fingerprint_key,
         )
         report.embedded += len(batch)

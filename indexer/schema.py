@@ -10,7 +10,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _run_statements(conn: sqlite3.Connection, script: str) -> None:
@@ -156,6 +156,14 @@ def _record_links_v2(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE sources SET etag = NULL, last_modified = NULL, content_hash = NULL")
 
 
+def _described_service_v3(conn: sqlite3.Connection) -> None:
+    """Each item keeps its Image API service as the service's info.json describes it,
+    when the indexer read that (a level 0 service often lists its sizes there only): the
+    links to its pictures then ask for a listed size, not the master file. Left empty in
+    a store indexed before: its links fall back on the picture the indexer fetched."""
+    ensure_column(conn, "items", "described_service", "TEXT")  # JSON: the Image API service
+
+
 def _is_json_list(text: str) -> bool:
     try:
         return isinstance(json.loads(text), list)
@@ -166,6 +174,7 @@ def _is_json_list(text: str) -> bool:
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _create_v1,
     2: _record_links_v2,
+    3: _described_service_v3,
 }
 
 

@@ -119,6 +119,14 @@ class ItemRecord:
     homepage: list[dict[str, Any]]
     provider: list[dict[str, Any]]
     region: str | None = None  # "x,y,w,h" when only part of the image is painted
+    # The service as its info.json describes it, when the indexer read that (see
+    # `EmbeddedImage.described_service`); None when the manifest's word was enough.
+    described_service: dict[str, Any] | None = None
+
+    @property
+    def best_service(self) -> dict[str, Any] | None:
+        """The Image API service as best known: its info.json's word, else the manifest's."""
+        return self.described_service or self.service
 
 
 @dataclass(frozen=True)
@@ -136,11 +144,17 @@ class PendingItem:
 
 @dataclass(frozen=True)
 class EmbeddedImage:
+    """A vector to store, with what was fetched to make it. `described_service` is the
+    item's service as its info.json describes it, when the pipeline had to read that (a
+    level 0 service the manifest describes briefly): kept, so that the links to the
+    item's pictures can ask for the sizes it lists."""
+
     key: int
     vector: np.ndarray
     fetched_url: str
     fetched_width: int
     fetched_height: int
+    described_service: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +213,13 @@ _UPSERT_ITEM = """
         service = excluded.service, width = excluded.width, height = excluded.height,
         format = excluded.format, region = excluded.region,
         alternatives = excluded.alternatives,
+        -- What the service's info.json said still holds while the image and its service
+        -- are the same: a manifest re-read describes the service as briefly as before.
+        described_service = CASE
+            WHEN items.version IS excluded.version
+                AND json_extract(items.service, '$.id') IS json_extract(excluded.service, '$.id')
+            THEN items.described_service
+        END,
         state = CASE
             WHEN items.version IS NOT excluded.version THEN 'pending'
             WHEN items.state != 'removed' THEN items.state
@@ -665,9 +686,17 @@ class Store:
             )
             conn.executemany(
                 "UPDATE items SET state = 'indexed', failure_reason = NULL, fetched_url = ?, "
-                "fetched_width = ?, fetched_height = ?, updated_at = ? WHERE key = ?",
+                "fetched_width = ?, fetched_height = ?, described_service = ?, updated_at = ? "
+                "WHERE key = ?",
                 [
-                    (e.fetched_url, e.fetched_width, e.fetched_height, stamp, e.key)
+                    (
+                        e.fetched_url,
+                        e.fetched_width,
+                        e.fetched_height,
+                        _dumps(e.described_service),
+                        stamp,
+                        e.key,
+                    )
                     for e in embedded
                 ],
             )
@@ -710,6 +739,7 @@ class Store:
             homepage=_loads(row["homepage"]) or [],
             provider=_loads(row["provider"]) or [],
             region=row["region"],
+            described_service=_loads(row["described_service"]),
         )
 
     def get_item(self, item_id: str) -> ItemRecord | None:

@@ -29,8 +29,9 @@ def _picture(item: ItemRecord, service: ImageService, size: int) -> str:
 
 
 def _thumbnail(item: ItemRecord, service: ImageService, size: int) -> str:
-    # A level 0 service that lists no sizes must serve only its master file; the
-    # indexer read its info.json and fetched a listed size: that picture is small.
+    # A level 0 service that lists no sizes must serve only its master file. The store
+    # keeps the sizes its info.json lists (`described_service`), but not a store indexed
+    # before it did: the picture the indexer fetched there is small.
     fetched = item.fetched_url
     if needs_info(service) and fetched and fetched.startswith(service.id + "/"):
         return fetched
@@ -82,7 +83,10 @@ def _pictures(
 
 
 def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
-    service = ImageService.from_dict(item.service) if item.service else None
+    # The service as its info.json describes it when the indexer read that: a level 0
+    # service often lists its sizes there only.
+    described = item.best_service
+    service = ImageService.from_dict(described) if described else None
     manifest_label = best_label(item.manifest_label)
     width, height = _shown_size(item, service)
     return {

@@ -5,7 +5,8 @@ coordinates, so that any region at any size is the same picture, cropped and sca
 `PatternPicture` draws a few coloured shapes seeded by a hash of the image's identity
 (different images differ, the same image is the same at any size); `ShapePicture` draws a
 `models.shapes` picture, the generated collection whose right answers are known;
-`BitmapPicture` cuts and scales a picture a test made (a sheet of several drawings).
+`BitmapPicture` cuts and scales a picture a test made (a sheet of several drawings:
+`sheet_of_drawings`).
 A `ServedImage` is a picture with its Image API facts: it writes its info.json and
 answers ``{region}/{size}/{rotation}/{quality}.{format}`` requests (`parse_request`).
 """
@@ -107,6 +108,20 @@ class BitmapPicture:
         (full_w, full_h), (bx, by, bw, bh) = full, box
         sx, sy = self.image.width / full_w, self.image.height / full_h
         return self.image.resize(out, box=(bx * sx, by * sy, (bx + bw) * sx, (by + bh) * sy))
+
+
+# The drawings of `sheet_of_drawings`, left to right and top to bottom.
+SHEET_DRAWINGS = [("circle", "red"), ("square", "blue"), ("triangle", "green"), ("star", "yellow")]
+
+
+def sheet_of_drawings(cell: int) -> Image.Image:
+    """A sheet of four drawings in two rows of `cell` x `cell` pixels, as the archive's
+    sheets of lamps and chairs: a curator's result is often one drawing on it."""
+    picture = Image.new("RGB", (2 * cell, 2 * cell))
+    for n, (shape, colour) in enumerate(SHEET_DRAWINGS):
+        drawing = render(ShapeSpec(shape, colour, n), cell)
+        picture.paste(drawing, (cell * (n % 2), cell * (n // 2)))
+    return picture
 
 
 @dataclass(frozen=True)

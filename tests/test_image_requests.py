@@ -28,10 +28,9 @@ from PIL import Image
 from indexer.iiif import parse_document
 from indexer.images import REGION_OUTSIDE
 from indexer.store import Store
-from models.shapes import ShapeSpec, render
 from service.app import create_app
 from service.settings import Settings
-from tests.iiif_images import BitmapPicture
+from tests.iiif_images import BitmapPicture, sheet_of_drawings
 from tests.iiif_server import IIIFTestServer, key_of
 from tests.regard_fixtures import index
 
@@ -51,7 +50,8 @@ LEVEL_0 = "http://iiif.io/api/image/2/level0.json"
 LEVEL_2 = "http://iiif.io/api/image/2/level2.json"
 
 
-def _canvas(n: int, service: dict, size: tuple[int, int], region: str | None = None) -> dict:
+def painted_canvas(n: int, service: dict, size: tuple[int, int], region: str | None = None) -> dict:
+    """Canvas `n` (of `size`) painted with the image of `service`, or its `region`."""
     base = service.get("id") or service["@id"]
     canvas = f"https://example.org/static/canvas/{n}"
     body = {"id": f"{base}/full/full/0/default.jpg", "type": "Image", "format": "image/jpeg"}
@@ -65,7 +65,7 @@ def _canvas(n: int, service: dict, size: tuple[int, int], region: str | None = N
     return {"id": canvas, "type": "Canvas", "width": size[0], "height": size[1], "items": [page]}
 
 
-def _manifest(name: str, label: str, canvases: list[dict]) -> dict:
+def manifest_of(name: str, label: str, canvases: list[dict]) -> dict:
     return {
         "@context": "http://iiif.io/api/presentation/3/context.json",
         "id": f"https://example.org/{name}/manifest",
@@ -75,14 +75,16 @@ def _manifest(name: str, label: str, canvases: list[dict]) -> dict:
     }
 
 
-STATIC_MANIFEST = _manifest(
+STATIC_MANIFEST = manifest_of(
     "static",
     "Level 0 services described by id and profile only",
     [
-        _canvas(0, {"@id": DLCS, "@type": "ImageService2", "profile": LEVEL_0}, (648, 1024)),
-        _canvas(1, {"id": UVA, "type": "ImageService3", "profile": "level0"}, (1999, 1485)),
-        _canvas(2, {"@id": ROTTERDAM, "@type": "ImageService2", "profile": LEVEL_0}, (9102, 6922)),
-        _canvas(3, {"@id": SPK, "@type": "ImageService2", "profile": LEVEL_2}, (200, 297)),
+        painted_canvas(0, {"@id": DLCS, "@type": "ImageService2", "profile": LEVEL_0}, (648, 1024)),
+        painted_canvas(1, {"id": UVA, "type": "ImageService3", "profile": "level0"}, (1999, 1485)),
+        painted_canvas(
+            2, {"@id": ROTTERDAM, "@type": "ImageService2", "profile": LEVEL_0}, (9102, 6922)
+        ),
+        painted_canvas(3, {"@id": SPK, "@type": "ImageService2", "profile": LEVEL_2}, (200, 297)),
     ],
 )
 
@@ -188,10 +190,70 @@ def test_a_level_0_service_without_sizes_is_read_before_it_is_asked(indexed, api
     # No sizes even there (tiles only): the whole image is all it must serve.
     assert requested(log, rotterdam.service.id) == ["info.json", "full/full/0/default.jpg"]
 
-    # Cards show the listed size the indexer found, not the master file.
+    # Cards show a listed size of a thumbnail's scale (the store kept the sizes its
+    # info.json lists), not the model's small picture nor the master file.
     item = api.get(f"/api/items/{dlcs.item_id}").json()
-    assert item["thumbnail_url"] == f"{dlcs.service.id}/full/127,200/0/default.jpg"
-    assert served_size(item["thumbnail_url"]) == (127, 200)
+    assert item["thumbnail_url"] == f"{dlcs.service.id}/full/253,400/0/default.jpg"
+    assert served_size(item["thumbnail_url"]) == (253, 400)
+    # Rotterdam's show the picture the indexer fetched, the whole image.
+    item = api.get(f"/api/items/{rotterdam.item_id}").json()
+    assert item["thumbnail_url"] == f"{rotterdam.service.id}/full/full/0/default.jpg"
+
+
+def pictures(item: dict) -> list[str]:
+    return [item["thumbnail_url"], item["preview_url"], item["large_url"]]
+
+
+def links_of(store: Path, images: list) -> list[list[str]]:
+    with TestClient(create_app(Settings(store=store))) as client:
+        return [pictures(client.get(f"/api/items/{ref.item_id}").json()) for ref in images]
+
+
+# A 2400 x 2400 master behind a level 0 service that lists its sizes in its info.json only.
+MASTER_SIZES = [(150, 150), (300, 300), (1200, 1200), (1800, 1800), (2400, 2400)]
+
+
+def test_every_link_to_a_level_0_picture_is_a_listed_size_and_a_re_harvest_keeps_them(
+    tmp_path: Path, iiif_server: IIIFTestServer
+):
+    picture = BitmapPicture(sheet_of_drawings(1200))
+    static = iiif_server.add_image_service("/listed/master", picture, level=0, sizes=MASTER_SIZES)
+    service = {"@id": static, "@type": "ImageService2", "profile": LEVEL_0}
+    manifest = manifest_of("listed-once", "Read twice", [painted_canvas(40, service, (24, 24))])
+    store = tmp_path / "store"
+    iiif_server.reset()
+    try:
+        url = iiif_server.add_document("/docs/listed-once.json", manifest)
+        images = refs(url)
+        assert index(url, store=store) == 0
+        assert requested(iiif_server.log, static) == ["info.json", "full/150,/0/default.jpg"]
+        # Each link asks for the listed size of its scale (about 256, 1024 and up to 2000
+        # pixels), never the master file; and the service serves each.
+        expected = [(300, 300), (1200, 1200), (1800, 1800)]
+        [links] = links_of(store, images)
+        assert links == [f"{static}/full/{w},/0/default.jpg" for w, _ in expected]
+        assert [served_size(link) for link in links] == expected
+
+        # The manifest changes (its label), not its picture: read and saved again, with
+        # its service as briefly described as before; nothing else is fetched.
+        iiif_server.reset()
+        renamed = {**manifest, "label": {"en": ["Renamed"]}}
+        iiif_server.add_document("/docs/listed-once.json", renamed)
+        assert index(url, store=store) == 0
+        assert iiif_server.count(static + "/*") == 0
+        with TestClient(create_app(Settings(store=store))) as client:
+            item = client.get(f"/api/items/{images[0].item_id}").json()
+        assert item["manifest_label"] == "Renamed" and pictures(item) == links
+    finally:
+        iiif_server.reset()
+
+    # A store indexed before the info.json was kept: its thumbnails are the pictures the
+    # indexer fetched (small), the other links the whole image, all a level 0 must serve.
+    with closing(sqlite3.connect(store / "store.sqlite")) as conn, conn:
+        conn.execute("ALTER TABLE items DROP COLUMN described_service")
+        conn.execute("PRAGMA user_version = 2")
+    whole = f"{static}/full/full/0/default.jpg"
+    assert links_of(store, images) == [[f"{static}/full/150,/0/default.jpg", whole, whole]]
 
 
 def test_the_canvas_size_is_not_taken_for_the_image_size(indexed, api, iiif_server):
@@ -222,20 +284,10 @@ def test_every_image_was_indexed(indexed):
 
 CELL = 800  # a sheet of 2 x 2 drawings
 SHEET_SIZE = (2 * CELL, 2 * CELL)
-DRAWINGS = [("circle", "red"), ("square", "blue"), ("triangle", "green"), ("star", "yellow")]
 TOP_LEFT, BOTTOM_RIGHT = f"0,0,{CELL},{CELL}", f"{CELL},{CELL},{CELL},{CELL}"
 PAST_THE_EDGE = f"{CELL},{CELL},2000,2000"  # a server clips it to BOTTOM_RIGHT
 OUTSIDE = "3000,0,100,100"
 LISTED = [(200, 200), (400, 400), (800, 800), SHEET_SIZE]
-
-
-def sheet() -> Image.Image:
-    """A sheet of four drawings, as the archive's sheets of lamps and chairs."""
-    picture = Image.new("RGB", SHEET_SIZE)
-    for n, (shape, colour) in enumerate(DRAWINGS):
-        drawing = render(ShapeSpec(shape, colour, n), CELL)
-        picture.paste(drawing, (CELL * (n % 2), CELL * (n // 2)))
-    return picture
 
 
 def _service(service_id: str, level: int, **facts) -> dict:
@@ -248,7 +300,7 @@ def sheets(tmp_path_factory, iiif_server: IIIFTestServer):
     """One sheet served by three services, and regions of it indexed by the CLI: level 0
     described by id and profile alone, level 0 with its size and sizes in the manifest,
     and level 2, which crops. Returns the store, the images, the services and the log."""
-    picture = BitmapPicture(sheet())
+    picture = BitmapPicture(sheet_of_drawings(CELL))
     static = iiif_server.add_image_service("/sheets/static/a", picture, level=0)
     listed = iiif_server.add_image_service("/sheets/listed/a", picture, level=0, sizes=LISTED)
     scaling = iiif_server.add_image_service("/sheets/scaling/a", picture, level=2)
@@ -264,9 +316,10 @@ def sheets(tmp_path_factory, iiif_server: IIIFTestServer):
         (_service(scaling, 2), None),
     ]
     canvases = [
-        _canvas(10 + n, service, SHEET_SIZE, region) for n, (service, region) in enumerate(painted)
+        painted_canvas(10 + n, service, SHEET_SIZE, region)
+        for n, (service, region) in enumerate(painted)
     ]
-    manifest = _manifest("sheets", "Regions of one sheet", canvases)
+    manifest = manifest_of("sheets", "Regions of one sheet", canvases)
     iiif_server.reset()
     url = iiif_server.add_document("/docs/sheets.json", manifest)
     store = tmp_path_factory.mktemp("sheets") / "store"

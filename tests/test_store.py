@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -80,6 +81,48 @@ def test_saving_a_manifest_twice_adds_nothing_twice(tmp_path):
     assert stats["items"] == 2 and stats["pending"] == 2
     # the embedded ones keep their vectors and are not pending again
     assert len(store.pending_items()) == 2
+
+
+def with_services(images: list) -> list:
+    """The images as served by level 0 Image API services that the manifest describes
+    by id alone (their sizes are in their info.json)."""
+    return [
+        replace(image, service={"id": f"https://iiif.example/{n}", "version": 2, "level": 0})
+        for n, image in enumerate(images)
+    ]
+
+
+def test_what_an_info_json_said_is_kept_while_the_image_and_its_service_are_the_same(tmp_path):
+    store = Store.open(tmp_path / "store", create=True)
+    store.bind_model("toy", "x", FINGERPRINT)
+    row, images = manifest(3)
+    images = with_services(images)
+    store.save_manifest(row, images)
+    described = [
+        {**image.service, "width": 100, "height": 80, "sizes": [[50, 40]]} for image in images
+    ]
+    store.save_vectors(
+        [
+            EmbeddedImage(p.key, np.eye(4, dtype=np.float32)[0], "u", 10, 8, described[n])
+            for n, p in enumerate(store.pending_items())
+        ],
+        FINGERPRINT["key"],
+    )
+
+    def kept() -> list:
+        return [store.get_item(image.id).described_service for image in images]
+
+    assert kept() == described
+    assert store.get_item(images[0].id).best_service == described[0]
+    store.save_manifest(row, images)  # read again, as briefly described as before
+    assert kept() == described
+    # Another service for the same image URL, and a new version of the image: what was
+    # read of them no longer holds.
+    moved = replace(images[1], service={**images[1].service, "id": "https://iiif.example/new"})
+    changed = replace(images[2], version="2")
+    store.save_manifest(row, [images[0], moved, changed])
+    assert kept() == [described[0], None, None]
+    assert store.get_item(images[1].id).best_service == moved.service
 
 
 def test_vectors_bump_generation_and_are_stored_as_float16(tmp_path):
