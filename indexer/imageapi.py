@@ -592,7 +592,9 @@ def thumbnail_url(
     4. level 1, and version 1 below level 2: ``size,`` or ``,size`` on the longer side
        (``size,`` when the shape is unknown), the only forms level 1 guarantees;
     5. level 0: the smallest listed size whose longer side covers the box, else the
-       largest listed; else the whole image, all that level 0 must serve.
+       largest listed; else the whole image, all that level 0 must serve. A region it
+       cannot crop is shown cut from that picture (see `region_in_whole`): the size
+       chosen is one in which the region's longer side covers the box.
     """
     shown, dims = _view(service, region, width, height)
     if dims and max(dims) <= size:
@@ -605,7 +607,27 @@ def thumbnail_url(
         portrait = dims is not None and dims[1] > dims[0]
         return _url(service, f",{size}" if portrait else f"{size},", shown)
     if service.sizes:
-        covering = [s for s in service.sizes if max(s) >= size]
+        part = _part_kept(service, region, dims) or (1.0, 1.0)
+        covering = [s for s in service.sizes if max(s[0] * part[0], s[1] * part[1]) >= size]
         chosen = min(covering, key=_area) if covering else max(service.sizes, key=_area)
         return _url(service, _listed_size(service, *chosen))
     return full_image_url(service)
+
+
+def region_in_whole(
+    service: ImageService | None, region: str | None, width: int | None, height: int | None
+) -> tuple[float, float, float, float] | None:
+    """Where an "x,y,w,h" region that the pictures cannot be cut to lies in them, as
+    fractions (x, y, w, h) of the whole image's width and height, clipped to it.
+
+    Such pictures are the whole image: a level 0 service serves nothing else, and a plain
+    image URL (no `service`) is what it is. None when the pictures are the region already
+    (the service crops), when there is no region, or when the image's size is unknown
+    (`width`/`height` are the manifest's; the service's own size wins).
+    """
+    box = region_box(region) if service is None else region_to_cut(service, region)
+    size = image_size(service, width, height)
+    if box is None or size is None or (kept := clip_box(box, *size)) is None:
+        return None
+    x, y, w, h = kept
+    return x / size[0], y / size[1], w / size[0], h / size[1]

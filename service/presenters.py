@@ -5,16 +5,26 @@ from __future__ import annotations
 from dataclasses import replace
 
 from indexer.iiif import best_label
-from indexer.imageapi import ImageService, needs_info, region_size, thumbnail_url
+from indexer.imageapi import (
+    ImageService,
+    needs_info,
+    region_in_whole,
+    region_size,
+    thumbnail_url,
+)
 from indexer.search import Hit as SearchHit
 from indexer.store import ItemRecord
 
-from .schemas import Hit, ItemDetail, ItemSummary, Link, MetadataEntry, Provider
+from .schemas import Crop, Hit, ItemDetail, ItemSummary, Link, MetadataEntry, Provider
 
 PREVIEW_SIZE = 1024
 # The picture a link opens in a tab: a master file can be hundreds of megapixels, which
 # stalls a browser; 2000 pixels on the longest side shows a drawing's detail.
 LARGE_SIZE = 2000
+
+
+def _is_local(item: ItemRecord) -> bool:
+    return bool(item.image_url and item.image_url.startswith("file://"))
 
 
 def local_image_url(item: ItemRecord, size: int | None = None) -> str:
@@ -64,7 +74,7 @@ def _pictures(
     item: ItemRecord, service: ImageService | None, thumbnail_size: int
 ) -> dict[str, str | None]:
     """The links to the item's picture, from the smallest to the image itself."""
-    if item.image_url and item.image_url.startswith("file://"):
+    if _is_local(item):
         return {
             "thumbnail_url": local_image_url(item, thumbnail_size),
             "preview_url": local_image_url(item, PREVIEW_SIZE),
@@ -80,6 +90,18 @@ def _pictures(
         }
     # A plain image URL is all there is: every link is to it.
     return dict.fromkeys(("thumbnail_url", "preview_url", "large_url", "image_url"), item.image_url)
+
+
+def _crop(item: ItemRecord, service: ImageService | None) -> Crop | None:
+    """The part of the linked pictures that is the item, when they show the whole image
+    (a region that a level 0 service cannot crop): for a client to cut it out."""
+    # A local file is served whole (`/image`), whatever service the manifest names.
+    shown_by = None if _is_local(item) else service
+    part = region_in_whole(shown_by, item.region, item.width, item.height)
+    if part is None:
+        return None
+    x, y, w, h = (round(value, 6) for value in part)
+    return Crop(x=x, y=y, w=w, h=h)
 
 
 def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
@@ -101,6 +123,7 @@ def _summary_fields(item: ItemRecord, thumbnail_size: int) -> dict:
         "width": width,
         "height": height,
         "region": item.region,
+        "crop": _crop(item, service),
     }
 
 

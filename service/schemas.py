@@ -27,6 +27,15 @@ class Provider(BaseModel):
     homepage: list[Link] = Field(default_factory=list)
 
 
+class Crop(BaseModel):
+    """Where the item lies in its linked pictures, when they show the whole image."""
+
+    x: float = Field(description="Left edge, as a fraction of the picture's width.")
+    y: float = Field(description="Top edge, as a fraction of the picture's height.")
+    w: float = Field(description="Width, as a fraction of the picture's width.")
+    h: float = Field(description="Height, as a fraction of the picture's height.")
+
+
 class ItemSummary(BaseModel):
     id: str = Field(description="Regard's stable id of the image.")
     label: str = Field(description="The canvas label, else the manifest label (French first).")
@@ -52,6 +61,13 @@ class ItemSummary(BaseModel):
         None,
         description='The part of the image that is painted and was embedded, "x,y,w,h" in '
         "the image's pixels (width and height are then the region's); null for the whole.",
+    )
+    crop: Crop | None = Field(
+        None,
+        description="Set when the picture links show the whole image although the item is "
+        "a region of it (a level 0 Image API service cannot crop; a plain image URL is what "
+        "it is): the part of each picture to show, as fractions of its width and height. "
+        "Null when the links show the item itself.",
     )
 
 

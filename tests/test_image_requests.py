@@ -373,6 +373,31 @@ def test_a_region_outside_the_image_is_that_items_failure(sheets):
     assert [(f["stage"], f["reason"]) for f in failures] == [("fetch", REGION_OUTSIDE)]
 
 
+def test_the_api_says_where_the_region_lies_in_pictures_of_the_whole_image(sheets):
+    store, images, (static, listed, scaling), _ = sheets
+    with TestClient(create_app(Settings(store=store))) as client:
+        items = [client.get(f"/api/items/{ref.item_id}").json() for ref in images]
+    top_left, clipped, outside, listed_top_left, cropped, cropped_corner, whole = items
+    # Level 0 links show the whole sheet: the client is told which part is the item.
+    quarter = {"x": 0.0, "y": 0.0, "w": 0.5, "h": 0.5}
+    assert top_left["crop"] == listed_top_left["crop"] == quarter
+    assert clipped["crop"] == {"x": 0.5, "y": 0.5, "w": 0.5, "h": 0.5}  # as a server clips
+    assert (clipped["width"], clipped["height"]) == (CELL, CELL)
+    # A service that crops links to the region itself; the whole image needs no cut.
+    assert cropped["crop"] is None and cropped_corner["crop"] is None and whole["crop"] is None
+    assert cropped["thumbnail_url"] == f"{scaling}/{TOP_LEFT}/!256,256/0/default.jpg"
+    assert outside["crop"] is None  # nothing of it is in the image
+    # The listed size in which the region, once cut, still fills the box.
+    assert pictures(listed_top_left) == [
+        f"{listed}/full/800,/0/default.jpg",  # the region: 400 x 400, for 256
+        f"{listed}/full/1600,/0/default.jpg",  # the largest listed: 800 x 800, for 1024
+        f"{listed}/full/full/0/default.jpg",  # the whole sheet is within 2000 pixels
+    ]
+    assert served_size(listed_top_left["thumbnail_url"]) == (800, 800)
+    # No sizes listed anywhere: the whole image, which the indexer fetched.
+    assert top_left["thumbnail_url"] == f"{static}/full/full/0/default.jpg"
+
+
 def test_a_cut_region_is_stored_at_its_own_size(sheets):
     store, images, _, _ = sheets
     ids = [images[0].item_id, images[3].item_id]  # the top left, from level 0 services

@@ -18,10 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
+from indexer.imageapi import region_box
+from tests.iiif_images import BitmapPicture, sheet_of_drawings
 from tests.regard_fixtures import index, start_service, stop_service
+from tests.test_image_requests import LEVEL_0, LEVEL_2, manifest_of, painted_canvas
 from tests.test_record_fields import FIXTURES, RECORD_MANIFESTS
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -641,3 +645,100 @@ def test_the_image_link_opens_a_bounded_picture_not_the_master_file(
         record = dialog.locator("a.record-link")
         assert record.get_attribute("href") == item["homepage"][0]["url"]
         assert record.get_attribute("href").endswith("/h/museum.example/collections/royere-42")
+
+
+# ---- regions a level 0 service cannot crop ----------------------------------------------
+
+SHEET_CELL = 400  # a sheet of 2 x 2 drawings, 800 x 800 pixels
+SHEET_SIZES = [(200, 200), (400, 400), (800, 800)]  # listed in its info.json only
+SHEET_REGIONS = [
+    "0,0,400,400",  # the red circle
+    "100,500,700,250",  # parts of the green triangle and the yellow star: wide
+    "500,50,250,700",  # parts of the blue square and the yellow star: tall
+]
+
+
+@pytest.fixture(scope="module")
+def sheet_service(tmp_path_factory, iiif_server) -> Iterator[tuple[str, Image.Image]]:
+    """`regard serve` over regions of one sheet of drawings, on a level 0 service (it
+    serves the whole sheet only) and on a level 2 one (it crops); yields its URL and the
+    sheet."""
+    sheet = sheet_of_drawings(SHEET_CELL)
+    add = iiif_server.add_image_service
+    static = add("/viewer-sheets/static", BitmapPicture(sheet), level=0, sizes=SHEET_SIZES)
+    scaling = add("/viewer-sheets/scaling", BitmapPicture(sheet), level=2)
+    level_0 = {"@id": static, "@type": "ImageService2", "profile": LEVEL_0}
+    level_2 = {"@id": scaling, "@type": "ImageService2", "profile": LEVEL_2}
+    canvases = [
+        painted_canvas(20 + n, level_0, sheet.size, region)
+        for n, region in enumerate(SHEET_REGIONS)
+    ]
+    canvases.append(painted_canvas(30, level_2, sheet.size, SHEET_REGIONS[1]))
+    iiif_server.reset()
+    url = iiif_server.add_document(
+        "/docs/viewer-sheets.json", manifest_of("viewer-sheets", "Dessins d'une feuille", canvases)
+    )
+    store = tmp_path_factory.mktemp("sheet-viewer") / "store"
+    try:
+        assert index(url, store=store) == 0
+    finally:
+        iiif_server.reset()
+    service = start_service(store)
+    yield service.url.rstrip("/") + "/", sheet
+    stop_service(service)
+
+
+def screenshot(locator) -> Image.Image:
+    return Image.open(io.BytesIO(locator.screenshot())).convert("RGB")
+
+
+def differs(a: Image.Image, b: Image.Image) -> float:
+    """Mean absolute pixel difference after bringing `b` to `a`'s size."""
+    other = np.asarray(b.convert("RGB").resize(a.size), dtype=float)
+    return float(np.abs(np.asarray(a, dtype=float) - other).mean())
+
+
+def cut(sheet: Image.Image, region: str) -> Image.Image:
+    x, y, w, h = region_box(region)
+    return sheet.crop((x, y, x + w, y + h))
+
+
+def test_a_region_that_a_level_0_service_cannot_crop_shows_alone(browser, sheet_service) -> None:
+    base_url, sheet = sheet_service
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="fr-FR", reduced_motion="reduce"
+    )
+    viewer = Page(context.new_page(), base_url)
+    _, found = get_json(base_url, "api/search", q="dessin", k=24)
+    hits = found["results"]
+    assert sorted(hit["region"] for hit in hits) == sorted([*SHEET_REGIONS, SHEET_REGIONS[1]])
+
+    viewer.open("?q=dessin")
+    viewer.wait_for_cards()
+    for hit in hits:
+        frame = viewer.page.locator(f'#grid .card[data-id="{hit["id"]}"] .thumb.is-loaded')
+        frame.wait_for()
+        if hit["crop"] is None:  # the level 2 service's picture is the region already
+            assert f"/{hit['region']}/" in hit["thumbnail_url"]
+            assert frame.locator(".crop").count() == 0
+            continue
+        assert "/full/" in hit["thumbnail_url"]  # the whole sheet, cut in the page
+        box, inner = frame.bounding_box(), frame.locator(".crop").bounding_box()
+        # The region's shape, as large as the square frame allows.
+        assert inner["width"] / inner["height"] == pytest.approx(hit["width"] / hit["height"], 0.03)
+        fills = max(inner["width"] / box["width"], inner["height"] / box["height"])
+        assert fills == pytest.approx(1, abs=0.01)
+        shown = screenshot(frame.locator(".crop"))
+        assert differs(shown, cut(sheet, hit["region"])) < 12, hit["region"]
+        assert differs(shown, sheet) > 30  # the whole sheet would differ
+
+    # The detail panel's larger picture shows the region alone too.
+    wide = next(hit for hit in hits if hit["crop"] and hit["region"] == SHEET_REGIONS[1])
+    viewer.open("?q=dessin&item=" + urllib.parse.quote(wide["id"], safe=""))
+    frame = viewer.page.locator("dialog#detail[open] .detail-image.is-loaded")
+    frame.wait_for()
+    shown = screenshot(frame.locator(".crop"))
+    assert shown.width > 400  # the preview, not a thumbnail's size
+    assert differs(shown, cut(sheet, SHEET_REGIONS[1])) < 12
+    context.close()
+    assert viewer.errors == []

@@ -4,11 +4,35 @@
 import { bilingual, externalLink, formatScore, h } from "./dom.js";
 
 /**
+ * The part of an item's pictures to show, or null when they show the item itself. The
+ * API sets `crop` ({x, y, w, h}, fractions of the picture) when its links show the whole
+ * image though the item is a region of it (a level 0 service cannot crop); `width` and
+ * `height` are then the region's, which give the shape of the box that shows it.
+ */
+export function cropOf(item) {
+  const { crop, width, height } = item;
+  return crop && width > 0 && height > 0 ? { ...crop, ratio: width / height } : null;
+}
+
+/**
+ * `img` in a box of the crop's shape (style.css: `.crop`), scaled up and shifted so that
+ * only the region shows. CSSOM custom properties, not a style attribute, carry the numbers.
+ */
+function cropped(img, crop) {
+  const box = h("span", { class: "crop" }, img);
+  for (const name of ["x", "y", "w", "h", "ratio"]) {
+    box.style.setProperty(`--crop-${name}`, String(crop[name]));
+  }
+  return box;
+}
+
+/**
  * A fixed-size frame holding one image. When there is no URL, or every URL fails,
  * the frame shows a placeholder instead of a broken-image icon.
- * `sources` are tried in order; `lazy` defers loading until the frame is near the view.
+ * `sources` are tried in order; `lazy` defers loading until the frame is near the view;
+ * `crop` (see `cropOf`) shows only that part of each picture.
  */
-export function imageFrame(sources, { alt = "", lazy = true, className = "thumb", width, height } = {}) {
+export function imageFrame(sources, { alt = "", lazy = true, className = "thumb", width, height, crop = null } = {}) {
   const frame = h("div", { class: className });
   const urls = sources.filter(Boolean);
 
@@ -42,7 +66,8 @@ export function imageFrame(sources, { alt = "", lazy = true, className = "thumb"
     else showPlaceholder();
   });
   img.src = urls[next++];
-  frame.append(img);
+  if (crop) frame.classList.add("is-cropped");
+  frame.append(crop ? cropped(img, crop) : img);
   return frame;
 }
 
@@ -81,7 +106,7 @@ export function resultCard(hit, rank, links) {
         title: "Voir la fiche · open details",
       },
       // The label right below names the link: the image itself needs no second name.
-      imageFrame([hit.thumbnail_url]),
+      imageFrame([hit.thumbnail_url], { crop: cropOf(hit) }),
       h("h2", { class: "card-title", id: titleId }, hit.label || "Sans titre"),
     ),
     h("p", { class: "card-manifest", title: hit.manifest_label }, hit.manifest_label),
@@ -112,7 +137,12 @@ export function resultCard(hit, rank, links) {
 /** The item a "more like this" view starts from, shown above its neighbours. */
 export function referenceBlock(item, links) {
   return [
-    imageFrame([item.thumbnail_url], { alt: item.label, lazy: false, className: "thumb thumb-reference" }),
+    imageFrame([item.thumbnail_url], {
+      alt: item.label,
+      lazy: false,
+      className: "thumb thumb-reference",
+      crop: cropOf(item),
+    }),
     h(
       "div",
       { class: "reference-text" },

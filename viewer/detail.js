@@ -2,7 +2,7 @@
 // summary, rights and record at the museum, IIIF links, and "more like this".
 
 import { bilingual, externalLink, formatCount, h } from "./dom.js";
-import { imageFrame } from "./cards.js";
+import { cropOf, imageFrame } from "./cards.js";
 import {
   iiifValue,
   infoJsonUrl,
@@ -186,6 +186,7 @@ export function detailContent(item, links) {
     className: "detail-image",
     width: item.width,
     height: item.height,
+    crop: cropOf(item),
   });
 
   return [
