@@ -144,6 +144,7 @@ class IndexPlan:
     measured_text_nprobe: int = 0
     measured_recall: float = 0.0  # the probes' recall@10 with measured_nprobe cells
     measured_text_recall: float = 0.0
+    measured_count: int = 0  # the vectors it held then (0: not recorded, before growth)
 
     @property
     def factory(self) -> str:
@@ -200,6 +201,7 @@ _IVF_ONLY = (
     "measured_text_nprobe",
     "measured_recall",
     "measured_text_recall",
+    "measured_count",
 )
 
 DEFAULT_RERANK = 200

@@ -1,4 +1,5 @@
-"""How many cells an IVF index scans: chosen on the collection itself, when it is built.
+"""How many cells an IVF index scans: chosen on the collection itself, when it is built,
+and again when it has grown by a quarter since (vector_index.REMEASURE_GROWTH).
 
 How many cells a query must scan to find its true neighbours depends on how the
 collection's vectors lie. On vectors in well-separated clusters (scripts/bench_search's

@@ -380,7 +380,9 @@ def _index_kind(plan: dict) -> list[str]:
         if plan.get(cells)
     ]
     if measured:
-        lines.append(f"        chosen at build: {'; '.join(measured)}")
+        on = plan.get("measured_count")
+        when = f"measured on {on:,} vectors" if on else "chosen at build"
+        lines.append(f"        {when}: {'; '.join(measured)}")
     return lines
 
 

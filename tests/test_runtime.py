@@ -451,7 +451,7 @@ def test_regard_index_says_how_it_embeds_and_takes_a_runtime(
     assert "float32 runtime, batches of 5" in said and "checked" not in said
     assert Store.open(store).stats()["items"] > embedded
     # An IVF index says how many cells it measured each kind of query needs.
-    assert "index:  IVF" in said and "chosen at build: " in said and "text-like probes" in said
+    assert "index:  IVF" in said and "measured on " in said and "text-like probes" in said
 
 
 def test_an_unknown_runtime_is_refused_with_the_choices(

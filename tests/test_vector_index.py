@@ -343,6 +343,38 @@ def test_a_later_run_adds_to_the_saved_index_without_a_rebuild(tmp_path, monkeyp
     assert VectorIndex.load_or_build(store, settings).size == 1050
 
 
+def unclustered(n: int, seed: int = 5) -> np.ndarray:
+    """Unit vectors in no cluster at all: images unlike the collection's (another fonds)."""
+    vectors = np.random.default_rng(seed).standard_normal((n, 32)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("path", ["end of a run", "server refresh"])
+def test_an_ivf_index_grown_by_a_quarter_measures_its_cells_again(tmp_path, path):
+    store = vector_store(tmp_path / "s", clustered(1000))
+    source = StoreVectors(store.db_path)
+    first = VectorIndex.load_or_build(store, SMALL, source)
+    assert first.plan.kind == "ivf" and first.plan.measured_count == 1000
+
+    def grown(previous: VectorIndex) -> VectorIndex:
+        if path == "server refresh":
+            return refreshed(previous, store, SMALL, source)
+        return VectorIndex.load_or_build(store, SMALL, source)
+
+    add_manifest(store, clustered(100, draw=3), "m2")  # a tenth more: the cells stand
+    a_little = grown(first)
+    assert a_little.origin == "added" and a_little.plan == first.plan
+    # Images of another kind, lying in no cluster: their neighbours spread over more cells.
+    add_manifest(store, unclustered(400), "m3")
+    much = grown(a_little)
+    assert much.origin == "added" and much.size == 1500
+    assert much.plan.measured_count == 1500 and much.plan.nlist == first.plan.nlist
+    assert much.plan.measured_nprobe > first.plan.measured_nprobe
+    assert much.plan.nprobe == much.plan.measured_nprobe  # and searched with them
+    saved = json.loads((store.path / INDEX_META_FILE).read_text())["plan"]
+    assert saved["measured_count"] == 1500 and saved["nprobe"] == much.plan.nprobe
+
+
 def test_a_saved_index_of_vectors_embedded_again_since_is_rebuilt(tmp_path):
     vectors = clustered(300)
     store = vector_store(tmp_path / "s", vectors)
