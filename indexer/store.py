@@ -510,17 +510,17 @@ class Store:
         )
 
     @staticmethod
-    def _searchable_signature(conn: sqlite3.Connection, manifest_id: str) -> tuple:
-        """Changes whenever the manifest's searchable items do."""
-        return tuple(
-            conn.execute(
-                # "+state": look items up by manifest, not by state (which at a million
-                # items would scan every indexed one, twice per manifest saved).
-                "SELECT COUNT(*), TOTAL(key) FROM items "
-                "WHERE manifest_id = ? AND +state = 'indexed'",
-                (manifest_id,),
-            ).fetchone()
+    def _searchable_signature(conn: sqlite3.Connection, manifest_id: str) -> list[int]:
+        """The manifest's searchable items (their keys, in order): it changes whenever
+        they do. Exact, not a count and a sum, which a swap of items can leave the same;
+        a manifest holds at most some thousands of images."""
+        rows = conn.execute(
+            # "+state": look items up by manifest, not by state (which at a million
+            # items would scan every indexed one, twice per manifest saved).
+            "SELECT key FROM items WHERE manifest_id = ? AND +state = 'indexed' ORDER BY key",
+            (manifest_id,),
         )
+        return [key for (key,) in rows]
 
     @staticmethod
     def _bump_generation(conn: sqlite3.Connection) -> int:

@@ -92,10 +92,12 @@ def with_services(images: list) -> list:
     ]
 
 
-def test_what_an_info_json_said_is_kept_while_the_image_and_its_service_are_the_same(tmp_path):
+def described_by_info(tmp_path, n_images: int) -> tuple:
+    """A store of `n_images` images of level 0 services described by id alone, indexed
+    with what each one's info.json said of it: (store, manifest row, images, those)."""
     store = Store.open(tmp_path / "store", create=True)
     store.bind_model("toy", "x", FINGERPRINT)
-    row, images = manifest(3)
+    row, images = manifest(n_images)
     images = with_services(images)
     store.save_manifest(row, images)
     described = [
@@ -108,6 +110,11 @@ def test_what_an_info_json_said_is_kept_while_the_image_and_its_service_are_the_
         ],
         FINGERPRINT["key"],
     )
+    return store, row, images, described
+
+
+def test_what_an_info_json_said_is_kept_while_the_image_and_its_service_are_the_same(tmp_path):
+    store, row, images, described = described_by_info(tmp_path, 3)
 
     def kept() -> list:
         return [store.get_item(image.id).described_service for image in images]
@@ -123,6 +130,28 @@ def test_what_an_info_json_said_is_kept_while_the_image_and_its_service_are_the_
     store.save_manifest(row, [images[0], moved, changed])
     assert kept() == [described[0], None, None]
     assert store.get_item(images[1].id).best_service == moved.service
+
+
+def test_a_swap_of_searchable_items_with_the_same_count_and_sum_of_keys_is_a_new_generation(
+    tmp_path,
+):
+    store = make_store(tmp_path, n_images=6)
+    embed(store)
+    row, images = manifest(6)
+    by_key = {store.get_item(image.id).key: image for image in images}
+    assert sorted(by_key) == [1, 2, 3, 4, 5, 6]
+    store.save_manifest(row, [by_key[k] for k in (1, 3, 4, 5)])  # 2 and 6 leave it
+    before = store.generation
+    # 3 and 5 leave, 2 and 6 come back with their vectors: four items, keys summing to
+    # 13, as before; yet not the same ones, and the index must be built again.
+    store.save_manifest(row, [by_key[k] for k in (1, 2, 4, 6)])
+    assert [store.get_item(by_key[k].id).state for k in (2, 3, 5, 6)] == [
+        "indexed",
+        "removed",
+        "removed",
+        "indexed",
+    ]
+    assert store.generation > before
 
 
 def test_vectors_bump_generation_and_are_stored_as_float16(tmp_path):
