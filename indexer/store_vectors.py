@@ -55,38 +55,39 @@ class Snapshot:
     def stamps(self, up_to_generation: int) -> tuple[np.ndarray, np.ndarray]:
         """Sorted keys of the searchable vectors written at or before a generation, and the
         generation each was written at: what an index built then must hold."""
+        return self._stamps("v.generation <= ?", up_to_generation)
+
+    def stamps_since(self, generation: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted keys of the searchable vectors written after a generation, and the
+        generation each was written at."""
+        return self._stamps("v.generation > ?", generation)
+
+    def _stamps(self, condition: str, generation: int) -> tuple[np.ndarray, np.ndarray]:
         cursor = self._conn.execute(
-            f"SELECT v.item_key, v.generation {SEARCHABLE} AND v.generation <= ? "
-            "ORDER BY v.item_key",
-            (up_to_generation,),
+            f"SELECT v.item_key, v.generation {SEARCHABLE} AND {condition} ORDER BY v.item_key",
+            (generation,),
         )
         pairs = np.fromiter(chain.from_iterable(cursor), dtype=np.int64).reshape(-1, 2)
         return pairs[:, 0].copy(), pairs[:, 1].copy()
 
-    def chunks(self, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """All searchable (keys, float16 vectors), `rows` at a time, in key order."""
+    def chunks(
+        self, rows: int, after_generation: int | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """All searchable (keys, float16 vectors), or those written after a generation,
+        `rows` at a time, in key order: never all of them in memory at once."""
         last = -(2**63)
+        newer = "" if after_generation is None else " AND v.generation > ?"
+        extra = () if after_generation is None else (after_generation,)
         while True:
             batch = self._conn.execute(
-                f"SELECT v.item_key, v.vector {SEARCHABLE} AND v.item_key > ? "
+                f"SELECT v.item_key, v.vector {SEARCHABLE}{newer} AND v.item_key > ? "
                 "ORDER BY v.item_key LIMIT ?",
-                (last, rows),
+                (*extra, last, rows),
             ).fetchall()
             if not batch:
                 return
             yield rows_to_arrays(batch)
             last = batch[-1][0]
-
-    def since(self, generation: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Searchable (keys, float16 vectors, generations) written after `generation`."""
-        rows = self._conn.execute(
-            f"SELECT v.item_key, v.vector, v.generation {SEARCHABLE} AND v.generation > ? "
-            "ORDER BY v.item_key",
-            (generation,),
-        ).fetchall()
-        keys, vectors = rows_to_arrays([row[:2] for row in rows])
-        generations = np.fromiter((row[2] for row in rows), dtype=np.int64, count=len(rows))
-        return keys, vectors, generations
 
     def sample(self, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """`size` searchable items drawn at random (all of them if fewer): their keys and

@@ -7,7 +7,8 @@ at an earlier generation is grown with the vectors written since, when the store
 gained vectors and the plan still fits the size; a missing, unreadable, otherwise stale
 or differently planned pair is rebuilt from SQLite, in chunks, after checking that it
 fits in memory. Files are written to a temporary name and renamed, so a reader never
-meets a half-written index.
+meets a half-written index; index.json names its index file by size and time of
+writing, so that a pair mixed by two writers (an indexer and a server) is rebuilt.
 
 An index another thread may be searching is never changed: adding vectors makes a new
 one (`with_added`), so threads still searching the previous one are never disturbed.
@@ -271,15 +272,28 @@ class VectorIndex:
 
         None where the index cannot take additions (a memory-mapped one is read-only).
         """
+        return self.with_chunks_added([(keys, vectors)], generation, stamps, copy)
+
+    def with_chunks_added(
+        self,
+        chunks: Iterable[tuple[np.ndarray, np.ndarray]],
+        generation: int,
+        stamps: str | None = None,
+        copy: bool = True,
+    ) -> VectorIndex | None:
+        """`with_added`, the vectors given a chunk at a time (read from the store so)."""
         if self.plan.mmap:
             return None
-        keys = np.asarray(keys, dtype=np.int64)
         index = faiss.clone_index(self._index) if copy else self._index
-        _add(index, keys, vectors)
-        merged = np.sort(np.concatenate([self.keys, keys]))
         source = self._source
-        if isinstance(source, ArrayVectors):  # the store's source sees new vectors by itself
-            source = source.with_added(keys, vectors)
+        added: list[np.ndarray] = []
+        for chunk_keys, chunk_vectors in chunks:
+            keys = np.asarray(chunk_keys, dtype=np.int64)
+            _add(index, keys, chunk_vectors)
+            added.append(keys)
+            if isinstance(source, ArrayVectors):  # the store's source sees them by itself
+                source = source.with_added(keys, chunk_vectors)
+        merged = np.sort(np.concatenate([self.keys, *added]))
         return VectorIndex(
             index, self.plan, generation, self.dim, merged, source, "added", stamps=stamps
         )
@@ -308,6 +322,7 @@ class VectorIndex:
             index = None
             if cached is not None:
                 index = _grown(cached, snapshot, settings, held)
+                del cached  # a stale one is not kept in memory through the build
             if index is None:
                 index = cls.build_from(snapshot, settings, source, held)
         index.save(store.path)
@@ -346,14 +361,22 @@ class VectorIndex:
             return None  # missing or unreadable: rebuilt by the caller
         plan = recorded.with_search_settings(settings)
         check_fits(plan, count, dim, settings.memory_limit, building=False, held=held)
+        # The two files are replaced one after the other: two writers (an indexer and a
+        # server) may interleave and leave one's index under the other's meta. The meta
+        # names its own file by size and time of writing; a file replaced while it is
+        # read is caught too.
+        path = folder / INDEX_FILE
+        before = _file_identity(path)
+        if "file" in meta and meta["file"] != before:
+            return None
         try:
-            index = faiss.read_index(str(folder / INDEX_FILE), _read_flags(plan))
+            index = faiss.read_index(str(path), _read_flags(plan))
         except (RuntimeError, ValueError):
             return None
-        # The two files are replaced one after the other: a writer beside us (another
-        # server with other settings) may leave an index of another kind under this meta.
         is_ivf = faiss.try_extract_index_ivf(index) is not None
         if index.ntotal != count or is_ivf != (plan.kind == "ivf"):
+            return None
+        if _file_identity(path) != before:
             return None
         return cls(
             index,
@@ -383,6 +406,7 @@ class VectorIndex:
         }
         try:
             faiss.write_index(self._index, str(tmp_index))
+            meta["file"] = _file_identity(tmp_index)  # a rename keeps both
             tmp_meta.write_text(json.dumps(meta, indent=1))
             os.replace(tmp_index, folder / INDEX_FILE)
             os.replace(tmp_meta, folder / INDEX_META_FILE)
@@ -407,10 +431,13 @@ def refreshed(
         if snapshot.generation == previous.generation:
             return previous
         # The additions go to a copy: the previous index and the copy are both in memory.
-        update = _additions(previous, snapshot, settings, held=_resident(previous))
-        if update is not None:
-            keys, vectors, stamps = update
-            added = previous.with_added(keys, vectors, snapshot.generation, stamps)
+        stamps = _additions(previous, snapshot, settings, held=_resident(previous))
+        if stamps is not None:
+            added = previous.with_chunks_added(
+                snapshot.chunks(BUILD_CHUNK_ROWS, after_generation=previous.generation),
+                snapshot.generation,
+                stamps,
+            )
             if added is not None:
                 added = remeasured(added, snapshot, settings)
                 added.save(store.path)
@@ -425,11 +452,15 @@ def _grown(
     """The cached index of an earlier generation with the vectors added since, when the
     store only gained vectors; None when it must be rebuilt. Nobody else holds the cached
     index yet: it is grown in place, not copied."""
-    update = _additions(cached, snapshot, settings, held)
-    if update is None:
+    stamps = _additions(cached, snapshot, settings, held)
+    if stamps is None:
         return None
-    keys, vectors, stamps = update
-    grown = cached.with_added(keys, vectors, snapshot.generation, stamps, copy=False)
+    grown = cached.with_chunks_added(
+        snapshot.chunks(BUILD_CHUNK_ROWS, after_generation=cached.generation),
+        snapshot.generation,
+        stamps,
+        copy=False,
+    )
     return None if grown is None else remeasured(grown, snapshot, settings)
 
 
@@ -456,10 +487,13 @@ def remeasured(index: VectorIndex, snapshot: Snapshot, settings: IndexSettings) 
 
 def _additions(
     previous: VectorIndex, snapshot: Snapshot, settings: IndexSettings, held: int
-) -> tuple[np.ndarray, np.ndarray, str] | None:
-    """The vectors added since `previous` (keys, vectors) and the stamps of the index
-    they make, when nothing else changed; else None. `held`: see check_fits."""
-    if previous.plan.mmap:
+) -> str | None:
+    """When the store only gained vectors since `previous`, the stamps of the index they
+    make with it (the vectors are then read a chunk at a time: `chunks(after_generation)`);
+    else None. `held`: see check_fits."""
+    # Without stamps, what the previous index holds cannot be checked against the store
+    # (an index.json written before they were recorded): it is built anew.
+    if previous.plan.mmap or previous.stamps is None:
         return None
     count, dim = snapshot.count_and_dim()
     plan = plan_index(count, settings)
@@ -471,16 +505,15 @@ def _additions(
     old_keys, old_generations = snapshot.stamps(previous.generation)
     if not np.array_equal(old_keys, previous.keys):
         return None
-    if previous.stamps is not None and previous.stamps != stamps_digest(old_keys, old_generations):
+    if previous.stamps != stamps_digest(old_keys, old_generations):
         return None
-    keys, vectors, generations = snapshot.since(previous.generation)
+    keys, generations = snapshot.stamps_since(previous.generation)
     if len(keys) + previous.size != count:
         return None
     check_fits(plan, count, dim, settings.memory_limit, building=False, held=held)
     all_keys = np.concatenate([old_keys, keys])
     order = np.argsort(all_keys, kind="stable")
-    stamps = stamps_digest(all_keys[order], np.concatenate([old_generations, generations])[order])
-    return keys, vectors, stamps
+    return stamps_digest(all_keys[order], np.concatenate([old_generations, generations])[order])
 
 
 def stamps_digest(keys: np.ndarray, generations: np.ndarray) -> str:
@@ -500,6 +533,15 @@ def _may_serve(meta: dict[str, Any], generation: int) -> bool:
     if not isinstance(built_for, int):
         return False
     return built_for == generation or (built_for < generation and bool(meta.get("stamps")))
+
+
+def _file_identity(path: Path) -> list[int] | None:
+    """A file's size and time of last writing (ns), as JSON keeps them; None if missing."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return [status.st_size, status.st_mtime_ns]
 
 
 def _remove_orphans(folder: Path) -> None:

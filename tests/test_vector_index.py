@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 import subprocess
 
@@ -330,6 +332,8 @@ def test_a_later_run_adds_to_the_saved_index_without_a_rebuild(tmp_path, monkeyp
     new_vectors = clustered(30, draw=7)
     new_keys = add_manifest(store, new_vectors, "m2")
     monkeypatch.setattr(VectorIndex, "build_from", no_rebuild)
+    # The new vectors are read from the store a chunk at a time, never all at once.
+    monkeypatch.setattr(vector_index, "BUILD_CHUNK_ROWS", 7)
     grown = VectorIndex.load_or_build(store, settings)
     assert grown.origin == "added" and grown.size == 1030 and grown.plan == first.plan
     assert grown.generation == store.generation
@@ -424,10 +428,37 @@ def test_an_index_saved_without_its_stamps_is_not_added_to(tmp_path):
     meta = json.loads(meta_file.read_text())
     del meta["stamps"]
     meta_file.write_text(json.dumps(meta))
-    assert VectorIndex.load_or_build(store, SMALL).origin == "loaded"  # still current
+    current = VectorIndex.load_or_build(store, SMALL)
+    assert current.origin == "loaded" and current.stamps is None  # still current
     add_manifest(store, clustered(10, draw=4), "m2")
+    # Neither the end of a run nor a server that loaded it adds to it.
+    refreshed_by_server = refreshed(current, store, SMALL, StoreVectors(store.db_path))
+    assert refreshed_by_server.origin == "built" and refreshed_by_server.size == 310
+    (store.path / INDEX_META_FILE).write_text(json.dumps(meta))  # as it was
     rebuilt = VectorIndex.load_or_build(store, SMALL)
     assert rebuilt.origin == "built" and rebuilt.size == 310
+
+
+@pytest.mark.parametrize("settings", [IndexSettings(kind="exact"), SMALL], ids=["exact", "ivf"])
+def test_an_index_file_left_under_another_saves_meta_is_rebuilt(tmp_path, settings):
+    # Two writers (a server and an indexer) replace index.faiss and index.json one after
+    # the other: interleaved, one's index may sit under the other's meta, with the same
+    # count and kind. Here: the index from before an item was embedded again.
+    store = vector_store(tmp_path / "s", clustered(600))
+    source = StoreVectors(store.db_path)
+    VectorIndex.load_or_build(store, settings, source)
+    older = tmp_path / "older.faiss"
+    shutil.copy2(store.path / INDEX_FILE, older)  # as a rename would leave it
+    with source.snapshot() as snapshot:
+        key = int(snapshot.keys()[5])
+    replacement = clustered(1, draw=9)[0]
+    store.save_vectors([EmbeddedImage(key, replacement, "u", 10, 8)], fingerprint()["key"])
+    assert VectorIndex.load_or_build(store, settings, source).origin == "built"
+    os.replace(older, store.path / INDEX_FILE)  # the other writer's file, renamed last
+    again = VectorIndex.load_or_build(store, settings, source)
+    assert again.origin == "built"
+    [best] = again.search(replacement, 1)[0]
+    assert best.key == key and best.score == pytest.approx(1.0, abs=1e-3)
 
 
 def test_regard_index_adds_a_later_runs_images_to_the_saved_index(tmp_path, iiif_server, capsys):
