@@ -213,11 +213,12 @@ _UPSERT_ITEM = """
         service = excluded.service, width = excluded.width, height = excluded.height,
         format = excluded.format, region = excluded.region,
         alternatives = excluded.alternatives,
-        -- What the service's info.json said still holds while the image and its service
-        -- are the same: a manifest re-read describes the service as briefly as before.
+        -- What the service's info.json said still holds while the image and the
+        -- manifest's whole description of its service are the same: a manifest re-read
+        -- describes the service as briefly as before. One that now lists its sizes, or
+        -- moved to another level at the same id, is described by the manifest again.
         described_service = CASE
-            WHEN items.version IS excluded.version
-                AND json_extract(items.service, '$.id') IS json_extract(excluded.service, '$.id')
+            WHEN items.version IS excluded.version AND items.service IS excluded.service
             THEN items.described_service
         END,
         state = CASE

@@ -132,6 +132,21 @@ def test_what_an_info_json_said_is_kept_while_the_image_and_its_service_are_the_
     assert store.get_item(images[1].id).best_service == moved.service
 
 
+def test_what_an_info_json_said_is_dropped_once_the_manifest_describes_the_service_anew(
+    tmp_path,
+):
+    store, row, images, _ = described_by_info(tmp_path, 2)
+    # Same id, same image: the manifest now lists the service's own sizes, or says it
+    # moved to level 2. Its new description is the one the links are built from.
+    listing = replace(images[0], service={**images[0].service, "sizes": [[25, 20], [100, 80]]})
+    scaling = replace(images[1], service={**images[1].service, "level": 2})
+    store.save_manifest(row, [listing, scaling])
+    for image in (listing, scaling):
+        item = store.get_item(image.id)
+        assert item.state == "indexed" and item.described_service is None
+        assert item.best_service == image.service
+
+
 def test_a_swap_of_searchable_items_with_the_same_count_and_sum_of_keys_is_a_new_generation(
     tmp_path,
 ):
