@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -393,9 +394,11 @@ class VectorIndex:
     def save(self, folder: Path) -> None:
         """Write the index, then its meta; readers check both, so order makes it safe."""
         _remove_orphans(folder)
-        pid = os.getpid()
-        tmp_index = folder / f".{INDEX_FILE}.{pid}.tmp"
-        tmp_meta = folder / f".{INDEX_META_FILE}.{pid}.tmp"
+        # The process id says whose file it is (see _remove_orphans); the token keeps two
+        # writers apart that share a pid (an indexer and a server, each in a container).
+        writer = f"{os.getpid()}-{secrets.token_hex(4)}"
+        tmp_index = folder / f".{INDEX_FILE}.{writer}.tmp"
+        tmp_meta = folder / f".{INDEX_META_FILE}.{writer}.tmp"
         meta = {
             "generation": self.generation,
             "count": self.size,
@@ -548,7 +551,7 @@ def _remove_orphans(folder: Path) -> None:
     """Temporary files of saves whose process died in the middle (kill -9, a power cut):
     nothing else would ever remove them, and an index file can be gigabytes."""
     for tmp in folder.glob(".index.*.tmp"):
-        pid = tmp.name.split(".")[-2]
+        pid = tmp.name.split(".")[-2].split("-")[0]  # "<pid>-<token>", or "<pid>" before
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             tmp.unlink(missing_ok=True)
 

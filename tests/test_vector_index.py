@@ -210,12 +210,14 @@ def test_a_save_removes_what_saves_killed_midway_left_and_only_that(tmp_path):
     gone.wait()
     running = subprocess.Popen(["sleep", "30"])  # a save still under way elsewhere
     try:
-        orphan = store.path / f".{INDEX_FILE}.{gone.pid}.tmp"
-        in_progress = store.path / f".{INDEX_META_FILE}.{running.pid}.tmp"
+        orphan = store.path / f".{INDEX_FILE}.{gone.pid}-0badf00d.tmp"
+        older_orphan = store.path / f".{INDEX_FILE}.{gone.pid}.tmp"  # named by pid alone
+        in_progress = store.path / f".{INDEX_META_FILE}.{running.pid}-5eed1e55.tmp"
         orphan.write_bytes(b"half an index")
+        older_orphan.write_bytes(b"half an index")
         in_progress.write_text("{}")
         VectorIndex.load_or_build(store, SMALL)
-        assert not orphan.exists() and in_progress.exists()
+        assert not orphan.exists() and not older_orphan.exists() and in_progress.exists()
     finally:
         running.kill()
 
