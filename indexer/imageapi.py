@@ -340,8 +340,15 @@ def needs_info(service: ImageService, region: str | None = None) -> bool:
 
 def with_info(service: ImageService, info: ImageService) -> ImageService:
     """The service as its info.json describes it, under the id the manifest gives (where
-    the info was read), with the auth that either states."""
-    return replace(info, id=service.id, auth=service.auth or info.auth)
+    the info was read), with the auth that either states.
+
+    An info.json that states no level (no profile, which every version requires) keeps
+    the manifest's level and version, when the manifest states them: a level 0 service
+    taken for one that scales would be asked for sizes it refuses."""
+    described = replace(info, id=service.id, auth=service.auth or info.auth)
+    if info.level is None and service.level is not None:
+        described = replace(described, level=service.level, version=service.version)
+    return described
 
 
 def _quality(service: ImageService) -> str:

@@ -1,0 +1,69 @@
+"""What the indexer takes from an image service's info.json, end to end: manifests indexed
+by the CLI from the local IIIF test server, the requests it logged, what the store kept
+and the links the API gives.
+
+- an info.json that states no level leaves a level 0 service at level 0;
+"""
+
+from __future__ import annotations
+
+from contextlib import closing
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from indexer.store import Store
+from service.app import create_app
+from service.settings import Settings
+from tests.iiif_images import BitmapPicture, sheet_of_drawings
+from tests.iiif_server import IIIFTestServer
+from tests.regard_fixtures import index
+from tests.test_image_requests import (
+    CELL,
+    LISTED,
+    SHEET_SIZE,
+    _service,
+    manifest_of,
+    painted_canvas,
+    refs,
+    requested,
+)
+
+
+def item_of(store: Path, item_id: str):
+    with closing(Store.open(store)) as opened:
+        item = opened.get_item(item_id)
+        failures = [f for f in opened.failures() if f["item_id"] == item_id]
+    return item, failures
+
+
+def api_item(store: Path, item_id: str) -> dict:
+    with TestClient(create_app(Settings(store=store))) as client:
+        return client.get(f"/api/items/{item_id}").json()
+
+
+def test_an_info_json_without_a_profile_leaves_a_level_0_service_at_level_0(
+    tmp_path: Path, iiif_server: IIIFTestServer
+):
+    picture = BitmapPicture(sheet_of_drawings(CELL))
+    static = iiif_server.add_image_service("/unprofiled/a", picture, level=0, sizes=LISTED)
+    canvas = painted_canvas(1, _service(static, 0), (9, 9))
+    manifest = manifest_of("unprofiled", "Level 0", [canvas])
+    # Its info.json gives the size and sizes, but no profile (nor context): its level is
+    # the manifest's word alone.
+    sizes = [{"width": w, "height": h} for w, h in LISTED]
+    info = {"@id": static, "width": SHEET_SIZE[0], "height": SHEET_SIZE[1], "sizes": sizes}
+    store = tmp_path / "store"
+    iiif_server.reset()
+    try:
+        iiif_server.add_document("/unprofiled/a/info.json", info, rewrite=False)
+        url = iiif_server.add_document("/docs/unprofiled.json", manifest)
+        [image] = refs(url)
+        assert index(url, store=store) == 0
+        log = list(iiif_server.log)
+    finally:
+        iiif_server.reset()
+    assert requested(log, static) == ["info.json", "full/200,/0/default.jpg"]
+    item, _ = item_of(store, image.item_id)
+    assert item.state == "indexed" and item.described_service["level"] == 0
+    assert api_item(store, image.item_id)["thumbnail_url"] == f"{static}/full/400,/0/default.jpg"
