@@ -490,10 +490,16 @@ def _view(
     service: ImageService, region: str | None, width: int | None, height: int | None
 ) -> tuple[str, tuple[int, int] | None]:
     """What a request shows: the region to ask for ("full" when there is none, or the
-    service cannot crop) and its size in pixels, None when unknown (see `image_size`)."""
+    service cannot crop) and its size in pixels, None when unknown (see `image_size`).
+
+    A region outside the size the manifest gives is still asked for, at its own size,
+    of a service that does not state its own: that size may be a derivative's, and the
+    server clips the region to the image."""
     size = image_size(service, width, height)
     if region and can_crop(service):
-        cropped = region_size(region, *size) if size else region_size(region)
+        cropped = region_size(region, *size) if size else None
+        if cropped is None and not (service.width and service.height):
+            cropped = region_size(region)
         if cropped:
             return region, cropped
     return "full", size

@@ -203,14 +203,19 @@ def region_crop(item: PendingItem, service: ImageService | None) -> Crop | None:
     """The item's region, where the request cannot ask for it alone (a level 0 service, a
     plain image URL): cut from the picture once decoded, so that the vector is the
     region's. Raises FetchError when the region lies outside the image, as far as its
-    size is known: nothing of it is there to fetch."""
+    size is known: nothing of it is there to fetch.
+
+    A service that crops is trusted with the region unless it states its own size: the
+    size a manifest gives may be a derivative's (`image_size`), and the server clips."""
     box = region_box(item.region)
     if box is None:
         return None
     size = image_size(service, item.width, item.height)
-    if size and clip_box(box, *size) is None:
+    cut = service is None or region_to_cut(service, item.region) is not None
+    known = cut or bool(service and service.width and service.height)
+    if size and known and clip_box(box, *size) is None:
         raise FetchError(REGION_OUTSIDE)
-    if service is not None and region_to_cut(service, item.region) is None:
+    if not cut:
         return None  # the service crops it
     return Crop(box, size)
 

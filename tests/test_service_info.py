@@ -3,6 +3,8 @@ by the CLI from the local IIIF test server, the requests it logged, what the sto
 and the links the API gives.
 
 - an info.json that states no level leaves a level 0 service at level 0;
+- a region is left to a service that crops it, though the manifest gives the size of a
+  derivative smaller than the region's place;
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tests.iiif_images import BitmapPicture, sheet_of_drawings
 from tests.iiif_server import IIIFTestServer
 from tests.regard_fixtures import index
 from tests.test_image_requests import (
+    BOTTOM_RIGHT,
     CELL,
     LISTED,
     SHEET_SIZE,
@@ -67,3 +70,33 @@ def test_an_info_json_without_a_profile_leaves_a_level_0_service_at_level_0(
     item, _ = item_of(store, image.item_id)
     assert item.state == "indexed" and item.described_service["level"] == 0
     assert api_item(store, image.item_id)["thumbnail_url"] == f"{static}/full/400,/0/default.jpg"
+
+
+def test_a_region_is_left_to_a_service_that_crops_though_the_manifest_gives_a_smaller_size(
+    tmp_path: Path, iiif_server: IIIFTestServer
+):
+    picture = BitmapPicture(sheet_of_drawings(CELL))
+    scaling = iiif_server.add_image_service("/derivative/a", picture, level=2)
+    canvas = painted_canvas(1, _service(scaling, 2), (400, 400), BOTTOM_RIGHT)
+    # The resource's size is a derivative's (Wellcome's 742 x 1024 for 2569 x 3543): the
+    # region lies outside it, not outside the image.
+    resource = canvas["items"][0]["items"][0]["body"]["source"]
+    resource |= {"width": 400, "height": 400}
+    manifest = manifest_of("derivative", "A derivative's size", [canvas])
+    store = tmp_path / "store"
+    iiif_server.reset()
+    try:
+        url = iiif_server.add_document("/docs/derivative.json", manifest)
+        [image] = refs(url)
+        assert (image.width, image.height) == (400, 400)
+        assert index(url, store=store) == 0
+        log = list(iiif_server.log)
+    finally:
+        iiif_server.reset()
+    [asked] = requested(log, scaling)
+    assert asked.startswith(BOTTOM_RIGHT + "/")
+    item, failures = item_of(store, image.item_id)
+    assert item.state == "indexed" and failures == []
+    shown = api_item(store, image.item_id)
+    assert shown["thumbnail_url"] == f"{scaling}/{BOTTOM_RIGHT}/!256,256/0/default.jpg"
+    assert shown["crop"] is None
