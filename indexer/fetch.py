@@ -145,8 +145,10 @@ class Fetcher:
                 max_connections=s.max_connections, max_keepalive_connections=s.max_connections
             ),
         )
-        # Image URLs that are not http(s) yet may be read: see allow_local_images.
+        # Image URLs and service ids that are not http(s) yet may be read: see
+        # allow_local_images and allow_local_services.
         self._local_images: set[str] = set()
+        self._local_services: set[str] = set()
 
     def close(self) -> None:
         self.client.close()
@@ -161,6 +163,16 @@ class Fetcher:
         """Let `image()` read these file URLs: they come from a folder or a local file
         the operator named (the harvest knows; a URL alone does not say)."""
         self._local_images.update(url for url in urls if not is_url(url))
+
+    def allow_local_services(self, service_ids: Iterable[str]) -> None:
+        """Let these Image API services that are not http(s) have their info.json read
+        (`service_refusal`): named by a local file the operator named, as for images."""
+        self._local_services.update(s for s in service_ids if not is_url(s))
+
+    def service_refusal(self, service_id: str) -> str | None:
+        """Why the info.json of this service must not be read, or None (`local_refusal`):
+        a service that a remote document names at a path is never read from this machine."""
+        return local_refusal(service_id, named_locally=service_id in self._local_services)
 
     # -- raw bytes -----------------------------------------------------------------------
 

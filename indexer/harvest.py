@@ -14,8 +14,9 @@ counts those and the images gone from the manifests and folders read.
 A folder that overlaps another already in the store (`folders.overlap`) is refused as
 a source failure before anything is written; a folder given twice is read once.
 
-Local image files are read only for folders and manifests read from local files (see
-`fetch.local_refusal`): the harvest tells the fetcher which file URLs those name.
+Local image files (and image services' info.json) are read only for folders and
+manifests read from local files (see `fetch.local_refusal`): the harvest tells the
+fetcher which file URLs and service ids those name.
 """
 
 from __future__ import annotations
@@ -192,6 +193,8 @@ class Harvest:
         pending = self.store.pending_items([manifest_id])
         if local:
             self.fetcher.allow_local_images(item.image_url for item in pending if item.image_url)
+            services = (item.service.get("id") for item in pending if item.service)
+            self.fetcher.allow_local_services(s for s in services if isinstance(s, str))
         self.progress.images_queued(len(pending))
         return pending
 

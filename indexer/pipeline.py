@@ -152,8 +152,13 @@ class ServiceInfos:
 
 def read_info(service_id: str, fetcher: Fetcher) -> ImageService | None:
     """The service's info.json, or None when it cannot be had (the manifest's word then
-    stands)."""
+    stands), or when it is a path that a remote document names: never read from this
+    machine (`Fetcher.service_refusal`)."""
     url = service_id + "/info.json"
+    refusal = fetcher.service_refusal(service_id)
+    if refusal:
+        log.debug("%s not read: %s", url, refusal)
+        return None
     try:
         info = fetcher.document(url)
         return None if info is None else parse_info(info.data, url)

@@ -2,6 +2,8 @@
 by the CLI from the local IIIF test server, the requests it logged, what the store kept
 and the links the API gives.
 
+- a remote manifest that names a local path as its service id never has that path's
+  info.json read (nor its numbers used);
 - an info.json that states no level leaves a level 0 service at level 0;
 - a region is left to a service that crops it, though the manifest gives the size of a
   derivative smaller than the region's place;
@@ -9,11 +11,14 @@ and the links the API gives.
 
 from __future__ import annotations
 
+import json
 from contextlib import closing
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from indexer.fetch import LOCAL_FROM_REMOTE, Fetcher
+from indexer.pipeline import read_info
 from indexer.store import Store
 from service.app import create_app
 from service.settings import Settings
@@ -43,6 +48,48 @@ def item_of(store: Path, item_id: str):
 def api_item(store: Path, item_id: str) -> dict:
     with TestClient(create_app(Settings(store=store))) as client:
         return client.get(f"/api/items/{item_id}").json()
+
+
+def test_a_remote_manifest_never_has_a_local_info_json_read(
+    tmp_path: Path, iiif_server: IIIFTestServer
+):
+    folder = tmp_path / "secret"
+    folder.mkdir()
+    info = {
+        "@context": "http://iiif.io/api/image/2/context.json",
+        "@id": str(folder),
+        "profile": "http://iiif.io/api/image/2/level0.json",
+        "width": 4321,
+        "height": 1234,
+        "sizes": [{"width": 432, "height": 123}],
+    }
+    (folder / "info.json").write_text(json.dumps(info))
+    canvas = painted_canvas(1, _service(str(folder), 0), (100, 100))
+    manifest = manifest_of("local-service", "A service at a local path", [canvas])
+    store = tmp_path / "store"
+    iiif_server.reset()
+    try:
+        url = iiif_server.add_document("/docs/local-service.json", manifest, rewrite=False)
+        [image] = refs(url)
+        assert index(url, store=store) == 0
+    finally:
+        iiif_server.reset()
+    item, failures = item_of(store, image.item_id)
+    # Refused as its image is: nothing of the file was used, not even to make the URL.
+    assert item.state == "failed" and item.described_service is None
+    assert [(f["url"], f["reason"]) for f in failures] == [
+        (f"{folder}/full/full/0/default.jpg", LOCAL_FROM_REMOTE)
+    ]
+    with Fetcher() as fetcher:
+        assert read_info(str(folder), fetcher) is None  # a valid info.json, not read
+
+    # Named by a manifest the operator gave as a local file, it is read: the request
+    # asks for the size it lists.
+    local = tmp_path / "manifest.json"
+    local.write_text(json.dumps(manifest))
+    assert index(str(local), store=tmp_path / "local-store") == 0
+    item, failures = item_of(tmp_path / "local-store", image.item_id)
+    assert [f["url"] for f in failures] == [f"{folder}/full/432,/0/default.jpg"]
 
 
 def test_an_info_json_without_a_profile_leaves_a_level_0_service_at_level_0(
