@@ -34,7 +34,14 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
 class FetchError(Exception):
-    """An image could not be had; the message is the reason recorded for the item."""
+    """An image could not be had; the message is the reason recorded for the item.
+
+    `transient`: the server was down or slow (5xx, 429, a timeout, a lost connection)
+    after the retries: asking again later may well succeed, unlike a 404."""
+
+    def __init__(self, message: str, *, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -188,15 +195,15 @@ class Fetcher:
                         delay = self._retry_delay(r, attempt)
                     elif r.status_code >= 400:
                         self._drain(r)
-                        reason = r.reason_phrase or ""
-                        raise FetchError(f"HTTP {r.status_code} {reason}".strip())
+                        reason = f"HTTP {r.status_code} {r.reason_phrase or ''}".strip()
+                        raise FetchError(reason, transient=r.status_code in RETRY_STATUSES)
                     else:
                         return Answer(r.status_code, self._read_limited(r, max_bytes), r.headers)
             except httpx.TooManyRedirects as error:
                 raise FetchError(describe_http_error(error)) from error
             except (httpx.TimeoutException, httpx.TransportError) as error:
                 if attempt >= self.settings.retries:
-                    raise FetchError(describe_http_error(error)) from error
+                    raise FetchError(describe_http_error(error), transient=True) from error
                 delay = self.settings.backoff * 2**attempt
             attempt += 1
             time.sleep(delay)

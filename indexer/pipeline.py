@@ -111,7 +111,8 @@ class ServiceInfos:
     each is asked (`needs_info`): one request serves them all. Thread-safe: a thread that
     wants an info.json another is reading waits for that answer rather than asking again.
     One that could not be read is not asked again this run either (the fetcher has
-    retried it). Bounded to the `capacity` services used last.
+    retried it): each item that needs it fails as the first did (`read_info`). Bounded to
+    the `capacity` services used last.
     """
 
     def __init__(self, capacity: int = 4096):
@@ -120,7 +121,8 @@ class ServiceInfos:
         self._lock = threading.Lock()
 
     def described(self, service: ImageService, fetcher: Fetcher) -> ImageService:
-        """`service` as its info.json describes it; as it is when that cannot be read."""
+        """`service` as its info.json describes it; as it is when that has none to give.
+        Raises FetchError when it could not be read for now (`read_info`)."""
         info = self._info(service.id, fetcher)
         return service if info is None else with_info(service, info)
 
@@ -129,12 +131,17 @@ class ServiceInfos:
         if first:
             try:
                 answer.set_result(read_info(service_id, fetcher))
+            except FetchError as error:  # kept: not asked again this run
+                answer.set_exception(error)
             except BaseException as error:  # the threads waiting for it must not hang
                 answer.set_exception(error)
                 with self._lock:
                     self._infos.pop(service_id, None)
                 raise
-        return answer.result()
+        try:
+            return answer.result()
+        except FetchError as error:  # one exception of its own for each item's thread
+            raise FetchError(str(error), transient=error.transient) from None
 
     def _slot(self, service_id: str) -> tuple[Future[ImageService | None], bool]:
         """The answer for this service, and whether the caller is the first to ask (and
@@ -151,9 +158,14 @@ class ServiceInfos:
 
 
 def read_info(service_id: str, fetcher: Fetcher) -> ImageService | None:
-    """The service's info.json, or None when it cannot be had (the manifest's word then
-    stands), or when it is a path that a remote document names: never read from this
-    machine (`Fetcher.service_refusal`)."""
+    """The service's info.json, or None when it has none to give (the manifest's word then
+    stands): not found, not an info.json, or a path that a remote document names, which
+    is never read from this machine (`Fetcher.service_refusal`).
+
+    Raises FetchError when the server failed for now (5xx, a timeout: `transient`): the
+    item fails, and the next run reads it again. Fetched from the master file instead,
+    it would be stored without the sizes the service lists, and no later run would ask.
+    """
     url = service_id + "/info.json"
     refusal = fetcher.service_refusal(service_id)
     if refusal:
@@ -163,6 +175,9 @@ def read_info(service_id: str, fetcher: Fetcher) -> ImageService | None:
         info = fetcher.document(url)
         return None if info is None else parse_info(info.data, url)
     except SourceError as error:  # NotIIIFError too
+        cause = error.__cause__
+        if isinstance(cause, FetchError) and cause.transient:
+            raise FetchError(f"info.json: {cause}", transient=True) from error
         log.debug("no usable %s: %s", url, error)
         return None
 

@@ -7,6 +7,9 @@ and the links the API gives.
 - an info.json that states no level leaves a level 0 service at level 0;
 - a region is left to a service that crops it, though the manifest gives the size of a
   derivative smaller than the region's place;
+- an info.json that the server could not give for now (503) fails the item, and the next
+  run reads it and fetches a listed size; one that is not there (404) leaves the
+  manifest's word, as before.
 """
 
 from __future__ import annotations
@@ -147,3 +150,50 @@ def test_a_region_is_left_to_a_service_that_crops_though_the_manifest_gives_a_sm
     shown = api_item(store, image.item_id)
     assert shown["thumbnail_url"] == f"{scaling}/{BOTTOM_RIGHT}/!256,256/0/default.jpg"
     assert shown["crop"] is None
+
+
+def test_an_info_json_the_server_could_not_give_for_now_is_read_by_the_next_run(
+    tmp_path: Path, iiif_server: IIIFTestServer
+):
+    picture = BitmapPicture(sheet_of_drawings(CELL))
+    down = iiif_server.add_image_service("/down/a", picture, level=0, sizes=LISTED)
+    gone = iiif_server.add_image_service("/gone/a", picture, level=0, sizes=LISTED)
+    canvases = [
+        painted_canvas(1, _service(down, 0), SHEET_SIZE),
+        painted_canvas(2, _service(down, 0), SHEET_SIZE, BOTTOM_RIGHT),
+        painted_canvas(3, _service(gone, 0), SHEET_SIZE),
+    ]
+    manifest = manifest_of("down", "A server down for now", canvases)
+    store = tmp_path / "store"
+    iiif_server.reset()
+    try:
+        url = iiif_server.add_document("/docs/down.json", manifest)
+        whole, region, without = refs(url)
+        iiif_server.fail(down + "/info.json", "status", status=503)
+        iiif_server.fail(gone + "/info.json", "status", status=404)
+        assert index(url, store=store) == 0
+        # Asked once a run (with the fetcher's retries), for both items; no master file.
+        assert iiif_server.count(down + "/info.json") == 3
+        assert iiif_server.count(down + "/full/*") == 0
+        # Not there at all: the manifest's word stands, the whole image is fetched.
+        assert requested(iiif_server.log, gone) == ["full/full/0/default.jpg"]
+        for ref in (whole, region):
+            item, failures = item_of(store, ref.item_id)
+            assert item.state == "failed"
+            assert [(f["stage"], f["reason"]) for f in failures] == [
+                ("fetch", "info.json: HTTP 503 Service Unavailable")
+            ]
+        assert item_of(store, without.item_id)[0].state == "indexed"
+
+        iiif_server.reset()  # the server is back
+        iiif_server.add_document("/docs/down.json", manifest)
+        assert index(url, store=store) == 0
+        assert requested(iiif_server.log, down) == ["info.json", *["full/200,/0/default.jpg"] * 2]
+        assert requested(iiif_server.log, gone) == []
+    finally:
+        iiif_server.reset()
+    for ref in (whole, region):
+        item, _ = item_of(store, ref.item_id)
+        assert item.state == "indexed" and item.described_service["sizes"]
+    thumbnail = api_item(store, whole.item_id)["thumbnail_url"]
+    assert thumbnail == f"{down}/full/400,/0/default.jpg"
