@@ -263,3 +263,13 @@ def test_a_query_encoded_in_latin_1_is_refused_with_its_utf_8_form(live_service)
     assert status == 200 and body["query"] == "fauteuil en fer forgé"
     status, body = get_raw(live_service, "/api/search?q=forg%EF%BF%BD")
     assert status == 200 and body["query"] == "forg\ufffd"
+
+
+def test_only_query_parameters_must_be_utf_8_and_a_repeated_one_is_its_last_value(
+    live_service,
+):
+    # An item id in the path is matched as sent: a Latin-1 one names no item.
+    status, body = get_raw(live_service, "/api/items/forg%E9")
+    assert (status, body["error"]["code"]) == (404, "unknown_item")
+    status, body = get_raw(live_service, "/api/search?q=chaise&k=3&q=fauteuil&k=5")
+    assert status == 200 and (body["query"], body["k"]) == ("fauteuil", 5)
