@@ -100,8 +100,10 @@ class VectorIndex:
         origin: str = "built",
         built_at: str | None = None,
         stamps: str | None = None,
+        mapped: bool = False,
     ):
         self._index = index
+        self.mapped = mapped  # read from its file memory-mapped: read-only
         self.plan = plan
         self.generation = generation
         self.dim = dim
@@ -158,6 +160,7 @@ class VectorIndex:
             self.origin,
             self.built_at,
             self.stamps,
+            self.mapped,
         )
 
     # -- searching -----------------------------------------------------------------------
@@ -283,7 +286,7 @@ class VectorIndex:
         copy: bool = True,
     ) -> VectorIndex | None:
         """`with_added`, the vectors given a chunk at a time (read from the store so)."""
-        if self.plan.mmap:
+        if self.mapped:
             return None
         index = faiss.clone_index(self._index) if copy else self._index
         source = self._source
@@ -321,6 +324,12 @@ class VectorIndex:
             if cached is not None and cached.generation == snapshot.generation:
                 return cached
             index = None
+            if cached is not None and cached.mapped:
+                # A memory-mapped index takes no additions: it is grown in memory, as it
+                # would be built there, and mapped again once saved.
+                cached = cls._load_cached(
+                    store.path, snapshot.generation, plan, settings, source, held, in_memory=True
+                )
             if cached is not None:
                 index = _grown(cached, snapshot, settings, held)
                 del cached  # a stale one is not kept in memory through the build
@@ -328,10 +337,10 @@ class VectorIndex:
                 index = cls.build_from(snapshot, settings, source, held)
         index.save(store.path)
         if plan.mmap:
-            # Built in memory; served from the file, so that memory goes back now.
+            # Made in memory; served from the file, so that memory goes back now.
             reloaded = cls._load_cached(store.path, index.generation, plan, settings, source)
             if reloaded is not None:
-                reloaded.origin = "built"
+                reloaded.origin = index.origin
                 return reloaded
         return index
 
@@ -344,9 +353,11 @@ class VectorIndex:
         settings: IndexSettings,
         source: RerankSource,
         held: int = 0,
+        in_memory: bool = False,
     ) -> VectorIndex | None:
         """The index of the cache files when it holds the store as it is at `generation`,
-        or as it was at an earlier one whose vectors it records (stamps), else None."""
+        or as it was at an earlier one whose vectors it records (stamps), else None.
+        Memory-mapped as the plan says, unless `in_memory` (to grow it)."""
         try:
             meta = json.loads((folder / INDEX_META_FILE).read_text())
             if not isinstance(meta, dict) or not _may_serve(meta, generation):
@@ -361,7 +372,15 @@ class VectorIndex:
         except (OSError, ValueError, KeyError, TypeError):
             return None  # missing or unreadable: rebuilt by the caller
         plan = recorded.with_search_settings(settings)
-        check_fits(plan, count, dim, settings.memory_limit, building=False, held=held)
+        mapped = plan.mmap and not in_memory
+        check_fits(
+            plan if mapped else replace(plan, mmap=False),
+            count,
+            dim,
+            settings.memory_limit,
+            building=False,
+            held=held,
+        )
         # The two files are replaced one after the other: two writers (an indexer and a
         # server) may interleave and leave one's index under the other's meta. The meta
         # names its own file by size and time of writing; a file replaced while it is
@@ -371,7 +390,7 @@ class VectorIndex:
         if "file" in meta and meta["file"] != before:
             return None
         try:
-            index = faiss.read_index(str(path), _read_flags(plan))
+            index = faiss.read_index(str(path), _read_flags(plan) if mapped else 0)
         except (RuntimeError, ValueError):
             return None
         is_ivf = faiss.try_extract_index_ivf(index) is not None
@@ -389,6 +408,7 @@ class VectorIndex:
             origin="loaded",
             built_at=meta.get("built_at"),
             stamps=meta.get("stamps"),
+            mapped=mapped,
         )
 
     def save(self, folder: Path) -> None:
@@ -496,7 +516,7 @@ def _additions(
     else None. `held`: see check_fits."""
     # Without stamps, what the previous index holds cannot be checked against the store
     # (an index.json written before they were recorded): it is built anew.
-    if previous.plan.mmap or previous.stamps is None:
+    if previous.mapped or previous.stamps is None:
         return None
     count, dim = snapshot.count_and_dim()
     plan = plan_index(count, settings)
@@ -513,7 +533,9 @@ def _additions(
     keys, generations = snapshot.stamps_since(previous.generation)
     if len(keys) + previous.size != count:
         return None
-    check_fits(plan, count, dim, settings.memory_limit, building=False, held=held)
+    # Grown in memory, even where it is then served memory-mapped.
+    in_memory = replace(plan, mmap=False)
+    check_fits(in_memory, count, dim, settings.memory_limit, building=False, held=held)
     all_keys = np.concatenate([old_keys, keys])
     order = np.argsort(all_keys, kind="stable")
     return stamps_digest(all_keys[order], np.concatenate([old_generations, generations])[order])

@@ -263,6 +263,30 @@ def test_memory_mapped_index_answers_like_the_one_in_memory(tmp_path, kind):
     assert mapped.search(queries, 5) == in_memory.search(queries, 5)
 
 
+@pytest.mark.parametrize("kind", ["exact", "ivf"])
+@pytest.mark.parametrize("path", ["end of a run", "server refresh"])
+def test_a_memory_mapped_index_grows_in_memory_and_is_mapped_again(
+    tmp_path, monkeypatch, kind, path
+):
+    settings = IndexSettings(kind=kind, mmap=True)
+    store = vector_store(tmp_path / "s", clustered(1000))
+    source = StoreVectors(store.db_path)
+    first = VectorIndex.load_or_build(store, settings, source)
+    assert first.mapped and first.with_added(np.arange(5000, 5001), clustered(1), 0) is None
+    new_vectors = clustered(30, draw=7)
+    new_keys = add_manifest(store, new_vectors, "m2")
+    monkeypatch.setattr(VectorIndex, "build_from", no_rebuild)
+    if path == "server refresh":
+        grown = refreshed(first, store, settings, source)
+    else:
+        grown = VectorIndex.load_or_build(store, settings, source)
+    assert grown.origin == "added" and grown.mapped and grown.size == 1030
+    assert [row[0].key for row in grown.search(new_vectors[:3], 1)] == new_keys[:3].tolist()
+    assert first.size == 1000  # the one answering meanwhile is left as it was
+    again = VectorIndex.load_or_build(store, settings, source)
+    assert again.origin == "loaded" and again.mapped and again.size == 1030
+
+
 def test_a_store_too_large_for_memory_is_refused_with_the_way_out(tmp_path):
     store = vector_store(tmp_path / "s", clustered(1000))
     ivf_peak = estimate(plan_index(1000, IndexSettings(kind="ivf")), 1000, 32).build_peak
