@@ -52,20 +52,11 @@ class Snapshot:
         cursor = self._conn.execute(f"SELECT v.item_key {SEARCHABLE} ORDER BY v.item_key")
         return np.fromiter((row[0] for row in cursor), dtype=np.int64)
 
-    def stamps(self, up_to_generation: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted keys of the searchable vectors written at or before a generation, and the
-        generation each was written at: what an index built then must hold."""
-        return self._stamps("v.generation <= ?", up_to_generation)
-
-    def stamps_since(self, generation: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted keys of the searchable vectors written after a generation, and the
-        generation each was written at."""
-        return self._stamps("v.generation > ?", generation)
-
-    def _stamps(self, condition: str, generation: int) -> tuple[np.ndarray, np.ndarray]:
+    def stamps(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted keys of the searchable vectors, and the generation each was written at
+        (those up to a generation are what an index built then must hold)."""
         cursor = self._conn.execute(
-            f"SELECT v.item_key, v.generation {SEARCHABLE} AND {condition} ORDER BY v.item_key",
-            (generation,),
+            f"SELECT v.item_key, v.generation {SEARCHABLE} ORDER BY v.item_key"
         )
         pairs = np.fromiter(chain.from_iterable(cursor), dtype=np.int64).reshape(-1, 2)
         return pairs[:, 0].copy(), pairs[:, 1].copy()

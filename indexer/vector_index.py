@@ -259,7 +259,7 @@ class VectorIndex:
             sample = snapshot.sample(plan.train_size + PROBES_PER_KIND)
         index, plan, keys = _build(plan, settings, dim, sample, snapshot.chunks(BUILD_CHUNK_ROWS))
         source = source if plan.kind == "ivf" else None  # exact scores need no re-ranking
-        stamps = stamps_digest(*snapshot.stamps(snapshot.generation))
+        stamps = stamps_digest(*snapshot.stamps())
         return cls(index, plan, snapshot.generation, dim, keys, source, stamps=stamps)
 
     def with_added(
@@ -324,14 +324,8 @@ class VectorIndex:
             if cached is not None and cached.generation == snapshot.generation:
                 return cached
             index = None
-            if cached is not None and cached.mapped:
-                # A memory-mapped index takes no additions: it is grown in memory, as it
-                # would be built there, and mapped again once saved.
-                cached = cls._load_cached(
-                    store.path, snapshot.generation, plan, settings, source, held, in_memory=True
-                )
-            if cached is not None:
-                index = _grown(cached, snapshot, settings, held)
+            if cached is not None:  # stale, read into memory: grown in place, not copied
+                index = _grown(cached, snapshot, settings, held, copy=False)
                 del cached  # a stale one is not kept in memory through the build
             if index is None:
                 index = cls.build_from(snapshot, settings, source, held)
@@ -353,11 +347,11 @@ class VectorIndex:
         settings: IndexSettings,
         source: RerankSource,
         held: int = 0,
-        in_memory: bool = False,
     ) -> VectorIndex | None:
         """The index of the cache files when it holds the store as it is at `generation`,
         or as it was at an earlier one whose vectors it records (stamps), else None.
-        Memory-mapped as the plan says, unless `in_memory` (to grow it)."""
+        Memory-mapped where the plan says so, unless stale: a stale one is read only to
+        be grown, which a mapped (read-only) index cannot be."""
         try:
             meta = json.loads((folder / INDEX_META_FILE).read_text())
             if not isinstance(meta, dict) or not _may_serve(meta, generation):
@@ -372,7 +366,7 @@ class VectorIndex:
         except (OSError, ValueError, KeyError, TypeError):
             return None  # missing or unreadable: rebuilt by the caller
         plan = recorded.with_search_settings(settings)
-        mapped = plan.mmap and not in_memory
+        mapped = plan.mmap and built_for == generation
         check_fits(
             plan if mapped else replace(plan, mmap=False),
             count,
@@ -454,35 +448,28 @@ def refreshed(
         if snapshot.generation == previous.generation:
             return previous
         # The additions go to a copy: the previous index and the copy are both in memory.
-        stamps = _additions(previous, snapshot, settings, held=_resident(previous))
-        if stamps is not None:
-            added = previous.with_chunks_added(
-                snapshot.chunks(BUILD_CHUNK_ROWS, after_generation=previous.generation),
-                snapshot.generation,
-                stamps,
-            )
-            if added is not None:
-                added = remeasured(added, snapshot, settings)
-                added.save(store.path)
-                return added
+        added = _grown(previous, snapshot, settings, held=_resident(previous), copy=True)
+        if added is not None:
+            added.save(store.path)
+            return added
     # The previous index answers until the new one is whole: both are in memory then.
     return VectorIndex.load_or_build(store, settings, source, held=_resident(previous))
 
 
 def _grown(
-    cached: VectorIndex, snapshot: Snapshot, settings: IndexSettings, held: int
+    previous: VectorIndex, snapshot: Snapshot, settings: IndexSettings, held: int, copy: bool
 ) -> VectorIndex | None:
-    """The cached index of an earlier generation with the vectors added since, when the
-    store only gained vectors; None when it must be rebuilt. Nobody else holds the cached
-    index yet: it is grown in place, not copied."""
-    stamps = _additions(cached, snapshot, settings, held)
+    """`previous` (an index of an earlier generation) with the vectors written since, read
+    a chunk at a time, when the store only gained vectors; None when it must be rebuilt.
+    `copy`: see with_added (an index another thread searches is copied)."""
+    stamps = _additions(previous, snapshot, settings, held)
     if stamps is None:
         return None
-    grown = cached.with_chunks_added(
-        snapshot.chunks(BUILD_CHUNK_ROWS, after_generation=cached.generation),
+    grown = previous.with_chunks_added(
+        snapshot.chunks(BUILD_CHUNK_ROWS, after_generation=previous.generation),
         snapshot.generation,
         stamps,
-        copy=False,
+        copy,
     )
     return None if grown is None else remeasured(grown, snapshot, settings)
 
@@ -512,8 +499,7 @@ def _additions(
     previous: VectorIndex, snapshot: Snapshot, settings: IndexSettings, held: int
 ) -> str | None:
     """When the store only gained vectors since `previous`, the stamps of the index they
-    make with it (the vectors are then read a chunk at a time: `chunks(after_generation)`);
-    else None. `held`: see check_fits."""
+    make with it; else None. `held`: see check_fits."""
     # Without stamps, what the previous index holds cannot be checked against the store
     # (an index.json written before they were recorded): it is built anew.
     if previous.mapped or previous.stamps is None:
@@ -524,21 +510,17 @@ def _additions(
         return None
     # Every item the previous index holds must still be searchable with the same vector:
     # the same keys, each written at the same generation (after a restore from a backup,
-    # the same keys may hold older vectors).
-    old_keys, old_generations = snapshot.stamps(previous.generation)
-    if not np.array_equal(old_keys, previous.keys):
+    # the same keys may hold older vectors). Whatever else the store holds is new.
+    keys, generations = snapshot.stamps()
+    old = generations <= previous.generation
+    if not np.array_equal(keys[old], previous.keys):
         return None
-    if previous.stamps != stamps_digest(old_keys, old_generations):
-        return None
-    keys, generations = snapshot.stamps_since(previous.generation)
-    if len(keys) + previous.size != count:
+    if previous.stamps != stamps_digest(keys[old], generations[old]):
         return None
     # Grown in memory, even where it is then served memory-mapped.
     in_memory = replace(plan, mmap=False)
     check_fits(in_memory, count, dim, settings.memory_limit, building=False, held=held)
-    all_keys = np.concatenate([old_keys, keys])
-    order = np.argsort(all_keys, kind="stable")
-    return stamps_digest(all_keys[order], np.concatenate([old_generations, generations])[order])
+    return stamps_digest(keys, generations)
 
 
 def stamps_digest(keys: np.ndarray, generations: np.ndarray) -> str:
