@@ -1,12 +1,11 @@
 // The detail panel: a larger image, the item's labels and metadata, the manifest's
 // summary, rights and record at the museum, IIIF links, and "more like this".
 
-import { bilingual, externalLink, formatCount, h } from "./dom.js";
+import { bilingual, externalLink, formatCount, h, joined } from "./dom.js";
 import { cropOf, imageFrame } from "./cards.js";
 import {
   iiifValue,
   infoJsonUrl,
-  isHtml,
   langAttribute,
   languageEntries,
   languageMapNodes,
@@ -45,11 +44,7 @@ function rightsNode(rights) {
   // A URL is a link; markup (in a store indexed before the URL was taken out of it) is
   // sanitised; anything else is text.
   if (webUrl(rights) && !/\s/.test(rights)) return externalLink(rights, rights, { class: "external rights-link" });
-  return isHtml(rights) ? iiifValue(rights) : rights;
-}
-
-function joined(nodes) {
-  return nodes.flatMap((node, i) => (i ? [h("br"), node] : [node]));
+  return iiifValue(rights); // a text node for plain text
 }
 
 /** The object's own record at its publisher ("homepage", v2 "related"), in a new tab. */

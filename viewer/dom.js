@@ -35,6 +35,11 @@ export function replace(parent, ...children) {
 }
 
 /** French text with its English counterpart, smaller, marked lang="en". */
+/** Nodes one under the other: line breaks between them. */
+export function joined(nodes) {
+  return nodes.flatMap((node, i) => (i ? [h("br"), node] : [node]));
+}
+
 export function bilingual(french, english) {
   return [french, " ", h("span", { class: "en", lang: "en" }, english)];
 }

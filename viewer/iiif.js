@@ -1,7 +1,7 @@
 // IIIF conventions the viewer needs: language maps, the small HTML subset that
 // metadata values may carry, and Image API URLs.
 
-import { h } from "./dom.js";
+import { h, joined } from "./dom.js";
 
 /** Languages in the order the viewer prefers them. */
 export const PREFERRED_LANGUAGES = ["fr", "en", "none"];
@@ -94,7 +94,7 @@ export function iiifValue(value) {
 /** Nodes for a language map in the preferred language, values separated by line breaks. */
 export function languageMapNodes(map) {
   const { values } = pickValues(map);
-  return values.flatMap((value, i) => (i ? [h("br"), iiifValue(value)] : [iiifValue(value)]));
+  return joined(values.map(iiifValue));
 }
 
 /** An Image API URL for the whole image, fitted in a `size` × `size` box. */
