@@ -353,18 +353,18 @@ def print_summary(report: IndexReport, stats: dict) -> None:
 
 def describe_index(plan: dict) -> list[str]:
     """How the search index answers: exact, or which cells of an IVF index, and why."""
-    return _index_kind(plan) + (
-        ["        the new vectors were added to the saved index: no rebuild"]
-        if plan.get("origin") == "added"
-        else []
-    )
-
-
-def _index_kind(plan: dict) -> list[str]:
     if plan["kind"] == "exact":
         count = plan["count"]
         vectors = f"{count:,} {'vector' if count == 1 else 'vectors'}"
-        return [f"index:  exact, {vectors}: every one is scanned"]
+        lines = [f"index:  exact, {vectors}: every one is scanned"]
+    else:
+        lines = _ivf_lines(plan)
+    if plan.get("origin") == "added":
+        lines.append("        the new vectors were added to the saved index: no rebuild")
+    return lines
+
+
+def _ivf_lines(plan: dict) -> list[str]:
     lines = [
         f"index:  IVF{plan['nlist']},{plan['code']}, {plan['count']:,} vectors; cells "
         f"scanned: {plan['nprobe']} per image query, {plan['text_nprobe']} per text query; "
@@ -392,6 +392,7 @@ def _index_kind(plan: dict) -> list[str]:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from indexer.index_plan import IndexSettings
     from indexer.store import Store
     from service.app import create_app
     from service.context import ServiceContext
@@ -399,7 +400,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     given = {"store": args.store, "host": args.host, "port": args.port, "device": args.device}
     settings = Settings(**{name: value for name, value in given.items() if value is not None})
-    settings.index_settings()  # a bad REGARD_INDEX_* value is said before anything loads
+    IndexSettings.from_env()  # a bad REGARD_INDEX_* value is said before anything loads
     Store.open(settings.store).close()  # a missing store is reported before anything loads
     _check_port_free(settings.host, settings.port)  # before the model loads, not after
     context = ServiceContext.load(settings)

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from indexer.encoders import encoder_for_store
+from indexer.index_plan import IndexSettings
 from indexer.search import Searcher
 from indexer.store import Store
 from indexer.text_cache import TextEmbeddingCache
@@ -38,7 +39,7 @@ class ServiceContext:
         searcher = Searcher(
             store,
             encoder,
-            settings.index_settings(),
+            IndexSettings.from_env(),
             TextEmbeddingCache(settings.text_cache_size),
             run_search=encoder.run,
         )

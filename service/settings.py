@@ -10,8 +10,6 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from indexer.index_plan import IndexSettings
-
 VIEWER_DIR = Path(__file__).resolve().parent.parent / "viewer"
 
 
@@ -29,9 +27,3 @@ class Settings(BaseSettings):
     thumbnail_size: int = Field(256, description="Side of the thumbnails linked in results.")
     viewer_dir: Path = Field(VIEWER_DIR, description="Folder of the web viewer's static files.")
     text_cache_size: int = Field(1024, description="Text queries whose vectors are kept.")
-
-    @staticmethod
-    def index_settings() -> IndexSettings:
-        """The REGARD_INDEX_* settings, read as `regard index` reads them (one parser:
-        IndexSettings.from_env), so that the service loads the index the indexer built."""
-        return IndexSettings.from_env()
