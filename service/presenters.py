@@ -7,6 +7,7 @@ from dataclasses import replace
 from indexer.iiif import best_label
 from indexer.imageapi import (
     ImageService,
+    image_size,
     needs_info,
     region_in_whole,
     region_size,
@@ -64,10 +65,8 @@ def _large(item: ItemRecord, service: ImageService) -> str:
 
 def _shown_size(item: ItemRecord, service: ImageService | None) -> tuple[int | None, int | None]:
     """The size of what the item shows: its region's, else the image's."""
-    width, height = item.width, item.height
-    if service and service.width and service.height:
-        width, height = service.width, service.height
-    return region_size(item.region, width, height) or (item.width, item.height)
+    whole = image_size(service, item.width, item.height) or (None, None)
+    return region_size(item.region, *whole) or (item.width, item.height)
 
 
 def _pictures(
