@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -519,11 +520,15 @@ def _part_kept(
 
 
 def _listed_covering(
-    sizes: list[tuple[int, int]], target: int, part: tuple[float, float]
+    sizes: list[tuple[int, int]],
+    target: int,
+    part: tuple[float, float],
+    side: Callable[[float, float], float] = min,
 ) -> tuple[int, int]:
     """The smallest listed size in which the `part` kept still covers `target` pixels on
-    its shorter side, else the largest listed size."""
-    covering = [s for s in sizes if min(s[0] * part[0], s[1] * part[1]) >= target]
+    its shorter `side` (the model's input) or longer one (a box to show it in), else the
+    largest listed size."""
+    covering = [s for s in sizes if side(s[0] * part[0], s[1] * part[1]) >= target]
     return min(covering, key=_area) if covering else max(sizes, key=_area)
 
 
@@ -621,8 +626,7 @@ def thumbnail_url(
         return _url(service, f",{size}" if portrait else f"{size},", shown)
     if service.sizes:
         part = _part_kept(service, region, dims) or (1.0, 1.0)
-        covering = [s for s in service.sizes if max(s[0] * part[0], s[1] * part[1]) >= size]
-        chosen = min(covering, key=_area) if covering else max(service.sizes, key=_area)
+        chosen = _listed_covering(service.sizes, size, part, side=max)
         return _url(service, _listed_size(service, *chosen))
     return full_image_url(service)
 
