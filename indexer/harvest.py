@@ -142,8 +142,10 @@ class Harvest:
 
     def _folder(self, source: str, root: str) -> list[PendingItem]:
         manifest = read_folder(Path(source))
-        owners = self.store.live_owners([ref.item_id for ref in manifest.images], manifest.id)
-        problem = overlap(manifest, self.store.live_folders(manifest.id), owners)
+        folders = self.store.live_folders(manifest.id)
+        # Only another folder can own these items: with none, there is nothing to look up.
+        ids = [ref.item_id for ref in manifest.images] if folders else []
+        problem = overlap(manifest, folders, self.store.live_owners(ids, manifest.id))
         if problem:
             self._fail(root, source, problem)
             return []
