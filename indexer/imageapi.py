@@ -455,8 +455,8 @@ def can_crop(service: ImageService) -> bool:
 def region_to_cut(service: ImageService, region: str | None) -> tuple[int, int, int, int] | None:
     """The "x,y,w,h" region, as numbers, that a request to `service` cannot ask for: a
     level 0 service serves the whole image, and the region must be cut from it after."""
-    box = region_box(region)
-    return None if box is None or can_crop(service) else box
+    located = locate_region(service, region, None, None)
+    return located.box if located and located.cut else None
 
 
 def image_size(
@@ -472,6 +472,56 @@ def image_size(
     if service and service.width and service.height:
         return service.width, service.height
     return (width, height) if width and height else None
+
+
+@dataclass(frozen=True)
+class LocatedRegion:
+    """An "x,y,w,h" region placed in the whole image: `box` as asked, in the whole
+    image's pixels; `size`, the whole image's size as far as it is known to judge the
+    region by (None when not); `cut`, True when the pictures to be had are the whole image
+    (a level 0 service, a plain image URL) and the region is cut from them after."""
+
+    box: tuple[int, int, int, int]
+    size: tuple[int, int] | None
+    cut: bool
+
+    @property
+    def kept(self) -> tuple[int, int, int, int] | None:
+        """The box clipped to the image, as a server clips a region; None when the
+        image's size is unknown or none of the box lies inside."""
+        return clip_box(self.box, *self.size) if self.size else None
+
+    @property
+    def outside(self) -> bool:
+        """Whether the region lies outside the image, as far as its size is known."""
+        return self.size is not None and self.kept is None
+
+    def in_whole(self) -> tuple[float, float, float, float] | None:
+        """What is kept, as fractions (x, y, w, h) of the image's width and height; None
+        when that is not known."""
+        if self.size is None or (kept := self.kept) is None:
+            return None
+        x, y, w, h = kept
+        return x / self.size[0], y / self.size[1], w / self.size[0], h / self.size[1]
+
+
+def locate_region(
+    service: ImageService | None, region: str | None, width: int | None, height: int | None
+) -> LocatedRegion | None:
+    """Where an "x,y,w,h" `region` lies in the image that `service` (None for a plain
+    image URL) serves; None when `region` is not such a region. `width`/`height` are the
+    image's size as the manifest gives it.
+
+    A region to cut is judged by the image's size (`image_size`: the service's own, else
+    the manifest's): the cut is made in the pictures of it. A region the service crops is
+    judged by the service's own size only: the manifest's may be a derivative's
+    (`image_size`), and the server clips the region to the image it has."""
+    box = region_box(region)
+    if box is None:
+        return None
+    if service is not None and can_crop(service):
+        return LocatedRegion(box, image_size(service, None, None), cut=False)
+    return LocatedRegion(box, image_size(service, width, height), cut=True)
 
 
 def url_region(url: str | None, service: ImageService) -> str | None:
@@ -507,16 +557,15 @@ def _view(
 
 
 def _part_kept(
-    service: ImageService, region: str | None, size: tuple[int, int] | None
+    service: ImageService, region: str | None, width: int | None, height: int | None
 ) -> tuple[float, float] | None:
     """How much of the whole image's width and height the model will see: all of it,
     or the part of it that a region to cut keeps; None when that is not known."""
-    box = region_to_cut(service, region)
-    if box is None:
+    located = locate_region(service, region, width, height)
+    if located is None or not located.cut:
         return 1.0, 1.0
-    if size is None or (kept := clip_box(box, *size)) is None:
-        return None
-    return kept[2] / size[0], kept[3] / size[1]
+    part = located.in_whole()
+    return None if part is None else (part[2], part[3])
 
 
 def _listed_covering(
@@ -578,7 +627,7 @@ def image_request_url(
             if _within_limits(service, *scaled):
                 return _url(service, spec, shown)
 
-    part = _part_kept(service, region, size)
+    part = _part_kept(service, region, width, height)
     if service.sizes and shown == "full" and part:
         chosen = _listed_covering(service.sizes, target, part)
         return _url(service, _listed_size(service, *chosen))
@@ -625,7 +674,7 @@ def thumbnail_url(
         portrait = dims is not None and dims[1] > dims[0]
         return _url(service, f",{size}" if portrait else f"{size},", shown)
     if service.sizes:
-        part = _part_kept(service, region, dims) or (1.0, 1.0)
+        part = _part_kept(service, region, width, height) or (1.0, 1.0)
         chosen = _listed_covering(service.sizes, size, part, side=max)
         return _url(service, _listed_size(service, *chosen))
     return full_image_url(service)
@@ -642,9 +691,5 @@ def region_in_whole(
     (the service crops), when there is no region, or when the image's size is unknown
     (`width`/`height` are the manifest's; the service's own size wins).
     """
-    box = region_box(region) if service is None else region_to_cut(service, region)
-    size = image_size(service, width, height)
-    if box is None or size is None or (kept := clip_box(box, *size)) is None:
-        return None
-    x, y, w, h = kept
-    return x / size[0], y / size[1], w / size[0], h / size[1]
+    located = locate_region(service, region, width, height)
+    return located.in_whole() if located and located.cut else None

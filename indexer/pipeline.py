@@ -25,13 +25,10 @@ from .fetch import Fetcher, FetchError, FetchSettings
 from .harvest import Harvest, HarvestProgress, HarvestReport
 from .imageapi import (
     ImageService,
-    clip_box,
     image_request_url,
-    image_size,
+    locate_region,
     needs_info,
     parse_info,
-    region_box,
-    region_to_cut,
     with_info,
 )
 from .images import DEFAULT_MAX_PIXELS, REGION_OUTSIDE, Crop, DecodeError, decode_image
@@ -225,19 +222,16 @@ def region_crop(item: PendingItem, service: ImageService | None) -> Crop | None:
     region's. Raises FetchError when the region lies outside the image, as far as its
     size is known: nothing of it is there to fetch.
 
-    A service that crops is trusted with the region unless it states its own size: the
-    size a manifest gives may be a derivative's (`image_size`), and the server clips."""
-    box = region_box(item.region)
-    if box is None:
+    A service that crops is trusted with the region unless it states its own size (see
+    `locate_region`)."""
+    located = locate_region(service, item.region, item.width, item.height)
+    if located is None:
         return None
-    size = image_size(service, item.width, item.height)
-    cut = service is None or region_to_cut(service, item.region) is not None
-    known = cut or bool(service and service.width and service.height)
-    if size and known and clip_box(box, *size) is None:
+    if located.outside:
         raise FetchError(REGION_OUTSIDE)
-    if not cut:
+    if not located.cut:
         return None  # the service crops it
-    return Crop(box, size)
+    return Crop(located.box, located.size)
 
 
 # How long a batch that is not full waits for the next image before it is embedded:

@@ -15,6 +15,7 @@ from indexer.imageapi import (
     clip_box,
     full_image_url,
     image_request_url,
+    locate_region,
     needs_info,
     parse_info,
     parse_service,
@@ -395,6 +396,29 @@ def test_only_a_service_that_cannot_crop_leaves_a_region_to_cut():
     assert region_to_cut(service(2, None), "1,2,30,40") is None  # nearly always level 1+
     assert region_to_cut(service(2, 0), None) is None
     assert region_to_cut(service(2, 0), "full") is None
+
+
+def test_a_region_is_judged_by_the_size_of_the_pictures_it_is_cut_from():
+    # Cut from the whole image: by the service's own size, else the manifest's.
+    static = locate_region(service(2, 0), "800,700,400,300", 1000, 800)
+    assert static is not None and static.cut and static.size == (1000, 800)
+    assert static.kept == (800, 700, 200, 100)
+    assert static.in_whole() == (0.8, 0.875, 0.2, 0.125)
+    stated = locate_region(service(2, 0, width=2000, height=1600), "800,700,400,300", 10, 8)
+    assert stated is not None and stated.size == (2000, 1600) and not stated.outside
+    plain = locate_region(None, "1000,0,10,10", 1000, 800)  # a plain image URL: cut too
+    assert plain is not None and plain.cut and plain.outside and plain.in_whole() is None
+    unsized = locate_region(service(2, 0), "0,0,10,10", None, None)
+    assert unsized is not None and unsized.kept is None and not unsized.outside
+
+
+def test_a_region_the_service_crops_is_judged_by_its_own_size_only():
+    # The manifest's size may be a derivative's: the server clips to the image it has.
+    crops = locate_region(service(2, 1), "1000,0,10,10", 1000, 800)
+    assert crops is not None and not crops.cut and crops.size is None and not crops.outside
+    stated = locate_region(service(2, 1, width=1000, height=800), "1000,0,10,10", 9000, 9000)
+    assert stated is not None and not stated.cut and stated.outside
+    assert locate_region(service(2, 1), "full", 1000, 800) is None
 
 
 def test_a_region_to_cut_needs_the_image_size_from_the_info():
