@@ -123,6 +123,12 @@ def node_id(obj: Any) -> str | None:
     return None
 
 
+def canvas_id_of(canvas: Any, manifest_id: str, index: int) -> str:
+    """A canvas's id, or, for one that gives none (required, but not always given), a
+    name made of its manifest's id and the canvas's place in the canvas order."""
+    return node_id(canvas) or f"{manifest_id}#canvas={index}"
+
+
 def _dimension(value: Any) -> int | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return int(value)
@@ -253,7 +259,7 @@ class CanvasReader:
         bodies: Iterable[Any],
         reasons: Iterable[str] = (),
     ) -> None:
-        canvas_id = node_id(canvas) or f"{self.manifest_id}#canvas={index}"
+        canvas_id = canvas_id_of(canvas, self.manifest_id, index)
         options, why = _expand(list(bodies))
         reasons = [*reasons, *why]
         for reason in dict.fromkeys(reasons):

@@ -21,6 +21,7 @@ from indexer.iiif_canvas import (
     PLACEHOLDER,
     CanvasReader,
     as_list,
+    canvas_id_of,
     node_id,
 )
 
@@ -107,7 +108,7 @@ def _distinct_canvases(
             if not isinstance(node, dict | str):
                 continue
             index = len(found)
-            canvas_id = node_id(node) or f"{manifest_id}#canvas={index}"
+            canvas_id = canvas_id_of(node, manifest_id, index)
             if number > 0 and canvas_id in where:
                 known = where[canvas_id]
                 if _is_reference(found[known][2], _V2_CANVAS_CONTENT):
@@ -123,7 +124,7 @@ def read_v3_canvases(reader: CanvasReader, doc: dict[str, Any]) -> int:
     canvases = [c for c in as_list(doc.get("items")) if isinstance(c, dict | str)]
     for index, canvas in enumerate(canvases):
         if not isinstance(canvas, dict) or _is_reference(canvas, _V3_CANVAS_CONTENT):
-            canvas_id = node_id(canvas) or f"{reader.manifest_id}#canvas={index}"
+            canvas_id = canvas_id_of(canvas, reader.manifest_id, index)
             reader.skip(canvas_id, CANVAS_REFERENCE, index)
             continue
         bodies = []

@@ -138,6 +138,22 @@ def test_v3_canvases_given_by_reference_are_skipped_with_the_reason():
     assert parsed.canvas_count == 10 and len(parsed.images) == 9
 
 
+def test_a_canvas_without_an_id_is_named_by_its_manifest_and_place():
+    v2 = fixture("v2/loc_loc.json")
+    del v2["sequences"][0]["canvases"][3]["@id"]
+    v2_refs = [ref for ref in read(v2).images if ref.canvas_index == 3]
+    assert v2_refs and {ref.canvas_id for ref in v2_refs} == {v2["@id"] + "#canvas=3"}
+
+    v3 = fixture("v3/wellcome_wellcome-p3.json")
+    del v3["items"][2]["id"]
+    v3["items"][4] = ""  # a reference with no id at all
+    parsed = read(v3)
+    assert {ref.canvas_id for ref in parsed.images if ref.canvas_index == 2} == {
+        v3["id"] + "#canvas=2"
+    }
+    assert parsed.skipped == [Skipped(v3["id"] + "#canvas=4", CANVAS_REFERENCE, 4)]
+
+
 def test_a_manifest_without_canvases_says_so():
     v2 = fixture("edge/loc_2017498721.json")  # no sequences at all
     parsed = read(v2)
