@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
@@ -16,7 +18,23 @@ DEFAULT_MAX_PIXELS = 100_000_000
 # Our own check against the caller's max_pixels (from the header, before decoding)
 # replaces Pillow's: its limit ignores max_pixels, and its warning can only be caught
 # through the warnings filters, which are process-wide and race between threads.
+# Set beside `open_header`, so that all that opens pictures through it (the decoding
+# here, folder headers) gets this rule by importing it.
 Image.MAX_IMAGE_PIXELS = None
+
+# EXIF's Orientation tag, and for each value but 1 the turn or flip that shows the stored
+# picture upright, as browsers do (and Pillow's ImageOps.exif_transpose).
+ORIENTATION = 0x0112
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+QUARTER_TURNS = {UPRIGHT[5], UPRIGHT[6], UPRIGHT[7], UPRIGHT[8]}  # swap width and height
 
 
 # Recorded as it is for every such item, so that like failures group.
@@ -54,18 +72,19 @@ class Crop:
 def decode_image(
     data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXELS, crop: Crop | None = None
 ) -> Image.Image:
-    """Decode `data` to RGB, letting JPEG decode at a reduced scale when it is much larger.
+    """Decode `data` to RGB as a browser shows it: turned upright by its EXIF orientation,
+    letting JPEG decode at a reduced scale when it is much larger.
 
     Draft mode asks the JPEG decoder for a 1/2, 1/4 or 1/8 scale that still covers
     `min_side` on the shorter side of what is kept: the whole picture, or the part that
-    `crop` keeps (cut after decoding, at the decoded scale). Far less work than decoding
-    every pixel. Transparent parts are laid on white. Any failure to decode is a
-    DecodeError, so one bad picture never stops a run.
+    `crop` keeps (cut after decoding and turning, at the decoded scale). Far less work
+    than decoding every pixel. Transparent parts are laid on white. Any failure to decode
+    is a DecodeError, so one bad picture never stops a run.
     """
     # Pillow's plugins raise many types on bad data (OSError, SyntaxError, ValueError,
     # EOFError, struct.error, IndexError...): any of them means this picture is unusable.
     try:
-        image = Image.open(io.BytesIO(data))  # reads the header only
+        image = open_header(io.BytesIO(data))
         width, height = image.size
     except Exception as error:
         raise DecodeError(reason(error)) from error
@@ -73,19 +92,55 @@ def decode_image(
         raise DecodeError(
             f"image of {width}x{height} pixels exceeds the limit of {max_pixels:,} pixels"
         )
-    kept = crop.within(image.size) if crop else (0, 0, width, height)
+    turn = upright_turn(image)
+    shown = _turned((width, height), turn)
+    # A canvas and its regions describe the image as viewers show it, upright: the
+    # region is one of the turned picture.
+    kept = crop.within(shown) if crop else (0, 0, *shown)
     try:
+        # A turn swaps width and height, not the shorter kept side: the draft scale
+        # chosen here in the turned frame holds for the stored one.
         kept_side = min(kept[2] - kept[0], kept[3] - kept[1])
         if image.format == "JPEG" and kept_side > 2 * min_side:
             scale = min_side / kept_side
             image.draft("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))
         image.load()
-        picture = image.crop(_pixels(kept, (width, height), image.size)) if crop else image
+        picture = image if turn is None else image.transpose(turn)
+        picture = picture.crop(_pixels(kept, shown, picture.size)) if crop else picture
         if has_transparency(picture):
             return on_white(picture)
         return picture if picture.mode == "RGB" else picture.convert("RGB")  # convert copies
     except Exception as error:
         raise DecodeError(reason(error)) from error
+
+
+def open_header(source: Path | IO[bytes]) -> Image.Image:
+    """The picture in `source`, opened: its header is read, no pixel decoded. Pillow's
+    pixel limit is off here (see MAX_IMAGE_PIXELS above): callers apply their own."""
+    return Image.open(source)
+
+
+def upright_turn(image: Image.Image) -> Image.Transpose | None:
+    """The turn or flip that shows an opened picture upright, from its EXIF orientation;
+    None when it is shown as stored: no tag, 1, or a tag that cannot be read (a bad EXIF
+    block never costs the picture). Reads no pixels: JPEG, WebP and TIFF headers hold it."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return None  # Pillow's getexif() would decode every pixel looking for a late one
+    try:
+        value = image.getexif().get(ORIENTATION)
+    except Exception:  # Pillow raises many types on a bad EXIF block
+        return None
+    return UPRIGHT.get(value) if isinstance(value, int) else None
+
+
+def shown_size(image: Image.Image) -> tuple[int, int]:
+    """Width and height of an opened picture as shown, upright (from its header)."""
+    return _turned(image.size, upright_turn(image))
+
+
+def _turned(size: tuple[int, int], turn: Image.Transpose | None) -> tuple[int, int]:
+    width, height = size
+    return (height, width) if turn in QUARTER_TURNS else (width, height)
 
 
 def _pixels(box: Box, size: tuple[int, int], decoded: tuple[int, int]) -> tuple[int, int, int, int]:

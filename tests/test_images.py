@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from indexer.fetch import Fetcher
 from indexer.images import DEFAULT_MAX_PIXELS, REGION_OUTSIDE, Crop, DecodeError, decode_image
@@ -81,6 +81,109 @@ def test_a_region_partly_outside_is_clipped_and_one_wholly_outside_refused():
     with pytest.raises(DecodeError) as caught:
         decode_image(halves(200, 100), min_side=32, crop=Crop((200, 0, 10, 10)))
     assert str(caught.value) == REGION_OUTSIDE
+
+
+# -- EXIF orientation: pictures are decoded as a browser shows them ------------------------
+
+WHITE = (255, 255, 255)
+
+
+def with_orientation(stored: Image.Image, orientation: int | bytes, format: str = "JPEG") -> bytes:
+    """`stored` saved as it is, with an EXIF block that gives this orientation (or these
+    raw bytes as the block)."""
+    exif: Image.Exif | bytes = orientation if isinstance(orientation, bytes) else Image.Exif()
+    if isinstance(exif, Image.Exif):
+        exif[0x0112] = orientation
+    return encoded(stored, format, quality=95, exif=exif)
+
+
+def red_top_left(width: int, height: int) -> Image.Image:
+    """White, with a red block over the top left quarter of each side."""
+    image = Image.new("RGB", (width, height), WHITE)
+    image.paste(RED, (0, 0, width // 4, height // 4))
+    return image
+
+
+def colour_at(image: Image.Image, corner: str) -> tuple[int, ...]:
+    """The colour near one corner of `image` ("top left", "bottom right"...)."""
+    vertical, horizontal = corner.split()
+    x = image.width // 16 if horizontal == "left" else image.width - 1 - image.width // 16
+    y = image.height // 16 if vertical == "top" else image.height - 1 - image.height // 16
+    pixel = image.getpixel((x, y))
+    assert isinstance(pixel, tuple)
+    return pixel
+
+
+def opposite(corner: str) -> str:
+    flip = {"top": "bottom", "bottom": "top", "left": "right", "right": "left"}
+    return " ".join(flip[word] for word in corner.split())
+
+
+# Where the stored top left corner is shown, by EXIF's definitions: 3 is turned half a
+# turn, 6 a quarter clockwise, 8 a quarter anticlockwise; 2 and 4 mirrored.
+@pytest.mark.parametrize(
+    ("orientation", "corner", "quarter"),
+    [
+        (1, "top left", False),
+        (2, "top right", False),
+        (3, "bottom right", False),
+        (4, "bottom left", False),
+        (6, "top right", True),
+        (8, "bottom left", True),
+    ],
+)
+@pytest.mark.parametrize(
+    ("stored", "min_side", "decoded"),
+    [((320, 160), 1000, (320, 160)), ((2400, 1200), 100, (300, 150))],  # the second a 1/8 draft
+    ids=["full", "draft"],
+)
+def test_a_picture_is_turned_as_its_exif_orientation_says(
+    orientation, corner, quarter, stored, min_side, decoded
+):
+    image = decode_image(with_orientation(red_top_left(*stored), orientation), min_side)
+    width, height = decoded
+    assert image.size == ((height, width) if quarter else (width, height))
+    assert near(colour_at(image, corner), RED)
+    assert near(colour_at(image, opposite(corner)), WHITE)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_orientation_is_shown_as_pillows_exif_transpose_shows_it(orientation):
+    data = with_orientation(red_top_left(320, 160), orientation)
+    expected = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    image = decode_image(data, min_side=1000)
+    assert image.size == expected.size and image.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize(("scale", "min_side"), [(1, 1000), (8, 64)], ids=["full", "draft"])
+def test_a_region_is_cut_from_the_picture_as_shown(scale, min_side):
+    # Stored 400 x 200 with red at its top left, shown turned a quarter clockwise
+    # (200 x 400): the red block is at the top right of the shown picture.
+    data = with_orientation(red_top_left(400 * scale, 200 * scale), 6)
+    # The top half of the shown picture's right half.
+    region = Crop((100 * scale, 0, 100 * scale, 200 * scale))
+    image = decode_image(data, min_side=min_side, crop=region)
+    assert image.size == (100, 200)
+    assert near(colour_at(image, "top right"), RED)
+    assert near(colour_at(image, "bottom left"), WHITE)
+
+
+@pytest.mark.parametrize(
+    "exif",
+    [
+        b"Exif\x00\x00not a TIFF header",
+        # A well formed block whose orientation is text, not a number.
+        b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x01\x00\x12\x01\x02\x00\x04\x00\x00\x00ab\x00\x00"
+        b"\x00\x00\x00\x00",
+        9,  # no such orientation
+    ],
+    ids=["not-tiff", "text", "nine"],
+)
+@pytest.mark.parametrize("format", ["JPEG", "PNG", "WEBP"])
+def test_a_bad_exif_block_leaves_the_picture_as_stored(exif, format):
+    image = decode_image(with_orientation(red_top_left(64, 32), exif, format), min_side=16)
+    assert image.size == (64, 32)
+    assert near(colour_at(image, "top left"), RED)
 
 
 def encoded(image: Image.Image, format: str, **options) -> bytes:
