@@ -568,6 +568,11 @@ def _part_kept(
     return None if part is None else (part[2], part[3])
 
 
+def _listed_within(sizes: list[tuple[int, int]], bound: int) -> list[tuple[int, int]]:
+    """The listed sizes that fit in a `bound` x `bound` box, else the smallest listed."""
+    return [size for size in sizes if max(size) <= bound] or [min(sizes, key=_area)]
+
+
 def _listed_covering(
     sizes: list[tuple[int, int]],
     target: int,
@@ -647,6 +652,7 @@ def thumbnail_url(
     region: str | None = None,
     width: int | None = None,
     height: int | None = None,
+    at_most: bool = False,
 ) -> str:
     """A picture that fits in a `size` x `size` box, for showing, not for the model.
 
@@ -661,7 +667,9 @@ def thumbnail_url(
     5. level 0: the smallest listed size whose longer side covers the box, else the
        largest listed; else the whole image, all that level 0 must serve. A region it
        cannot crop is shown cut from that picture (see `region_in_whole`): the size
-       chosen is one in which the region's longer side covers the box.
+       chosen is one in which the region's longer side covers the box. With `at_most`,
+       the largest listed size that fits in the box instead (the smallest listed when
+       none does): a covering one is often the master file, too much for a link.
     """
     shown, dims = _view(service, region, width, height)
     if dims and max(dims) <= size:
@@ -675,7 +683,10 @@ def thumbnail_url(
         return _url(service, f",{size}" if portrait else f"{size},", shown)
     if service.sizes:
         part = _part_kept(service, region, width, height) or (1.0, 1.0)
-        chosen = _listed_covering(service.sizes, size, part, side=max)
+        # Within the box, none covers it but one of its very size: the choice falls to
+        # the largest that fits.
+        sizes = _listed_within(service.sizes, size) if at_most else service.sizes
+        chosen = _listed_covering(sizes, size, part, side=max)
         return _url(service, _listed_size(service, *chosen))
     return full_image_url(service)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from indexer.iiif import best_label
 from indexer.imageapi import (
     ImageService,
@@ -34,9 +32,12 @@ def local_image_url(item: ItemRecord, size: int | None = None) -> str:
     return f"/api/items/{item.id}/image" + (f"?size={size}" if size else "")
 
 
-def _picture(item: ItemRecord, service: ImageService, size: int) -> str:
-    """What the item shows (its region, when only part is painted) in a `size` box."""
-    return thumbnail_url(service, size, region=item.region, width=item.width, height=item.height)
+def _picture(item: ItemRecord, service: ImageService, size: int, *, at_most: bool = False) -> str:
+    """What the item shows (its region, when only part is painted) in a `size` box; see
+    `thumbnail_url` for `at_most`."""
+    return thumbnail_url(
+        service, size, region=item.region, width=item.width, height=item.height, at_most=at_most
+    )
 
 
 def _thumbnail(item: ItemRecord, service: ImageService, size: int) -> str:
@@ -49,18 +50,10 @@ def _thumbnail(item: ItemRecord, service: ImageService, size: int) -> str:
     return _picture(item, service, size)
 
 
-def _listing_within(service: ImageService, bound: int) -> ImageService:
-    """A level 0 service as if it listed only its sizes within `bound` (its smallest when
-    none is): `thumbnail_url` then takes the largest of those, rather than the smallest
-    that covers the bound, often the master file itself."""
-    if service.level != 0 or not service.sizes:
-        return service
-    within = [size for size in service.sizes if max(size) <= bound]
-    return replace(service, sizes=within or [min(service.sizes, key=lambda s: s[0] * s[1])])
-
-
 def _large(item: ItemRecord, service: ImageService) -> str:
-    return _picture(item, _listing_within(service, LARGE_SIZE), LARGE_SIZE)
+    # At most LARGE_SIZE: a level 0 service's listed size that covers it is often the
+    # master file itself.
+    return _picture(item, service, LARGE_SIZE, at_most=True)
 
 
 def _shown_size(item: ItemRecord, service: ImageService | None) -> tuple[int | None, int | None]:

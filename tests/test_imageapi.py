@@ -317,6 +317,21 @@ def test_level_0_thumbnails_take_a_listed_size_that_covers_the_box():
     assert tail(canonical, thumbnail_url(canonical)) == "/full/300,/0/default.jpg"
 
 
+def test_level_0_pictures_at_most_a_box_take_the_largest_listed_size_that_fits():
+    wellcome = info("wellcome_wellcome_info.json")  # 63x100, 127x200, 253x400, 648x1024
+    assert tail(wellcome, thumbnail_url(wellcome, 500, at_most=True)) == (
+        "/full/253,400/0/default.jpg"
+    )
+    assert tail(wellcome, thumbnail_url(wellcome, 200, at_most=True)) == (
+        "/full/127,200/0/default.jpg"  # exactly the box
+    )
+    assert tail(wellcome, thumbnail_url(wellcome, 50, at_most=True)) == (
+        "/full/63,100/0/default.jpg"  # none fits: the smallest
+    )
+    scaling = service(2, 2)  # asked for the box itself either way
+    assert thumbnail_url(scaling, 500, at_most=True) == thumbnail_url(scaling, 500)
+
+
 def test_sizes_by_wh_listed_is_read_from_the_profile():
     assert info("wellcome_wellcome_info.json").wh_listed
     assert not info("nls_image.2.nls-10146-101465411.json").wh_listed
