@@ -8,8 +8,9 @@ any case) as a `Manifest` the rest of the indexer takes like any other:
 - one `ImageRef` per file, in the order of their paths relative to the folder (sorted
   by code point, "/" separated): canvas id and image URL are the file's ``file://`` URI,
   the canvas label its relative path, no Image API service, width and height from the
-  image header (None when the header cannot be read: the file is still listed, so that
-  the fetch-and-decode step records why it failed);
+  image header, as the picture is shown (EXIF orientation applied, as the decoding
+  does), None when the header cannot be read: the file is still listed, so that the
+  fetch-and-decode step records why it failed;
 - `ImageRef.id_key` is ``"folder:" + relative path``: item ids depend on nothing else,
   so they survive moving or renaming the folder (two folders indexed into one store
   must therefore not share relative paths: see `overlap`);
@@ -44,11 +45,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from PIL import Image
-
 from indexer.errors import SourceError
 from indexer.iiif import Manifest
 from indexer.iiif_canvas import ImageRef, Skipped, stable_id
+from indexer.images import open_header, shown_size
 
 FOLDER_VERSION = 0  # Manifest.version of a folder: not a IIIF Presentation version
 
@@ -219,12 +219,11 @@ def is_folder_item(item_id: str, manifest_id: str, image_url: str | None) -> boo
 
 
 def _header_size(path: Path) -> tuple[int | None, int | None]:
-    """Width and height from the header alone (PIL decodes nothing until asked). Large
-    scans are the norm here: the decode step applies the pixel limit (indexer.images
-    turns Pillow's own off, and with it its warnings)."""
+    """Width and height as shown (turned upright), from the header alone. Large scans
+    are the norm here: `open_header` leaves the pixel limit to the decode step."""
     try:
-        with Image.open(path) as image:
-            return image.size
+        with open_header(path) as image:
+            return shown_size(image)
     except Exception:  # Pillow raises many types on a bad header: no size, then
         return None, None
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import subprocess
 import sys
 import zlib
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngImageFile
 
 from indexer.errors import SourceError
 from indexer.folders import (
@@ -25,6 +28,8 @@ from indexer.iiif import Manifest
 from indexer.store import Store
 from tests.regard_fixtures import index
 
+REPO = Path(__file__).resolve().parent.parent
+
 SIZES = {
     "B.PNG": (40, 30),
     "a.jpg": (64, 48),
@@ -33,10 +38,16 @@ SIZES = {
 }
 
 
-def write_image(path: Path, size: tuple[int, int], colour: str = "red") -> None:
+def write_image(
+    path: Path, size: tuple[int, int], colour: str = "red", orientation: int = 1
+) -> None:
+    """A picture of one colour, stored at `size`, with an EXIF orientation unless 1."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = {".png": "PNG", ".jpg": "JPEG", ".tiff": "TIFF", ".webp": "WEBP"}[path.suffix.lower()]
-    Image.new("RGB", size, colour).save(path, fmt)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    options = {"exif": exif} if orientation != 1 else {}
+    Image.new("RGB", size, colour).save(path, fmt, **options)
 
 
 @pytest.fixture
@@ -96,15 +107,59 @@ def test_sizes_from_headers_and_corrupt_files_still_listed(tree):
     assert sizes == {**SIZES, "sub/corrupt.jpg": (None, None)}
 
 
+def test_sizes_are_those_of_the_picture_as_shown(tmp_path):
+    # Stored 64 x 48; 6 and 8 are shown turned a quarter, 3 half a turn.
+    shown = {3: (64, 48), 6: (48, 64), 8: (48, 64)}
+    for orientation in shown:
+        write_image(tmp_path / f"{orientation}.jpg", (64, 48), orientation=orientation)
+        write_image(tmp_path / f"{orientation}.webp", (64, 48), orientation=orientation)
+    sizes = {i.canvas_label["none"][0]: (i.width, i.height) for i in read_folder(tmp_path).images}
+    assert sizes == {f"{o}.{ext}": size for o, size in shown.items() for ext in ("jpg", "webp")}
+
+
+def test_sizes_are_read_without_decoding_pixels(tree, monkeypatch):
+    # Pillow's getexif() would decode a PNG to look for an EXIF chunk after its pixels.
+    decoded: list[str] = []
+    load = PngImageFile.load
+
+    def recorded_load(image: PngImageFile):
+        decoded.append(image.filename)
+        return load(image)
+
+    monkeypatch.setattr(PngImageFile, "load", recorded_load)
+    sizes = {i.canvas_label["none"][0]: (i.width, i.height) for i in read_folder(tree).images}
+    assert sizes["B.PNG"] == SIZES["B.PNG"] and decoded == []
+
+
+def png_header(width: int, height: int, *chunks: bytes) -> bytes:
+    """The start of an RGB PNG of this size: its IHDR chunk, then these chunks."""
+    ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + ihdr + b"".join(chunks)
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
 def test_a_header_pillow_cannot_read_is_listed_without_size(tree):
     # A PNG of 20000 x 20000 pixels whose data stops after its header.
-    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
-    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr
-    chunk += struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    (tree / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk)
+    (tree / "huge.png").write_bytes(png_header(20000, 20000))
 
     [huge] = [i for i in read_folder(tree).images if i.canvas_label["none"] == ["huge.png"]]
     assert (huge.width, huge.height) == (None, None)
+
+
+def test_a_huge_scan_has_its_size_when_only_the_folders_module_is_imported(tmp_path):
+    # 20000 x 15000: over twice Pillow's own pixel limit, whose refusal (a bomb) would
+    # leave it without size unless folders.py brings the rule that lifts it itself.
+    (tmp_path / "huge.png").write_bytes(png_header(20000, 15000, png_chunk(b"IDAT", b"")))
+    script = (
+        "import sys; from pathlib import Path; from indexer.folders import read_folder\n"
+        "print([(i.width, i.height) for i in read_folder(Path(sys.argv[1])).images])"
+    )
+    command = [sys.executable, "-c", script, str(tmp_path)]
+    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[(20000, 15000)]"
 
 
 def test_ids_survive_moving_and_renaming_the_folder(tree, tmp_path):
@@ -187,6 +242,17 @@ def test_a_truncated_jpeg_among_good_ones_fails_alone_and_the_run_goes_on(tmp_pa
         assert stats["items"] == 2 and stats["failed"] == 1
         reason = "image data is truncated or corrupt (the data ends early)"
         assert stats["failed_by_reason"] == {reason: 1}
+
+
+def test_a_folder_item_is_stored_with_the_size_of_the_picture_as_shown(tmp_path):
+    root = tmp_path / "scans"
+    write_image(root / "sideways.jpg", (64, 48), orientation=6)
+    store = tmp_path / "store"
+    assert index(str(root), store=store) == 0
+    [image] = read_folder(root).images
+    with closing(Store.open(store)) as opened:
+        item = opened.get_item(image.item_id)
+    assert item is not None and (item.width, item.height) == (48, 64)
 
 
 # -- load_file_image -----------------------------------------------------------------------
