@@ -7,6 +7,7 @@ the files of folder items only, even from a store filled before this rule.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -17,7 +18,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
+from indexer.folders import read_folder
 from indexer.harvest import image_row, manifest_row
 from indexer.iiif import parse_document
 from indexer.store import Store
@@ -283,3 +286,28 @@ def test_folder_images_are_still_served_after_the_folder_moved(tmp_path: Path):
         hit = client.get("/api/search", params={"q": "circle", "k": 1}).json()["results"][0]
         answer = client.get(f"/api/items/{hit['id']}/image")
         assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
+
+
+def test_a_folder_image_is_served_upright_as_its_exif_orientation_says(tmp_path: Path):
+    # Stored 400 x 200, red at its top left, shown turned a quarter clockwise (6).
+    stored = Image.new("RGB", (400, 200), "white")
+    stored.paste((255, 0, 0), (0, 0, 100, 50))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    stored.save(scans / "sideways.jpg", quality=95, exif=exif)
+    store = tmp_path / "store"
+    assert index(str(scans), store=store) == 0
+    [ref] = read_folder(scans).images
+
+    with TestClient(create_app(Settings(store=store))) as client:
+        for params, size in (({}, (200, 400)), ({"size": 100}, (50, 100))):
+            answer = client.get(f"/api/items/{ref.item_id}/image", params=params)
+            assert answer.status_code == 200
+            served = Image.open(io.BytesIO(answer.content))
+            assert served.size == size
+            assert 0x0112 not in served.getexif()  # a browser turns nothing again
+            width, height = size
+            red, white = served.getpixel((width - 5, 5)), served.getpixel((5, height - 5))
+            assert red[0] > 200 > max(red[1:]) and min(white) > 230  # red now top right
