@@ -10,7 +10,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _run_statements(conn: sqlite3.Connection, script: str) -> None:
@@ -164,6 +164,27 @@ def _described_service_v3(conn: sqlite3.Connection) -> None:
     ensure_column(conn, "items", "described_service", "TEXT")  # JSON: the Image API service
 
 
+def _generations_v4(conn: sqlite3.Connection) -> None:
+    """Each generation of the searchable vectors is recorded with whether it only made
+    new items searchable. An index built at an earlier generation is then grown with the
+    vectors written since (found through their generation's index) on the word of a few
+    rows, without reading every vector's stamp. A store migrated knows its current
+    generation only: an index saved at an earlier one is built anew once."""
+    _run_statements(
+        conn,
+        """
+        CREATE TABLE IF NOT EXISTS generations (
+            generation INTEGER PRIMARY KEY,
+            only_added INTEGER NOT NULL         -- 1: it only made new items searchable
+        );
+        CREATE INDEX IF NOT EXISTS vectors_generation ON vectors(generation)
+        """,
+    )
+    row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+    if row is not None:
+        conn.execute("INSERT OR IGNORE INTO generations VALUES (?, 0)", (int(row[0]),))
+
+
 def _is_json_list(text: str) -> bool:
     try:
         return isinstance(json.loads(text), list)
@@ -175,6 +196,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _create_v1,
     2: _record_links_v2,
     3: _described_service_v3,
+    4: _generations_v4,
 }
 
 

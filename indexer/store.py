@@ -524,11 +524,15 @@ class Store:
         return [key for (key,) in rows]
 
     @staticmethod
-    def _bump_generation(conn: sqlite3.Connection) -> int:
+    def _bump_generation(conn: sqlite3.Connection, only_added: bool = False) -> int:
         """A new generation: greater than the last, and a stamp of the time (in
         microseconds) rather than the next number. A store restored from a backup then
         never meets again a generation that it reached before the restore, so an index
-        file built then (index.json records its generation) is never taken for current."""
+        file built then (index.json records its generation) is never taken for current.
+
+        `only_added`: the change only made new items searchable, each with a vector
+        written at this generation. Recorded (the generations table), so that an index
+        of an earlier generation can be grown with the vectors written since."""
         row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         generation = max(int(row[0]) + 1 if row else 1, time.time_ns() // 1000)
         conn.execute(
@@ -536,6 +540,7 @@ class Store:
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (str(generation),),
         )
+        conn.execute("INSERT INTO generations VALUES (?, ?)", (generation, int(only_added)))
         return generation
 
     def remove_manifests(self, manifest_ids: Iterable[str]) -> int:
@@ -670,7 +675,13 @@ class Store:
             return
         stamp = now()
         with self._transaction() as conn:
-            generation = self._bump_generation(conn)
+            # A searchable item's vector written again replaces one an index may hold.
+            replaced = conn.execute(
+                "SELECT COUNT(*) FROM items WHERE state = 'indexed' "
+                "AND key IN (SELECT value FROM json_each(?))",
+                (json.dumps([int(e.key) for e in embedded]),),
+            ).fetchone()[0]
+            generation = self._bump_generation(conn, only_added=not replaced)
             conn.executemany(
                 "INSERT OR REPLACE INTO vectors(item_key, vector, fingerprint, generation, "
                 "created_at) VALUES (?, ?, ?, ?, ?)",

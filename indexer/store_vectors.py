@@ -15,12 +15,17 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
 SEARCHABLE = "FROM vectors v JOIN items i ON i.key = v.item_key WHERE i.state = 'indexed'"
+# The same, for the few vectors of recent generations: CROSS JOIN makes SQLite go from
+# the vectors (through their generation's index) to their items, not from every indexed
+# item to its vector.
+SEARCHABLE_RECENT = (
+    "FROM vectors v CROSS JOIN items i ON i.key = v.item_key WHERE i.state = 'indexed'"
+)
 # SQLite binds at most 32,766 parameters (999 in old builds): key lists go in batches.
 KEYS_PER_QUERY = 900
 
@@ -52,33 +57,62 @@ class Snapshot:
         cursor = self._conn.execute(f"SELECT v.item_key {SEARCHABLE} ORDER BY v.item_key")
         return np.fromiter((row[0] for row in cursor), dtype=np.int64)
 
-    def stamps(self) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted keys of the searchable vectors, and the generation each was written at
-        (those up to a generation are what an index built then must hold)."""
-        cursor = self._conn.execute(
-            f"SELECT v.item_key, v.generation {SEARCHABLE} ORDER BY v.item_key"
-        )
-        pairs = np.fromiter(chain.from_iterable(cursor), dtype=np.int64).reshape(-1, 2)
-        return pairs[:, 0].copy(), pairs[:, 1].copy()
+    def only_added_since(self, generation: int) -> bool:
+        """Whether every change since `generation` only made new items searchable: an
+        index built at it then holds exactly the store's vectors but those written
+        since. False where the store never was at `generation`: restored from a backup
+        taken before it (the same keys may hold older vectors), or migrated since."""
+        was_there = self._conn.execute(
+            "SELECT 1 FROM generations WHERE generation = ?", (generation,)
+        ).fetchone()
+        other_change = self._conn.execute(
+            "SELECT 1 FROM generations WHERE generation > ? AND NOT only_added LIMIT 1",
+            (generation,),
+        ).fetchone()
+        return was_there is not None and other_change is None
 
-    def chunks(
-        self, rows: int, after_generation: int | None = None
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """All searchable (keys, float16 vectors), or those written after a generation,
-        `rows` at a time, in key order: never all of them in memory at once."""
+    def count_and_dim_since(self, generation: int) -> tuple[int, int]:
+        """How many searchable vectors were written after `generation`, and their dimension."""
+        count = self._conn.execute(
+            f"SELECT COUNT(*) {SEARCHABLE_RECENT} AND v.generation > ?", (generation,)
+        ).fetchone()[0]
+        row = self._conn.execute(
+            f"SELECT length(v.vector) {SEARCHABLE_RECENT} AND v.generation > ? LIMIT 1",
+            (generation,),
+        ).fetchone()
+        return int(count), (int(row[0]) // 2 if row else 0)
+
+    def chunks(self, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """All searchable (keys, float16 vectors), `rows` at a time, in key order: never
+        all of them in memory at once."""
         last = -(2**63)
-        newer = "" if after_generation is None else " AND v.generation > ?"
-        extra = () if after_generation is None else (after_generation,)
         while True:
             batch = self._conn.execute(
-                f"SELECT v.item_key, v.vector {SEARCHABLE}{newer} AND v.item_key > ? "
+                f"SELECT v.item_key, v.vector {SEARCHABLE} AND v.item_key > ? "
                 "ORDER BY v.item_key LIMIT ?",
-                (*extra, last, rows),
+                (last, rows),
             ).fetchall()
             if not batch:
                 return
             yield rows_to_arrays(batch)
             last = batch[-1][0]
+
+    def chunks_since(self, generation: int, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The searchable (keys, float16 vectors) written after `generation`, `rows` at a
+        time, in the order they were written: read through the generation's index, not
+        by a pass over every vector (a refresh while an indexer writes comes often)."""
+        last = (generation, 2**63 - 1)
+        while True:
+            batch = self._conn.execute(
+                f"SELECT v.item_key, v.vector, v.generation {SEARCHABLE_RECENT} "
+                "AND (v.generation, v.item_key) > (?, ?) "
+                "ORDER BY v.generation, v.item_key LIMIT ?",
+                (*last, rows),
+            ).fetchall()
+            if not batch:
+                return
+            yield rows_to_arrays([(key, vector) for key, vector, _ in batch])
+            last = (batch[-1][2], batch[-1][0])
 
     def sample(self, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """`size` searchable items drawn at random (all of them if fewer): their keys and

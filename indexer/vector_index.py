@@ -1,14 +1,14 @@
 """The FAISS index: a cache derived from the store's vectors, never trusted when stale.
 
-`index.faiss` holds the index and `index.json` the store generation it was built from,
-the plan it follows (exact or IVF, with its parameters: see `index_plan.py`) and its
-stamps: which vectors it holds, each by the generation it was written at. A pair built
-at an earlier generation is grown with the vectors written since, when the store only
-gained vectors and the plan still fits the size; a missing, unreadable, otherwise stale
-or differently planned pair is rebuilt from SQLite, in chunks, after checking that it
-fits in memory. Files are written to a temporary name and renamed, so a reader never
-meets a half-written index; index.json names its index file by size and time of
-writing, so that a pair mixed by two writers (an indexer and a server) is rebuilt.
+`index.faiss` holds the index and `index.json` the store generation it was built from
+and the plan it follows (exact or IVF, with its parameters: see `index_plan.py`). A pair
+built at an earlier generation is grown with the vectors written since, when the store
+records that every change since only made new items searchable (its generations table)
+and the plan still fits the size; a missing, unreadable, otherwise stale or differently
+planned pair is rebuilt from SQLite, in chunks, after checking that it fits in memory.
+Files are written to a temporary name and renamed, so a reader never meets a
+half-written index; index.json names its index file by size and time of writing, so
+that a pair mixed by two writers (an indexer and a server) is rebuilt.
 
 An index another thread may be searching is never changed: adding vectors makes a new
 one (`with_added`), so threads still searching the previous one are never disturbed.
@@ -16,7 +16,6 @@ one (`with_added`), so threads still searching the previous one are never distur
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -99,7 +98,6 @@ class VectorIndex:
         source: RerankSource | None = None,
         origin: str = "built",
         built_at: str | None = None,
-        stamps: str | None = None,
         mapped: bool = False,
     ):
         self._index = index
@@ -111,9 +109,6 @@ class VectorIndex:
         self._source = source
         self.origin = origin  # built | loaded (from the cache files) | added (incrementally)
         self.built_at = built_at or _now()
-        # Which vectors it holds, each by the generation it was written at (stamps_digest):
-        # lets a later run add to it only when the store still holds exactly those.
-        self.stamps = stamps
         self._parts: list[_KeyRange] = []  # exact: the key ranges one query is split in
         if plan.kind == "ivf":
             self._params: dict[Modality, faiss.SearchParametersIVF] = {
@@ -159,7 +154,6 @@ class VectorIndex:
             self._source,
             self.origin,
             self.built_at,
-            self.stamps,
             self.mapped,
         )
 
@@ -259,15 +253,13 @@ class VectorIndex:
             sample = snapshot.sample(plan.train_size + PROBES_PER_KIND)
         index, plan, keys = _build(plan, settings, dim, sample, snapshot.chunks(BUILD_CHUNK_ROWS))
         source = source if plan.kind == "ivf" else None  # exact scores need no re-ranking
-        stamps = stamps_digest(*snapshot.stamps())
-        return cls(index, plan, snapshot.generation, dim, keys, source, stamps=stamps)
+        return cls(index, plan, snapshot.generation, dim, keys, source)
 
     def with_added(
         self,
         keys: np.ndarray,
         vectors: np.ndarray,
         generation: int,
-        stamps: str | None = None,
         copy: bool = True,
     ) -> VectorIndex | None:
         """A new index with these vectors added; with `copy`, this one is left as it was
@@ -276,13 +268,12 @@ class VectorIndex:
 
         None where the index cannot take additions (a memory-mapped one is read-only).
         """
-        return self.with_chunks_added([(keys, vectors)], generation, stamps, copy)
+        return self.with_chunks_added([(keys, vectors)], generation, copy)
 
     def with_chunks_added(
         self,
         chunks: Iterable[tuple[np.ndarray, np.ndarray]],
         generation: int,
-        stamps: str | None = None,
         copy: bool = True,
     ) -> VectorIndex | None:
         """`with_added`, the vectors given a chunk at a time (read from the store so)."""
@@ -298,9 +289,7 @@ class VectorIndex:
             if isinstance(source, ArrayVectors):  # the store's source sees them by itself
                 source = source.with_added(keys, chunk_vectors)
         merged = np.sort(np.concatenate([self.keys, *added]))
-        return VectorIndex(
-            index, self.plan, generation, self.dim, merged, source, "added", stamps=stamps
-        )
+        return VectorIndex(index, self.plan, generation, self.dim, merged, source, "added")
 
     # -- the cache files -----------------------------------------------------------------
 
@@ -318,9 +307,7 @@ class VectorIndex:
         settings = settings or IndexSettings()
         source = source or StoreVectors(store.db_path)
         with source.snapshot() as snapshot:
-            count, dim = snapshot.count_and_dim()
-            plan = plan_index(count, settings)
-            cached = cls._load_cached(store.path, snapshot.generation, plan, settings, source, held)
+            cached = cls._load_cached(store.path, snapshot, settings, source, held)
             if cached is not None and cached.generation == snapshot.generation:
                 return cached
             index = None
@@ -330,43 +317,67 @@ class VectorIndex:
             if index is None:
                 index = cls.build_from(snapshot, settings, source, held)
         index.save(store.path)
-        if plan.mmap:
+        if index.plan.mmap:
             # Made in memory; served from the file, so that memory goes back now.
-            reloaded = cls._load_cached(store.path, index.generation, plan, settings, source)
-            if reloaded is not None:
-                reloaded.origin = index.origin
-                return reloaded
+            meta = _read_meta(store.path)
+            if meta is not None and meta["generation"] == index.generation:
+                reloaded = cls._from_files(store.path, meta, index.plan, settings, source, True)
+                if reloaded is not None:
+                    reloaded.origin = index.origin
+                    return reloaded
         return index
 
     @classmethod
     def _load_cached(
         cls,
         folder: Path,
-        generation: int,
-        plan: IndexPlan,
+        snapshot: Snapshot,
         settings: IndexSettings,
         source: RerankSource,
         held: int = 0,
     ) -> VectorIndex | None:
-        """The index of the cache files when it holds the store as it is at `generation`,
-        or as it was at an earlier one whose vectors it records (stamps), else None.
-        Memory-mapped where the plan says so, unless stale: a stale one is read only to
-        be grown, which a mapped (read-only) index cannot be."""
+        """The index of the cache files when it holds the store as it is now, or as it
+        was at an earlier generation since which the store only gained vectors (to be
+        grown with them), else None."""
+        meta = _read_meta(folder)
+        if meta is None:
+            return None
+        built_for = meta["generation"]
+        if built_for == snapshot.generation:
+            count = meta["count"]
+        elif built_for < snapshot.generation and snapshot.only_added_since(built_for):
+            count = meta["count"] + snapshot.count_and_dim_since(built_for)[0]
+        else:
+            return None
+        current = built_for == snapshot.generation
+        plan = plan_index(count, settings)
+        return cls._from_files(folder, meta, plan, settings, source, current, held)
+
+    @classmethod
+    def _from_files(
+        cls,
+        folder: Path,
+        meta: dict[str, Any],
+        plan: IndexPlan,
+        settings: IndexSettings,
+        source: RerankSource,
+        current: bool,
+        held: int = 0,
+    ) -> VectorIndex | None:
+        """The index of the cache files, read as `meta` describes it, when its plan serves
+        `plan`; else None. Memory-mapped where the plan says so, unless not `current`: a
+        stale one is read only to be grown, which a mapped (read-only) index cannot be."""
         try:
-            meta = json.loads((folder / INDEX_META_FILE).read_text())
-            if not isinstance(meta, dict) or not _may_serve(meta, generation):
-                return None
             # Indexes written before plans were recorded (exact, float32) are rebuilt.
             recorded = IndexPlan.from_dict(meta.get("plan") or {"kind": "exact", "chosen_by": ""})
             if not recorded.serves(plan):
                 return None
             dim = int(meta["dim"])
-            count = int(meta["count"])
-            built_for = int(meta["generation"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # missing or unreadable: rebuilt by the caller
+        except (ValueError, KeyError, TypeError):
+            return None
+        count, built_for = meta["count"], meta["generation"]
         plan = recorded.with_search_settings(settings)
-        mapped = plan.mmap and built_for == generation
+        mapped = plan.mmap and current
         check_fits(
             plan if mapped else replace(plan, mmap=False),
             count,
@@ -401,7 +412,6 @@ class VectorIndex:
             source if plan.kind == "ivf" else None,
             origin="loaded",
             built_at=meta.get("built_at"),
-            stamps=meta.get("stamps"),
             mapped=mapped,
         )
 
@@ -419,7 +429,6 @@ class VectorIndex:
             "dim": self.dim,
             "plan": self.plan.to_dict(),
             "built_at": self.built_at,
-            "stamps": self.stamps,
         }
         try:
             faiss.write_index(self._index, str(tmp_index))
@@ -450,7 +459,12 @@ def refreshed(
         # The additions go to a copy: the previous index and the copy are both in memory.
         added = _grown(previous, snapshot, settings, held=_resident(previous), copy=True)
         if added is not None:
-            added.save(store.path)
+            # Saved only when its cells were measured again (tens of seconds of work):
+            # while an indexer writes, a refresh follows each batch, and writing the
+            # whole index (hundreds of MB) each time would cost more than whoever loads
+            # the saved one next pays to grow it again from the store.
+            if added.plan != previous.plan:
+                added.save(store.path)
             return added
     # The previous index answers until the new one is whole: both are in memory then.
     return VectorIndex.load_or_build(store, settings, source, held=_resident(previous))
@@ -462,14 +476,10 @@ def _grown(
     """`previous` (an index of an earlier generation) with the vectors written since, read
     a chunk at a time, when the store only gained vectors; None when it must be rebuilt.
     `copy`: see with_added (an index another thread searches is copied)."""
-    stamps = _additions(previous, snapshot, settings, held)
-    if stamps is None:
+    if not _may_grow(previous, snapshot, settings, held):
         return None
     grown = previous.with_chunks_added(
-        snapshot.chunks(BUILD_CHUNK_ROWS, after_generation=previous.generation),
-        snapshot.generation,
-        stamps,
-        copy,
+        snapshot.chunks_since(previous.generation, BUILD_CHUNK_ROWS), snapshot.generation, copy
     )
     return None if grown is None else remeasured(grown, snapshot, settings)
 
@@ -495,51 +505,36 @@ def remeasured(index: VectorIndex, snapshot: Snapshot, settings: IndexSettings) 
     return index.with_plan(_tuned(plan, index._index, probes, exact, settings))
 
 
-def _additions(
+def _may_grow(
     previous: VectorIndex, snapshot: Snapshot, settings: IndexSettings, held: int
-) -> str | None:
-    """When the store only gained vectors since `previous`, the stamps of the index they
-    make with it; else None. `held`: see check_fits."""
-    # Without stamps, what the previous index holds cannot be checked against the store
-    # (an index.json written before they were recorded): it is built anew.
-    if previous.mapped or previous.stamps is None:
-        return None
-    count, dim = snapshot.count_and_dim()
+) -> bool:
+    """Whether `previous` with the vectors written since is the index of the store now:
+    the store only gained vectors since (its generations say so: no scan of every
+    vector), the plan still fits the size, and the grown index fits in memory (`held`:
+    see check_fits)."""
+    if previous.mapped or not snapshot.only_added_since(previous.generation):
+        return False
+    added, dim = snapshot.count_and_dim_since(previous.generation)
+    count = previous.size + added
     plan = plan_index(count, settings)
-    if not previous.plan.serves(plan) or dim != previous.dim:
-        return None
-    # Every item the previous index holds must still be searchable with the same vector:
-    # the same keys, each written at the same generation (after a restore from a backup,
-    # the same keys may hold older vectors). Whatever else the store holds is new.
-    keys, generations = snapshot.stamps()
-    old = generations <= previous.generation
-    if not np.array_equal(keys[old], previous.keys):
-        return None
-    if previous.stamps != stamps_digest(keys[old], generations[old]):
-        return None
+    if not previous.plan.serves(plan) or (added and dim != previous.dim):
+        return False
     # Grown in memory, even where it is then served memory-mapped.
     in_memory = replace(plan, mmap=False)
-    check_fits(in_memory, count, dim, settings.memory_limit, building=False, held=held)
-    return stamps_digest(keys, generations)
+    check_fits(in_memory, count, previous.dim, settings.memory_limit, building=False, held=held)
+    return True
 
 
-def stamps_digest(keys: np.ndarray, generations: np.ndarray) -> str:
-    """A short digest of which vectors an index holds: the keys, in order, and the
-    generation each vector was written at."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(np.ascontiguousarray(keys, dtype=np.int64).tobytes())
-    digest.update(np.ascontiguousarray(generations, dtype=np.int64).tobytes())
-    return digest.hexdigest()
-
-
-def _may_serve(meta: dict[str, Any], generation: int) -> bool:
-    """Whether cache files recorded with `meta` may serve the store at `generation`: built
-    at it, or at an earlier one whose vectors they record, to add what came since. Never
-    a later one: the store was restored from a backup since."""
-    built_for = meta.get("generation")
-    if not isinstance(built_for, int):
-        return False
-    return built_for == generation or (built_for < generation and bool(meta.get("stamps")))
+def _read_meta(folder: Path) -> dict[str, Any] | None:
+    """index.json, with its generation and count as ints; None if missing or unreadable
+    (the caller builds the index anew)."""
+    try:
+        meta = json.loads((folder / INDEX_META_FILE).read_text())
+        if not isinstance(meta, dict):
+            return None
+        return {**meta, "generation": int(meta["generation"]), "count": int(meta["count"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _file_identity(path: Path) -> list[int] | None:

@@ -24,6 +24,8 @@ from tests.vector_stores import (
     add_manifest,
     clustered,
     fingerprint,
+    image_rows,
+    manifest_row,
     manifest_url,
     vector_store,
 )
@@ -345,8 +347,12 @@ def test_additions_update_the_index_without_a_rebuild(tmp_path, monkeypatch, set
     assert before.size == 1000  # the previous index is left as it was, for its readers
     top = after.search(new_vectors[:3], 1)
     assert [row[0].key for row in top] == new_keys[:3].tolist()
-    # The added index was saved: a restart loads it rather than building.
-    assert VectorIndex.load_or_build(store, settings, source).origin == "loaded"
+    # Not saved (a refresh follows every batch an indexer writes): a restart grows the
+    # saved index again, rather than building it.
+    meta = json.loads((store.path / INDEX_META_FILE).read_text())
+    assert meta["generation"] == before.generation
+    restarted = VectorIndex.load_or_build(store, settings, source)
+    assert restarted.origin == "added" and restarted.size == 1030
 
 
 @pytest.mark.parametrize("settings", [IndexSettings(), SMALL], ids=["exact", "ivf"])
@@ -367,7 +373,7 @@ def test_a_later_run_adds_to_the_saved_index_without_a_rebuild(tmp_path, monkeyp
     assert [row[0].key for row in top] == new_keys[:3].tolist()
     again = VectorIndex.load_or_build(store, settings)  # saved at the new generation
     assert again.origin == "loaded" and again.size == 1030
-    assert again.stamps == grown.stamps
+    assert np.array_equal(again.keys, grown.keys)
     # A third run adds to what the second one saved.
     add_manifest(store, clustered(20, draw=8), "m3")
     assert VectorIndex.load_or_build(store, settings).size == 1050
@@ -446,23 +452,82 @@ def test_an_index_saved_before_a_restore_is_not_added_to(tmp_path):
     assert best.key == keys[0] and best.score == pytest.approx(1.0, abs=1e-3)
 
 
-def test_an_index_saved_without_its_stamps_is_not_added_to(tmp_path):
-    # index.json written before the stamps were recorded: what it holds is not known.
-    store = vector_store(tmp_path / "s", clustered(300))
-    VectorIndex.load_or_build(store, SMALL)
-    meta_file = store.path / INDEX_META_FILE
-    meta = json.loads(meta_file.read_text())
-    del meta["stamps"]
-    meta_file.write_text(json.dumps(meta))
-    current = VectorIndex.load_or_build(store, SMALL)
-    assert current.origin == "loaded" and current.stamps is None  # still current
+@pytest.mark.parametrize("path", ["end of a run", "server refresh"])
+def test_items_searchable_again_with_their_older_vectors_rebuild_the_index(tmp_path, path):
+    # A manifest dropped from its collection and listed again: its items come back with
+    # the vectors they had, written before the index was. Growing the index with what
+    # was written since it would miss them.
+    store = vector_store(tmp_path / "s", clustered(600))
+    back_vectors = clustered(20, draw=3)
+    back = add_manifest(store, back_vectors, "back")
+    source = StoreVectors(store.db_path)
+    store.remove_manifests([manifest_url("back")])
+    without = VectorIndex.load_or_build(store, SMALL, source)
+    assert without.size == 600
+    # Listed again: searchable, not embedded again.
+    store.save_manifest(manifest_row("back"), image_rows(manifest_url("back"), 20))
+    assert store.pending_items() == []
+    add_manifest(store, clustered(5, draw=4), "new")
+    if path == "server refresh":
+        index = refreshed(without, store, SMALL, source)
+    else:
+        index = VectorIndex.load_or_build(store, SMALL, source)
+    assert index.origin == "built" and index.size == 625
+    [best] = index.search(back_vectors[0], 1)[0]
+    assert best.key == back[0] and best.score == pytest.approx(1.0, abs=1e-3)
+
+
+def as_schema_3(store: Store) -> Store:
+    """The store as Regard wrote it before the generations were recorded, opened again
+    (migrated): it knows only the generation it is at."""
+    store.close()
+    with sqlite3.connect(store.db_path) as conn:
+        conn.execute("DROP TABLE generations")
+        conn.execute("DROP INDEX vectors_generation")
+        conn.execute("PRAGMA user_version = 3")
+    return Store.open(store.path)
+
+
+def test_a_store_migrated_grows_the_index_saved_at_its_generation_and_rebuilds_an_older_one(
+    tmp_path, monkeypatch
+):
+    current = vector_store(tmp_path / "current", clustered(600))
+    VectorIndex.load_or_build(current, SMALL)
+    current = as_schema_3(current)
+    add_manifest(current, clustered(10, draw=4), "m2")
+    assert VectorIndex.load_or_build(current, SMALL).origin == "added"
+
+    older = vector_store(tmp_path / "older", clustered(600))
+    VectorIndex.load_or_build(older, SMALL)
+    add_manifest(older, clustered(10, draw=4), "m2")
+    older = as_schema_3(older)  # what changed since the index was saved is not known
+    add_manifest(older, clustered(10, draw=5), "m3")
+    rebuilt = VectorIndex.load_or_build(older, SMALL)
+    assert rebuilt.origin == "built" and rebuilt.size == 620
+
+
+def test_the_vectors_added_since_an_index_are_found_by_their_generation_not_a_scan(tmp_path):
+    # A server refreshes its index each time an indexer writes a batch: at a million
+    # items a pass over the vectors table would cost seconds every time.
+    store = vector_store(tmp_path / "s", clustered(600))
+    generation = store.generation
     add_manifest(store, clustered(10, draw=4), "m2")
-    # Neither the end of a run nor a server that loaded it adds to it.
-    refreshed_by_server = refreshed(current, store, SMALL, StoreVectors(store.db_path))
-    assert refreshed_by_server.origin == "built" and refreshed_by_server.size == 310
-    (store.path / INDEX_META_FILE).write_text(json.dumps(meta))  # as it was
-    rebuilt = VectorIndex.load_or_build(store, SMALL)
-    assert rebuilt.origin == "built" and rebuilt.size == 310
+    with StoreVectors(store.db_path).snapshot() as snapshot:
+        assert snapshot.only_added_since(generation)
+        assert snapshot.count_and_dim_since(generation) == (10, 32)
+        [(keys, vectors)] = list(snapshot.chunks_since(generation, 100))
+        assert len(keys) == 10 and vectors.shape == (10, 32)
+        statements: list[str] = []
+        snapshot._conn.set_trace_callback(statements.append)
+        list(snapshot.chunks_since(generation, 4))
+        snapshot.count_and_dim_since(generation)
+        snapshot._conn.set_trace_callback(None)
+        assert len(statements) >= 4  # two chunks of 4, the end, the count and the dim
+        for statement in statements:
+            plan = " ".join(
+                row[3] for row in snapshot._conn.execute("EXPLAIN QUERY PLAN " + statement)
+            )
+            assert "INDEX vectors_generation" in plan, plan
 
 
 @pytest.mark.parametrize("settings", [IndexSettings(kind="exact"), SMALL], ids=["exact", "ivf"])

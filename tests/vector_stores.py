@@ -60,8 +60,19 @@ def image_rows(manifest_id: str, count: int) -> list[ImageRow]:
 
 def add_manifest(store: Store, vectors: np.ndarray, manifest_id: str) -> np.ndarray:
     """Another manifest with these vectors, embedded; returns the new items' keys."""
-    url = f"https://example.org/{manifest_id}"
-    row = ManifestRow(
+    url = manifest_url(manifest_id)
+    store.save_manifest(manifest_row(manifest_id), image_rows(url, len(vectors)))
+    pending = store.pending_items([url])
+    store.save_vectors(
+        [EmbeddedImage(p.key, v, "u", 10, 8) for p, v in zip(pending, vectors, strict=True)],
+        fingerprint(vectors.shape[1])["key"],
+    )
+    return np.array([p.key for p in pending], dtype=np.int64)
+
+
+def manifest_row(manifest_id: str) -> ManifestRow:
+    url = manifest_url(manifest_id)
+    return ManifestRow(
         id=url,
         source=url,
         version=3,
@@ -72,14 +83,6 @@ def add_manifest(store: Store, vectors: np.ndarray, manifest_id: str) -> np.ndar
         required_statement=None,
         content_hash=None,
     )
-    images = image_rows(url, len(vectors))
-    store.save_manifest(row, images)
-    pending = store.pending_items([url])
-    store.save_vectors(
-        [EmbeddedImage(p.key, v, "u", 10, 8) for p, v in zip(pending, vectors, strict=True)],
-        fingerprint(vectors.shape[1])["key"],
-    )
-    return np.array([p.key for p in pending], dtype=np.int64)
 
 
 def manifest_url(manifest_id: str) -> str:
