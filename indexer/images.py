@@ -101,7 +101,8 @@ def decode_image(
         # A turn swaps width and height, not the shorter kept side: the draft scale
         # chosen here in the turned frame holds for the stored one.
         kept_side = min(kept[2] - kept[0], kept[3] - kept[1])
-        if image.format == "JPEG" and kept_side > 2 * min_side:
+        # Cameras write MPO: a JPEG followed by a second, smaller picture; it drafts alike.
+        if image.format in ("JPEG", "MPO") and kept_side > 2 * min_side:
             scale = min_side / kept_side
             image.draft("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))
         image.load()

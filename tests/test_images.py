@@ -35,6 +35,18 @@ def test_large_jpeg_is_decoded_at_reduced_scale_that_still_covers_the_target():
     assert image.size[0] < 2048  # draft mode scaled it down while decoding
 
 
+def test_a_cameras_mpo_picture_is_decoded_at_reduced_scale_too():
+    # Many cameras write MPO (a JPEG with a second, smaller picture after it): Pillow
+    # names the format MPO, and only a check for "JPEG" left them decoded whole.
+    buffer = io.BytesIO()
+    first, second = (Image.new("RGB", (2048, 1536), colour) for colour in ("red", "blue"))
+    first.save(buffer, "MPO", save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(buffer.getvalue())).format == "MPO"
+    image = decode_image(buffer.getvalue(), min_side=224)
+    assert image.size == (512, 384)  # a 1/4 draft, the smallest that covers 224
+    assert image.getpixel((5, 5))[0] > 200  # the first picture, not the second
+
+
 def test_png_and_greyscale_become_rgb():
     image = decode_image(png(300, 200), min_side=64)
     assert image.mode == "RGB" and image.size == (300, 200)
