@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from indexer import __version__
@@ -35,6 +36,14 @@ def create_app(settings: Settings, context: ServiceContext | None = None) -> Fas
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    if settings.allowed_origins:
+        # The API only reads: other sites' pages may GET it, never with credentials.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "HEAD"],
+            max_age=3600,
+        )
     for module in (search, items, status):
         app.include_router(module.router, prefix="/api")
     app.mount("/", StaticFiles(directory=settings.viewer_dir, html=True), name="viewer")

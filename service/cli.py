@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DEVICE",
         help="torch device (default: REGARD_DEVICE, else cuda when available, else cpu)",
     )
+    serve.add_argument(
+        "--cors-origins",
+        metavar="ORIGINS",
+        help="web sites whose pages may call the API, as https://collections.example.org "
+        "(several: separated by commas; * for any; default: REGARD_CORS_ORIGINS, else none)",
+    )
 
     stats = commands.add_parser("stats", help="count what a store holds")
     _store_arg(stats)
@@ -398,7 +404,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from service.context import ServiceContext
     from service.settings import Settings
 
-    given = {"store": args.store, "host": args.host, "port": args.port, "device": args.device}
+    given = {
+        "store": args.store,
+        "host": args.host,
+        "port": args.port,
+        "device": args.device,
+        "cors_origins": args.cors_origins,
+    }
     settings = Settings(**{name: value for name, value in given.items() if value is not None})
     IndexSettings.from_env()  # a bad REGARD_INDEX_* value is said before anything loads
     Store.open(settings.store).close()  # a missing store is reported before anything loads

@@ -6,8 +6,9 @@ for every command alike."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VIEWER_DIR = Path(__file__).resolve().parent.parent / "viewer"
@@ -27,3 +28,43 @@ class Settings(BaseSettings):
     thumbnail_size: int = Field(256, description="Side of the thumbnails linked in results.")
     viewer_dir: Path = Field(VIEWER_DIR, description="Folder of the web viewer's static files.")
     text_cache_size: int = Field(1024, description="Text queries whose vectors are kept.")
+    cors_origins: str = Field(
+        "",
+        description="Web sites whose pages may call the API from the browser (a museum's "
+        "collection site): origins such as https://collections.example.org, separated by "
+        "commas or spaces, or * for any. None by default.",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_only(cls, value: str) -> str:
+        for origin in origins_in(value):
+            if origin != "*" and not _is_origin(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: give the scheme and host alone, as "
+                    "https://collections.example.org (a port may follow, no path)"
+                )
+        return value
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return origins_in(self.cors_origins)
+
+
+def origins_in(text: str) -> list[str]:
+    return [part for part in text.replace(",", " ").split() if part]
+
+
+def _is_origin(text: str) -> bool:
+    """scheme://host[:port], as a browser sends it in its Origin header: no path, no
+    trailing slash (a browser never matches those)."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not (parts.path or parts.query or parts.fragment or parts.username)
+    )
