@@ -26,9 +26,16 @@ not be read.
 fetcher; its errors are `OSError`s whose message is the reason recorded for the item.
 
 `overlap(manifest, folders, owners)` says why a folder must not join a store that holds
-these other folders: one inside the other (its files would be stored twice), or files
-at the same relative paths as another's that still holds them (they would take each
-other's items). A folder that no longer exists was moved or renamed: its items follow.
+these other folders: it is inside one of them (its files would be stored twice), or
+files at the same relative paths as another's that still holds them (they would take
+each other's items). A folder that no longer exists was moved or renamed: its items
+follow.
+
+A folder that holds folders of the store (`folders_inside`: say a box indexed first as
+a trial, then the whole archive) takes over their items instead of storing their files
+twice: `renamed_into` names each item as the outer folder's listing names its file (id
+and label of the path relative to the outer folder), and the store keeps its key and
+vector (`Store.save_folder`). The items' ids change with their relative paths.
 
 `is_folder_item(item_id, manifest_id, image_url)` says whether a stored item is a file
 of a folder read here (its id is that of its relative path): the service serves the
@@ -40,7 +47,7 @@ from __future__ import annotations
 import os
 import stat
 from collections import Counter
-from collections.abc import Mapping, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -49,6 +56,7 @@ from indexer.errors import SourceError
 from indexer.iiif import Manifest
 from indexer.iiif_canvas import ImageRef, Skipped, stable_id
 from indexer.images import open_header, shown_size
+from indexer.store import ItemName, LanguageMap
 
 FOLDER_VERSION = 0  # Manifest.version of a folder: not a IIIF Presentation version
 
@@ -143,7 +151,7 @@ def _image_ref(folder: Path, file: _File, index: int) -> ImageRef:
         canvas_id=uri,
         canvas_index=index,
         image_index=0,
-        canvas_label={"none": [relpath]},
+        canvas_label=folder_label(relpath),
         image_url=uri,
         service=None,
         width=width,
@@ -158,30 +166,30 @@ def folder_id_key(relpath: str) -> str:
     return f"folder:{relpath}"
 
 
+def folder_label(relpath: str) -> LanguageMap:
+    return {"none": [relpath]}
+
+
 def overlap(manifest: Manifest, folders: Set[str], owners: Mapping[str, str]) -> str | None:
     """Why the folder `manifest` must not join a store, or None.
 
     `folders`: the store's other folders with items (manifest ids); `owners`: the
     folder's item ids that the store holds for another manifest, with that manifest.
+    The folders inside it are no obstacle: it takes over their items (their ids, which
+    may be those of its own files, change).
     """
     here = file_url_path(manifest.id)
     for other in sorted(file_url_path(folder) for folder in folders):
-        if not other.is_dir():
-            continue  # moved or renamed: its items may follow
-        if here.is_relative_to(other):
+        if other.is_dir() and here.is_relative_to(other):  # else moved: its items may follow
             return (
                 f"it is inside {other}, already in this store, so its files would be "
                 f"there twice: index {other} again instead"
             )
-        if other.is_relative_to(here):
-            return (
-                f"it holds {other}, already in this store, so those files would be "
-                "there twice: index it into a new store"
-            )
+    inside = set(folders_inside(manifest, folders))
     clashes: Counter[str] = Counter()
     for ref in manifest.images:
         owner = owners.get(ref.item_id)
-        if owner is not None and owner in folders:
+        if owner is not None and owner in folders and owner not in inside:
             relpath = file_url_path(ref.canvas_id).relative_to(here)
             if (file_url_path(owner) / relpath).exists():  # else moved there from it
                 clashes[owner] += 1
@@ -193,6 +201,41 @@ def overlap(manifest: Manifest, folders: Set[str], owners: Mapping[str, str]) ->
         f"{file_url_path(owner)}, already in this store: index each folder into a store "
         "of its own, or their common parent folder as one source into a new store"
     )
+
+
+def folders_inside(manifest: Manifest, folders: Set[str]) -> list[str]:
+    """The folders of the store (manifest ids, of `folders`) inside the folder
+    `manifest`: it takes over their items. One that no longer exists is left out: it was
+    moved or renamed, and its items follow it where it is indexed next."""
+    here = file_url_path(manifest.id)
+    return sorted(
+        folder
+        for folder in folders
+        if (path := file_url_path(folder)).is_dir() and path.is_relative_to(here)
+    )
+
+
+def renamed_into(manifest: Manifest, inner: str, names: Sequence[ItemName]) -> list[ItemName]:
+    """The items `names` of the folder `inner` (inside the folder `manifest`), named as
+    `read_folder` names their files in `manifest`: id and label of the path relative to
+    it. An item whose label is not the relative path its id comes from (not as
+    `read_folder` wrote it) is left out: nothing tells where its file lies."""
+    prefix = file_url_path(inner).relative_to(file_url_path(manifest.id)).as_posix() + "/"
+    renamed = []
+    for name in names:
+        relpath = _relpath_of(name)
+        if relpath is not None:
+            key = folder_id_key(prefix + relpath)
+            renamed.append(ItemName(name.key, stable_id(key), folder_label(prefix + relpath)))
+    return renamed
+
+
+def _relpath_of(name: ItemName) -> str | None:
+    """The item's path relative to its folder: its label, checked against its id."""
+    values = name.canvas_label.get("none", [])
+    if len(values) == 1 and stable_id(folder_id_key(values[0])) == name.id:
+        return values[0]
+    return None
 
 
 def is_folder_item(item_id: str, manifest_id: str, image_url: str | None) -> bool:

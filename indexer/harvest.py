@@ -12,7 +12,10 @@ but only after a walk of that collection that met no failure. The report's `remo
 counts those and the images gone from the manifests and folders read.
 
 A folder that overlaps another already in the store (`folders.overlap`) is refused as
-a source failure before anything is written; a folder given twice is read once.
+a source failure before anything is written; a folder given twice is read once. A
+folder that holds folders of the store takes over their items, vectors and all, as it
+is saved (`folders.folders_inside`); the report's `taken_over` counts those still
+searchable, per folder taken over.
 
 Local image files (and image services' info.json) are read only for folders and
 manifests read from local files (see `fetch.local_refusal`): the harvest tells the
@@ -29,10 +32,10 @@ from pathlib import Path
 from typing import Protocol
 
 from .fetch import Document, Fetcher
-from .folders import overlap, read_folder
+from .folders import file_url_path, folders_inside, overlap, read_folder, renamed_into
 from .iiif import ImageRef, Manifest
 from .iiif_collections import FailedSource, FoundManifest, UnchangedManifest, walk
-from .store import ImageRow, ManifestRow, PendingItem, Skip, Store
+from .store import ImageRow, ItemName, ManifestRow, PendingItem, Skip, Store
 from .validators import Validators
 
 
@@ -50,6 +53,8 @@ class HarvestReport:
     removed: int = 0
     source_failures: list[tuple[str, str]] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
+    # Folder taken over (its path) -> its images kept searchable, not embedded again.
+    taken_over: dict[str, int] = field(default_factory=dict)
 
 
 def manifest_row(manifest: Manifest, source: str, content_hash: str | None) -> ManifestRow:
@@ -149,7 +154,11 @@ class Harvest:
         if problem:
             self._fail(root, source, problem)
             return []
-        return self._save(root, manifest, None, local=True)
+        taking_over = {
+            inner: renamed_into(manifest, inner, self.store.item_names(inner))
+            for inner in folders_inside(manifest, folders)
+        }
+        return self._save(root, manifest, None, local=True, taking_over=taking_over)
 
     def _load(self, url: str) -> Document | None:
         """Fetch a document; conditionally when we know it as a manifest (collection pages
@@ -167,18 +176,38 @@ class Harvest:
         return self._validators.pop(found.url, Validators(None, None, found.content_hash))
 
     def _save(
-        self, root: str, manifest: Manifest, content_hash: str | None, local: bool
+        self,
+        root: str,
+        manifest: Manifest,
+        content_hash: str | None,
+        local: bool,
+        taking_over: dict[str, list[ItemName]] | None = None,
     ) -> list[PendingItem]:
         images = [image_row(ref) for ref in manifest.images]
         skips = [Skip(skip.canvas_id, skip.reason) for skip in manifest.skipped]
         row = manifest_row(manifest, root, content_hash)
-        self.report.removed += self.store.save_manifest(row, images, skips)
+        if taking_over:
+            saved = self.store.save_folder(row, images, skips, taking_over)
+            self.report.removed += saved.removed
+            self._took_over(saved.kept)
+        else:
+            self.report.removed += self.store.save_manifest(row, images, skips)
         self._found[root].add(manifest.id)
         self.report.manifests += 1
         self.report.images_found += len(images)
         self.report.skipped.update(skip.reason for skip in manifest.skipped)
         self.progress.manifest_read()
         return self._queue(manifest.id, local)
+
+    def _took_over(self, kept: dict[str, int]) -> None:
+        """Report the folders taken over, and forget them as roots of this run: given
+        before their holder, they must not be recorded as sources again by `finish`."""
+        for folder, count in kept.items():
+            path = str(file_url_path(folder))
+            self.report.taken_over[path] = count
+            self._found.pop(path, None)
+            if path in self._roots:
+                self._roots.remove(path)
 
     def _unchanged(self, root: str, url: str, local: bool) -> list[PendingItem]:
         manifest_id = self.store.source_manifest(url)

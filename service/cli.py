@@ -348,6 +348,11 @@ def print_summary(report: IndexReport, stats: dict) -> None:
         print(f"  failed:  {count} × {reason}")
     for reason, count in harvest.skipped.most_common():
         print(f"  skipped: {count} × {reason}")
+    for folder, count in harvest.taken_over.items():
+        print(
+            f"  took over {count:,} image(s) of {folder}, already in this store "
+            "(not embedded again)"
+        )
     # Each unread source is named above, on stderr; here, how many for each problem.
     for problem, count in Counter(problem for _, problem in harvest.source_failures).most_common():
         print(f"  unread:  {count} × {problem}")
