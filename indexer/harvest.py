@@ -136,7 +136,7 @@ class Harvest:
                 self.store.save_source(found.url, found.manifest.id, self._validators_of(found))
                 yield from pending
             elif isinstance(found, UnchangedManifest):
-                yield from self._unchanged(root, found.url, found.local)
+                yield from self._unchanged(root, found)
             elif isinstance(found, FailedSource):
                 self._fail(root, found.url, found.reason)
 
@@ -163,8 +163,7 @@ class Harvest:
     def _load(self, url: str) -> Document | None:
         """Fetch a document; conditionally when we know it as a manifest (collection pages
         are always read: their members may have changed even when they have not)."""
-        known = self.store.source_validators(url) if self.store.source_manifest(url) else None
-        document = self.fetcher.document(url, known)
+        document = self.fetcher.document(url, self.store.manifest_validators(url))
         if document is not None:
             self._validators[url] = dataclasses.replace(
                 document.validators, content_hash=document.content_hash
@@ -209,13 +208,13 @@ class Harvest:
             if path in self._roots:
                 self._roots.remove(path)
 
-    def _unchanged(self, root: str, url: str, local: bool) -> list[PendingItem]:
-        manifest_id = self.store.source_manifest(url)
+    def _unchanged(self, root: str, found: UnchangedManifest) -> list[PendingItem]:
+        manifest_id = found.manifest_id
         assert manifest_id is not None  # only known manifests are asked conditionally
         self._found[root].add(manifest_id)
         self.report.unchanged += 1
         self.progress.manifest_read()
-        return self._queue(manifest_id, local)
+        return self._queue(manifest_id, found.local)
 
     def _queue(self, manifest_id: str, local: bool) -> list[PendingItem]:
         """The manifest's images still without a vector: new, changed, or left by an

@@ -50,7 +50,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from indexer.errors import SourceError
@@ -77,6 +77,7 @@ class UnchangedManifest:
     url: str
     parents: tuple[str, ...] = ()
     local: bool = False
+    manifest_id: str | None = None  # its id as last read, where the walk was told (`known`)
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ class _Walker:
             doc_id: str | None = found.manifest.id
         elif isinstance(found, UnchangedManifest) and self._known is not None:
             doc_id = self._known(found.url)
+            found = replace(found, manifest_id=doc_id)
         else:
             return found
         if doc_id is None:

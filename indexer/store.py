@@ -766,15 +766,24 @@ class Store:
 
     # -- sources: what each URL gave last time --------------------------------------------
 
-    def source_validators(self, url: str) -> Validators | None:
+    def manifest_validators(self, url: str) -> Validators | None:
+        """What a manifest URL gave when last read, to ask for it conditionally; None for
+        a URL never read as a manifest (a collection page is always read again: its
+        members may have changed when it has not)."""
         row = (
             self._conn()
-            .execute("SELECT etag, last_modified, content_hash FROM sources WHERE url = ?", (url,))
+            .execute(
+                "SELECT etag, last_modified, content_hash FROM sources "
+                "WHERE url = ? AND manifest_id IS NOT NULL",
+                (url,),
+            )
             .fetchone()
         )
         return None if row is None else Validators(row[0], row[1], row[2])
 
     def source_manifest(self, url: str) -> str | None:
+        """The id of the manifest a URL gave when last read; None for a collection page
+        or a URL never read."""
         row = (
             self._conn().execute("SELECT manifest_id FROM sources WHERE url = ?", (url,)).fetchone()
         )

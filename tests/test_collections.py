@@ -454,6 +454,11 @@ def test_load_returning_none_means_unchanged(server, fetcher):
 
     assert kinds["UnchangedManifest"] == [UnchangedManifest(same, (url,))]
     assert len(kinds["FoundManifest"]) == 1
+    # Told what each URL's manifest was, the walk says which one is unchanged.
+    told = by_kind(list(walk([url], load, known={same: "https://ex.org/m1"}.get)))
+    assert told["UnchangedManifest"] == [
+        UnchangedManifest(same, (url,), False, "https://ex.org/m1")
+    ]
 
 
 def test_a_collection_returned_as_unchanged_cannot_be_walked(server, fetcher):
