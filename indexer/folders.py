@@ -55,8 +55,9 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from indexer.errors import SourceError
 from indexer.iiif import Manifest
 from indexer.iiif_canvas import ImageRef, Skipped, stable_id
+from indexer.iiif_labels import LanguageMap
 from indexer.images import open_header, shown_size
-from indexer.store import ItemName, LanguageMap
+from indexer.store_takeover import ItemName
 
 FOLDER_VERSION = 0  # Manifest.version of a folder: not a IIIF Presentation version
 

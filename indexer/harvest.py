@@ -35,7 +35,8 @@ from .fetch import Document, Fetcher
 from .folders import file_url_path, folders_inside, overlap, read_folder, renamed_into
 from .iiif import ImageRef, Manifest
 from .iiif_collections import FailedSource, FoundManifest, UnchangedManifest, walk
-from .store import ImageRow, ItemName, ManifestRow, PendingItem, Skip, Store
+from .store import ImageRow, ManifestRow, PendingItem, Skip, Store
+from .store_takeover import ItemName
 from .validators import Validators
 
 

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import IndexerError
 from .schema import migrate
+from .store_takeover import ItemName, kept_searchable, take_over
 from .validators import Validators
 
 DB_FILE = "store.sqlite"
@@ -198,16 +199,6 @@ class ImageRow:
 class Skip:
     canvas_id: str
     reason: str
-
-
-@dataclass(frozen=True)
-class ItemName:
-    """An item's key, with its id and canvas label: what changes when a folder takes
-    over the items of a folder of the store inside it (see `Store.save_folder`)."""
-
-    key: int
-    id: str
-    canvas_label: LanguageMap
 
 
 @dataclass(frozen=True)
@@ -494,7 +485,7 @@ class Store:
             ids = [image.id for image in images]
             removed = 0
             if taking_over:
-                removed += self._take_over(conn, manifest.id, ids, taking_over, stamp)
+                removed += take_over(conn, manifest.id, ids, taking_over, stamp)
             conn.executemany(_UPSERT_ITEM, [_item_params(image, stamp) for image in images])
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS current_ids (id TEXT PRIMARY KEY)")
             conn.execute("DELETE FROM current_ids")
@@ -511,133 +502,13 @@ class Store:
             )
             kept: dict[str, int] = {}
             if taking_over:
-                kept = {folder: 0 for folder in taking_over} | self._kept_searchable(conn)
+                kept = {folder: 0 for folder in taking_over} | kept_searchable(conn)
             # A take-over keeps every key and vector, but searchable items change hands
             # and stale ones may be deleted: the index is built anew, once (a folder is
             # taken over once), rather than trusted on a finer account of the change.
             if taking_over or self._searchable_signature(conn, manifest.id) != before:
                 self._bump_generation(conn)
         return FolderSaved(removed, kept)
-
-    def _take_over(
-        self,
-        conn: sqlite3.Connection,
-        manifest_id: str,
-        listed: Sequence[str],
-        taking_over: Mapping[str, Sequence[ItemName]],
-        stamp: str,
-    ) -> int:
-        """Make the items of the folders `taking_over` the manifest's, under their new
-        names, and forget those folders; returns how many items not removed before
-        were deleted (nothing could find them again)."""
-        folders = list(taking_over)
-        self._fill_taken(conn, set(listed), taking_over)
-        deleted = self._delete_unplaced(conn, folders)
-        self._rename_taken(conn, manifest_id, stamp)
-        self._forget_folders(conn, folders)
-        return deleted
-
-    @staticmethod
-    def _fill_taken(
-        conn: sqlite3.Connection, listed: Set[str], taking_over: Mapping[str, Sequence[ItemName]]
-    ) -> None:
-        """The temporary table `taken`: each item taken over, its folder, its old and
-        new id and label, and whether the folder saved lists its file."""
-        conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS taken (key INTEGER PRIMARY KEY, "
-            "folder TEXT NOT NULL, old_id TEXT NOT NULL, id TEXT NOT NULL UNIQUE, "
-            "label TEXT NOT NULL, listed INTEGER NOT NULL)"
-        )
-        conn.execute("DELETE FROM taken")
-        conn.executemany(
-            "INSERT INTO taken SELECT key, manifest_id, id, ?, ?, ? FROM items "
-            "WHERE key = ? AND manifest_id = ?",
-            [
-                (name.id, _dumps(name.canvas_label), name.id in listed, name.key, folder)
-                for folder, names in taking_over.items()
-                for name in names
-            ],
-        )
-
-    def _delete_unplaced(self, conn: sqlite3.Connection, folders: Sequence[str]) -> int:
-        """Delete the items that cannot keep or take a new id; returns how many of them
-        were not removed."""
-        marks = ",".join("?" * len(folders))
-        not_taken = "key NOT IN (SELECT key FROM taken)"
-        # Items of the folders with no name in this one (their label is not their path).
-        deleted = self._delete_items(
-            conn, f"SELECT key FROM items WHERE manifest_id IN ({marks}) AND {not_taken}", folders
-        )
-        # A file the folder lists is the taken item's; another item with its id is a
-        # stale record (overlap refuses a folder whose file another folder still holds).
-        deleted += self._delete_items(
-            conn,
-            f"SELECT key FROM items WHERE id IN (SELECT id FROM taken WHERE listed) "
-            f"AND {not_taken}",
-        )
-        # A taken item whose file is gone yields its new id to an item that holds it.
-        deleted += self._delete_items(
-            conn,
-            f"SELECT t.key FROM taken t WHERE NOT t.listed AND EXISTS (SELECT 1 FROM items i "
-            f"WHERE i.id = t.id AND i.{not_taken})",
-        )
-        conn.execute("DELETE FROM taken WHERE key NOT IN (SELECT key FROM items)")
-        return deleted
-
-    @staticmethod
-    def _rename_taken(conn: sqlite3.Connection, manifest_id: str, stamp: str) -> None:
-        """Give the items `taken` their new ids, labels and manifest; their failures
-        follow them. Keys, states and vectors stay."""
-        conn.execute(
-            "UPDATE failures SET item_id = (SELECT id FROM taken WHERE old_id = failures.item_id) "
-            "WHERE item_id IN (SELECT old_id FROM taken)"
-        )
-        # In two steps: one folder's new id may be the old id of another's item.
-        conn.execute(
-            "UPDATE items SET id = 'taking over ' || key WHERE key IN (SELECT key FROM taken)"
-        )
-        conn.execute(
-            "UPDATE items SET id = (SELECT id FROM taken t WHERE t.key = items.key), "
-            "canvas_label = (SELECT label FROM taken t WHERE t.key = items.key), "
-            "manifest_id = ?, updated_at = ? WHERE key IN (SELECT key FROM taken)",
-            (manifest_id, stamp),
-        )
-
-    @staticmethod
-    def _forget_folders(conn: sqlite3.Connection, folders: Sequence[str]) -> None:
-        """The folders taken over are no longer sources of the store: nothing of theirs
-        may make a later run mark items removed, or refuse a folder."""
-        marks = ",".join("?" * len(folders))
-        conn.execute(f"DELETE FROM skips WHERE manifest_id IN ({marks})", folders)
-        conn.execute(f"DELETE FROM source_manifests WHERE manifest_id IN ({marks})", folders)
-        conn.execute(f"DELETE FROM sources WHERE manifest_id IN ({marks})", folders)
-        conn.execute(f"DELETE FROM manifests WHERE id IN ({marks})", folders)
-
-    @staticmethod
-    def _delete_items(conn: sqlite3.Connection, keys_sql: str, params: Sequence[Any] = ()) -> int:
-        """Delete the items that `keys_sql` selects, with their vectors and failures;
-        returns how many of them were not removed."""
-        keys = json.dumps([key for (key,) in conn.execute(keys_sql, params)])
-        chosen = "IN (SELECT value FROM json_each(?))"
-        live = conn.execute(
-            f"SELECT COUNT(*) FROM items WHERE state != 'removed' AND key {chosen}", (keys,)
-        ).fetchone()[0]
-        conn.execute(
-            f"DELETE FROM failures WHERE item_id IN (SELECT id FROM items WHERE key {chosen})",
-            (keys,),
-        )
-        conn.execute(f"DELETE FROM vectors WHERE item_key {chosen}", (keys,))
-        conn.execute(f"DELETE FROM items WHERE key {chosen}", (keys,))
-        return live
-
-    @staticmethod
-    def _kept_searchable(conn: sqlite3.Connection) -> dict[str, int]:
-        """Per folder taken over, its items searchable now: with the vectors they had."""
-        rows = conn.execute(
-            "SELECT t.folder, COUNT(i.key) FROM taken t LEFT JOIN items i "
-            "ON i.key = t.key AND i.state = 'indexed' GROUP BY t.folder"
-        )
-        return dict(rows.fetchall())
 
     @staticmethod
     def _upsert_manifest(

@@ -20,7 +20,8 @@ from fastapi.testclient import TestClient
 from indexer.folders import folder_id_key, read_folder, renamed_into
 from indexer.iiif_canvas import stable_id
 from indexer.search import Searcher
-from indexer.store import ItemName, Store
+from indexer.store import Store
+from indexer.store_takeover import ItemName
 from models.shapes import ShapeSpec, render
 from service.app import create_app
 from service.settings import Settings
