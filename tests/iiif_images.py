@@ -8,7 +8,9 @@ coordinates, so that any region at any size is the same picture, cropped and sca
 `BitmapPicture` cuts and scales a picture a test made (a sheet of several drawings:
 `sheet_of_drawings`).
 A `ServedImage` is a picture with its Image API facts: it writes its info.json and
-answers ``{region}/{size}/{rotation}/{quality}.{format}`` requests (`parse_request`).
+answers ``{region}/{size}/{rotation}/{quality}.{format}`` requests (`parse_request`); a
+level 0 service that lists tiles answers as a static tree (vips dzsave --layout iiif):
+its tile files (`tile_files`), the whole image and its listed sizes, and 404 for all else.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import io
 import random
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from PIL import Image, ImageDraw, ImageOps
@@ -39,6 +42,10 @@ MAX_REQUEST_PIXELS = 25_000_000
 
 class RequestError(ValueError):
     """An Image API request the server refuses (400), with the reason."""
+
+
+class NotServed(RequestError):
+    """A request for a file that a static tree does not hold (404), with the reason."""
 
 
 Box = tuple[float, float, float, float]  # x, y, w, h in full-image pixels
@@ -250,6 +257,33 @@ def encode(image: Image.Image, fmt: str = "jpg") -> tuple[bytes, str]:
     return buffer.getvalue(), content_type
 
 
+TileFiles = dict[tuple[str, str], tuple[Box, tuple[int, int]]]
+
+
+def tile_files(width: int, height: int, tiles: list[Any], version: int) -> TileFiles:
+    """The tiles that a static tree holds for an image of `width` x `height` whose
+    info.json lists `tiles`: (region, size) as their paths name them, each with its box in
+    the whole image and its size in pixels. As the Image API's implementation notes
+    compute them (edge tiles clipped, their size rounded up); the region of a tile that
+    is the whole image is "full", its size "w," (versions 1 and 2) or "w,h" (version 3)."""
+    files: TileFiles = {}
+    for entry in tiles:
+        if not isinstance(entry, dict) or not entry.get("width"):
+            continue
+        tw, th = int(entry["width"]), int(entry.get("height") or entry["width"])
+        for s in entry.get("scaleFactors") or []:
+            for yr in range(0, height, th * s):
+                for xr in range(0, width, tw * s):
+                    wr, hr = min(tw * s, width - xr), min(th * s, height - yr)
+                    ws = tw if xr + tw * s <= width else (width - xr + s - 1) // s
+                    hs = th if yr + th * s <= height else (height - yr + s - 1) // s
+                    whole = (xr, yr, wr, hr) == (0, 0, width, height)
+                    region = "full" if whole else f"{xr},{yr},{wr},{hr}"
+                    size = f"{ws},{hs}" if version >= 3 else f"{ws},"
+                    files[(region, size)] = ((xr, yr, wr, hr), (ws, hs))
+    return files
+
+
 @dataclass
 class ServedImage:
     """One image the server can draw: its full size, Image API facts and picture."""
@@ -309,20 +343,54 @@ class ServedImage:
                 info[extra] = described[extra]
         return info
 
+    @cached_property
+    def tile_files(self) -> TileFiles:
+        """The tiles a static tree of this image holds: none but at level 0 (a server
+        that draws any region is not a tree of files)."""
+        listed = (self.info or self.described or {}).get("tiles")
+        if self.level != 0 or not isinstance(listed, list):
+            return {}
+        return tile_files(self.width, self.height, listed, self.version)
+
     def answer(self, segments: list[str], max_pixels: int) -> tuple[bytes, str]:
         """An Image API request (the four segments after the service id), drawn and
         encoded. Raises RequestError for a request this service must refuse: a level 0
-        service serves only the whole image, whole or at one of its listed sizes."""
+        service serves only the whole image, whole or at one of its listed sizes, and
+        the tiles it lists; NotServed when it lists tiles, a static tree that has no
+        file of that name."""
+        if self.tile_files:
+            return self._static_file(segments, max_pixels)
         request = parse_request(segments, self.width, self.height, self.version, max_pixels)
-        if self.level == 0:
-            full_region = request.box == (0, 0, self.width, self.height)
-            whole = segments[1].removeprefix("^") in ("full", "max")
-            listed = any(
-                abs(w - request.size[0]) <= 1 and abs(h - request.size[1]) <= 1
-                for w, h in self.sizes
-            )
-            if not full_region or not (whole or listed):
-                raise RequestError("a level 0 service serves only the whole image and its sizes")
+        if self.level == 0 and not self._level_0_serves(segments, request):
+            raise RequestError("a level 0 service serves only the whole image and its sizes")
+        return produce(self.picture, (self.width, self.height), request)
+
+    def _level_0_serves(self, segments: list[str], request: ImageRequest) -> bool:
+        """Whether a level 0 service must serve it: the whole image, whole or listed."""
+        full_region = request.box == (0, 0, self.width, self.height)
+        whole = segments[1].removeprefix("^") in ("full", "max")
+        listed = any(
+            abs(w - request.size[0]) <= 1 and abs(h - request.size[1]) <= 1 for w, h in self.sizes
+        )
+        return full_region and (whole or listed)
+
+    def _static_file(self, segments: list[str], max_pixels: int) -> tuple[bytes, str]:
+        """A file of a static tree: a tile at exactly its size (a file is what it is,
+        not the size a server would compute from a clipped region), or the whole image
+        and its listed sizes. Raises NotServed for any other path."""
+        region, size, rotation, quality_format = segments
+        tile = self.tile_files.get((region, size))
+        quality = "native" if self.version == 1 else "default"
+        if tile is not None and (rotation, quality_format) == ("0", f"{quality}.jpg"):
+            box, out = tile
+            request = ImageRequest(box, out, mirror=False, angle=0.0, quality=quality, format="jpg")
+            return produce(self.picture, (self.width, self.height), request)
+        try:
+            request = parse_request(segments, self.width, self.height, self.version, max_pixels)
+        except RequestError:
+            request = None
+        if request is None or not self._level_0_serves(segments, request):
+            raise NotServed(f"a static tree holds no {'/'.join(segments)}")
         return produce(self.picture, (self.width, self.height), request)
 
     def whole(self, max_pixels: int) -> tuple[bytes, str]:

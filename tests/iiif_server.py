@@ -13,7 +13,9 @@ It serves:
   ``{service}/{region}/{size}/{rotation}/{quality}.{format}`` with the region and size
   syntax of versions 1 to 3, answered with a generated picture of exactly the size asked.
   Strict where real servers are: a level 0 service serves only full/max and its listed
-  sizes; version 3 refuses to upscale without "^";
+  sizes; one that lists tiles is a static tree (vips dzsave --layout iiif), which holds
+  those tiles too, and answers 404 for any other path; version 3 refuses to upscale
+  without "^";
 - plain image URLs (painted or thumbnail resources) at their declared size;
 - the generated shapes collection (see `tests.iiif_shapes`): ``/shapes/manifest.json``,
   ``/shapes/v2/manifest.json``, ``/shapes/collection.json``, services ``/shapes/iiif/..``.
@@ -59,6 +61,7 @@ from tests import iiif_shapes
 from tests.iiif_failures import FAILURE_MODES, Answer, Failure, json_answer, misbehave
 from tests.iiif_images import (
     BitmapPicture,
+    NotServed,
     PatternPicture,
     RequestError,
     ServedImage,
@@ -307,13 +310,20 @@ class IIIFTestServer:
         level: int = 2,
         version: int = 2,
         sizes: list[tuple[int, int]] | None = None,
+        tiles: dict[str, Any] | None = None,
     ) -> str:
         """Serve `picture` at its own size as an Image API service at `path` (e.g.
-        "/sheets/static/a"), at `level`, listing `sizes` in its info.json. Returns its id.
-        A document added later that names this id does not replace it."""
+        "/sheets/static/a"), at `level`, listing `sizes` and `tiles` (one entry of
+        info.json's "tiles": width, height, scaleFactors) in its info.json. Returns its
+        id. A document added later that names this id does not replace it. At level 0,
+        tiles make it a static tree: its tiles, whole image and sizes, 404 for all else."""
         service_id = self.base_url + path
         listed = list(sizes or [])
-        described = {"sizes": [{"width": w, "height": h} for w, h in listed]} if listed else {}
+        described: dict[str, Any] = {}
+        if listed:
+            described["sizes"] = [{"width": w, "height": h} for w, h in listed]
+        if tiles:
+            described["tiles"] = [tiles]
         width, height = picture.image.size
         self._services[key_of(path)] = ServedImage(
             width, height, picture, version, level, listed, described, url=service_id
@@ -464,6 +474,8 @@ class IIIFTestServer:
         if image is not None:
             try:
                 return Answer(200, *image.answer(parts[-4:], self.max_pixels))
+            except NotServed as error:
+                return json_answer(404, {"error": str(error)})
             except RequestError as error:
                 return json_answer(400, {"error": str(error)})
         return json_answer(404, {"error": f"nothing is served at {key}"})

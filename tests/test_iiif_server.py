@@ -20,6 +20,7 @@ from PIL import Image
 from indexer.iiif import Collection, Manifest, parse_document
 from indexer.imageapi import image_request_url, parse_info
 from models.shapes import SHAPES, ShapeSpec, render
+from tests.iiif_images import BitmapPicture, sheet_of_drawings
 from tests.iiif_server import IIIFTestServer
 
 
@@ -245,6 +246,56 @@ def test_level_0_serves_only_its_listed_sizes(server, client):
     assert get_image(client, chosen).size == (242, 400)
     assert client.get(f"{base}/full/200,/0/default.jpg").status_code == 400
     assert client.get(f"{base}/0,0,10,10/61,/0/default.jpg").status_code == 400
+
+
+def test_a_level_0_service_with_tiles_serves_them_as_a_static_tree_does(server, client):
+    base = server.rewrite("https://rotterdamspubliek.nl/iiif/NL-RtSA_4001_1985-1014-01")
+    info = get_json(client, base + "/info.json")  # 9102 x 6922, tiles of 512 at 1 to 16
+    assert info["tiles"] == [{"scaleFactors": [1, 2, 4, 8, 16], "width": 512}]
+    # Its tiles, each at its own size: a file is what it is (a server drawing "57," for a
+    # 910 x 6922 region would make it 57 x 434).
+    assert get_image(client, f"{base}/0,0,512,512/512,/0/default.jpg").size == (512, 512)
+    assert get_image(client, f"{base}/0,0,1024,1024/512,/0/default.jpg").size == (512, 512)
+    assert get_image(client, f"{base}/8192,0,910,6922/57,/0/default.jpg").size == (57, 433)
+    assert get_image(client, f"{base}/8704,6656,398,266/398,/0/default.jpg").size == (398, 266)
+    assert get_image(client, f"{base}/full/full/0/default.jpg").size == (2293, 1744)  # 4 MP
+    # Nothing else: no other region, size, rotation, quality or format.
+    for other in [
+        "0,0,512,512/256,/0/default.jpg",  # another size
+        "1,0,512,512/512,/0/default.jpg",  # not on the grid
+        "0,0,2048,1024/512,/0/default.jpg",
+        "0,0,512,512/512,512/0/default.jpg",  # the version 3 form
+        "0,0,512,512/512,/90/default.jpg",
+        "0,0,512,512/512,/0/default.png",
+        "full/569,/0/default.jpg",  # no sizes listed
+        "full/!200,200/0/default.jpg",
+    ]:
+        assert client.get(f"{base}/{other}").status_code == 404, other
+
+
+def test_a_static_tree_of_version_3_names_its_tiles_w_h(server, client):
+    picture = BitmapPicture(Image.new("RGB", (1000, 700), "teal"))
+    tiles = {"width": 256, "height": 128, "scaleFactors": [1, 2, 4]}
+    base = server.add_image_service("/tiles/v3/a", picture, level=0, version=3, tiles=tiles)
+    info = get_json(client, base + "/info.json")
+    assert info["tiles"] == [tiles] and info["profile"] == "level0"
+    assert get_image(client, f"{base}/0,0,1000,512/250,128/0/default.jpg").size == (250, 128)
+    assert get_image(client, f"{base}/0,512,1000,188/250,47/0/default.jpg").size == (250, 47)
+    assert client.get(f"{base}/0,512,1000,188/250,/0/default.jpg").status_code == 404
+    assert get_image(client, f"{base}/full/max/0/default.jpg").size == (1000, 700)
+
+
+def test_the_tiles_of_a_static_tree_make_its_whole_image(server, client):
+    picture = BitmapPicture(sheet_of_drawings(300))  # 600 x 600
+    tiles = {"width": 128, "scaleFactors": [1, 2]}
+    base = server.add_image_service("/tiles/v2/sheet", picture, level=0, tiles=tiles)
+    made = Image.new("RGB", (300, 300))  # at scale factor 2: 3 x 3 tiles of 256 pixels
+    for y in range(0, 600, 256):
+        for x in range(0, 600, 256):
+            w, h = min(256, 600 - x), min(256, 600 - y)
+            tile = get_image(client, f"{base}/{x},{y},{w},{h}/{(w + 1) // 2},/0/default.jpg")
+            made.paste(tile, (x // 2, y // 2))
+    assert differs(made, get_image(client, f"{base}/full/full/0/default.jpg")) < 3
 
 
 def test_odd_characters_in_ids_are_served(server, client):
