@@ -177,3 +177,10 @@ def reason(error: Exception) -> str:
         # Drop "(123 bytes not processed)" and "<_io.BytesIO object at 0x...>" parts.
         detail = re.sub(r"\s*(\(.*?\)|<.*?>)", "", message).strip()[:80]
     return f"image data is truncated or corrupt ({detail or type(error).__name__})"
+
+
+def cut(picture: Image.Image, crop: Crop) -> Image.Image:
+    """The part of a decoded picture of the whole image that `crop` keeps, cut in whole
+    pixels as `decode_image` cuts it (never empty). Raises DecodeError when none of it
+    lies inside."""
+    return picture.crop(_pixels(crop.within(picture.size), picture.size, picture.size))

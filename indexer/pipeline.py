@@ -25,16 +25,19 @@ from .fetch import Fetcher, FetchError, FetchSettings
 from .harvest import Harvest, HarvestProgress, HarvestReport
 from .imageapi import (
     ImageService,
+    TilePlan,
     image_request_url,
     locate_region,
     needs_info,
     parse_info,
+    tile_plan,
     with_info,
 )
 from .images import DEFAULT_MAX_PIXELS, REGION_OUTSIDE, Crop, DecodeError, decode_image
 from .index_memory import IndexTooLargeError
 from .index_plan import IndexSettings
 from .store import EmbeddedImage, PendingItem, Store
+from .tiles import fetch_tiles
 from .vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -183,11 +186,14 @@ def read_info(service_id: str, fetcher: Fetcher) -> ImageService | None:
 class ImageRequest:
     """What to fetch for an item, and the part of it to keep (`crop`) when the request
     could not ask for the painted region alone. `described` is the item's service as its
-    info.json describes it, when that was read and says more than the manifest."""
+    info.json describes it, when that was read and says more than the manifest. `tiles`:
+    the tiles of a level 0 service to make the picture of instead, `url` being asked for
+    when one of them is not there (see `indexer.tiles`)."""
 
     url: str
     crop: Crop | None = None
     described: ImageService | None = None
+    tiles: TilePlan | None = None
 
 
 def image_request(
@@ -201,7 +207,8 @@ def image_request(
     With a `fetcher`, a level 0 service that lists no sizes, or whose size a region needs,
     is read first (its info.json, one small request, once a run with `infos`): the sizes
     it serves are often listed there only, and without them the master file is all it
-    must serve. When that fails, the manifest's word stands.
+    must serve, but for the tiles that a static tree lists there too (`tile_plan`).
+    When that fails, the manifest's word stands.
     """
     if item.service:
         brief = ImageService.from_dict(item.service)
@@ -210,7 +217,8 @@ def image_request(
             service = (infos or ServiceInfos()).described(brief, fetcher)
         url = image_request_url(service, item.width, item.height, target, region=item.region)
         described = None if service == brief else service
-        return ImageRequest(url, region_crop(item, service), described)
+        tiles = tile_plan(service, target, region=item.region)
+        return ImageRequest(url, region_crop(item, service), described, tiles)
     if item.image_url:
         return ImageRequest(item.image_url, region_crop(item, None))
     raise FetchError("the image has neither an Image API service nor a URL")
@@ -272,10 +280,18 @@ def prepare(
     stage = "fetch"
     try:
         request = image_request(item, encoder.image_size, fetcher, infos)
-        url = request.url
-        data = fetcher.image(url)
+        tiles = None
+        if request.tiles is not None:
+            url = request.tiles.label  # what the tiles' failure or picture is recorded as
+            tiles = fetch_tiles(request.tiles, fetcher)
+        if tiles is None:  # no tiles to make the picture of, or one is not there
+            url = request.url
+            data = fetcher.image(url)
         stage = "decode"  # and preprocess: both make the picture the model takes
-        image = decode_image(data, encoder.image_size, max_pixels, request.crop)
+        if tiles is None:
+            image = decode_image(data, encoder.image_size, max_pixels, request.crop)
+        else:
+            image = tiles.picture(max_pixels, request.crop)
         tensor = encoder.preprocess(image)
     except (FetchError, DecodeError) as error:
         return Prepared(item, url, stage=stage, error=str(error))

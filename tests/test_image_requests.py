@@ -5,7 +5,9 @@ service need not serve), the URLs it logged, and the links the API then gives.
 - a painted region (TU Delft's ImageApiSelector, V&A's region in the image URL) is
   fetched, shown and sized as that region;
 - a level 0 service that the manifest describes by id and profile alone is read first
-  (its info.json) and asked for a listed size, not its master file;
+  (its info.json) and asked for a listed size, not its master file; one that lists only
+  tiles (a static tree) is asked for the few tiles that make the model's picture, and
+  for its master file only when one of them is missing;
 - a canvas's size is not taken for the image's: a 200 x 297 canvas painted with an
   11458 x 17014 image is asked for a bounded size, not "full";
 - a region that a level 0 service cannot crop is cut from the whole image by the
@@ -123,6 +125,23 @@ def requested(log: list[tuple[str, str, int]], service: str) -> list[str]:
     return [key[len(base) :] for _, key, status in log if key.startswith(base) and status == 200]
 
 
+def index_served(
+    server: IIIFTestServer, manifest: dict, store: Path, *, not_found: str | None = None
+) -> tuple[list, list[tuple[str, str, int]]]:
+    """Serve `manifest` and index it into `store` by the CLI, the URL `not_found` answered
+    404; its images, and the requests the server had meanwhile."""
+    server.reset()
+    try:
+        url = server.add_document(f"/docs/{manifest['id'].split('/')[-2]}.json", manifest)
+        images = refs(url)
+        if not_found:
+            server.fail(not_found, "status", status=404)
+        assert index(url, store=store) == 0
+        return images, list(server.log)
+    finally:
+        server.reset()
+
+
 def served_size(url: str) -> tuple[int, int]:
     response = httpx.get(url)
     assert response.status_code == 200, (url, response.text)
@@ -187,17 +206,53 @@ def test_a_level_0_service_without_sizes_is_read_before_it_is_asked(indexed, api
     # DLCS lists its sizes in its info.json only, and says sizeByWhListed: "w,h".
     assert requested(log, dlcs.service.id) == ["info.json", "full/127,200/0/default.jpg"]
     assert requested(log, uva.service.id) == ["info.json", "full/125,93/0/default.jpg"]
-    # No sizes even there (tiles only): the whole image is all it must serve.
-    assert requested(log, rotterdam.service.id) == ["info.json", "full/full/0/default.jpg"]
+    # No sizes even there, but tiles (a static tree): the two that make the image at
+    # scale factor 16, 569 x 433, not its 63 MP master file.
+    assert requested(log, rotterdam.service.id) == [
+        "info.json",
+        "0,0,8192,6922/512,/0/default.jpg",
+        "8192,0,910,6922/57,/0/default.jpg",
+    ]
 
     # Cards show a listed size of a thumbnail's scale (the store kept the sizes its
     # info.json lists), not the model's small picture nor the master file.
     item = api.get(f"/api/items/{dlcs.item_id}").json()
     assert item["thumbnail_url"] == f"{dlcs.service.id}/full/253,400/0/default.jpg"
     assert served_size(item["thumbnail_url"]) == (253, 400)
-    # Rotterdam's show the picture the indexer fetched, the whole image.
+    # Rotterdam's show the whole image: the only picture it serves in one file.
     item = api.get(f"/api/items/{rotterdam.item_id}").json()
     assert item["thumbnail_url"] == f"{rotterdam.service.id}/full/full/0/default.jpg"
+
+
+def test_a_picture_made_of_tiles_is_stored_as_the_service_at_its_scale_factor(indexed, iiif_server):
+    store, items, _ = indexed
+    rotterdam = items[iiif_server.base_url + STATIC][2]
+    with closing(sqlite3.connect(store / "store.sqlite")) as conn:
+        query = "SELECT fetched_url, fetched_width, fetched_height FROM items WHERE id = ?"
+        fetched = conn.execute(query, [rotterdam.item_id]).fetchone()
+    # Not one tile's URL: a link would take that piece for the picture.
+    assert fetched == (f"{rotterdam.service.id}#scaleFactor=16", 569, 433)
+
+
+def test_a_missing_tile_is_made_up_for_by_the_whole_image_with_the_same_vector(
+    indexed, tmp_path: Path, iiif_server: IIIFTestServer
+):
+    tiled_store, items, _ = indexed
+    tiled = items[iiif_server.base_url + STATIC][2]
+    service = tiled.service.id
+    described = {"@id": ROTTERDAM, "@type": "ImageService2", "profile": LEVEL_0}
+    canvas = painted_canvas(2, described, (9102, 6922))
+    manifest = manifest_of("tree-missing-a-tile", "A static tree without a tile", [canvas])
+    store = tmp_path / "store"
+    missing = f"{service}/8192,0,910,6922/57,/0/default.jpg"
+    [whole], log = index_served(iiif_server, manifest, store, not_found=missing)
+    assert requested(log, service) == [
+        "info.json",
+        "0,0,8192,6922/512,/0/default.jpg",
+        "full/full/0/default.jpg",  # the tile at the right edge was not found (404)
+    ]
+    [from_tiles], [from_whole] = vectors(tiled_store, [tiled]), vectors(store, [whole])
+    assert cosine(from_tiles, from_whole) > 0.99
 
 
 def pictures(item: dict) -> list[str]:
@@ -267,12 +322,10 @@ def test_the_canvas_size_is_not_taken_for_the_image_size(indexed, api, iiif_serv
     assert served_size(item["thumbnail_url"]) == (172, 256)
 
 
-def test_no_image_was_asked_for_beyond_the_model_size_but_where_nothing_smaller_is_served(
-    indexed,
-):
+def test_no_image_was_asked_for_beyond_the_model_size(indexed):
     _, _, log = indexed
     whole = [key for _, key, _ in log if "/full/full/" in key or "/full/max/" in key]
-    assert len(whole) == 1 and "NL-RtSA_4001_1985-1014-01" in whole[0]  # Rotterdam's
+    assert whole == []  # Rotterdam's, a level 0 service with tiles only, included
 
 
 def test_every_image_was_indexed(indexed):
@@ -406,3 +459,41 @@ def test_a_cut_region_is_stored_at_its_own_size(sheets):
         sizes = conn.execute(query, ids).fetchall()
     # Both cut from a 200 x 200 picture: a JPEG draft of the whole, and a listed size.
     assert sizes == [(100, 100), (100, 100)]
+
+
+# --- a level 0 service that serves tiles only ---------------------------------------------
+
+
+def test_a_region_of_a_static_tree_is_made_of_the_tiles_over_it(
+    tmp_path: Path, iiif_server: IIIFTestServer
+):
+    picture = BitmapPicture(sheet_of_drawings(CELL))
+    tiles = {"width": 128, "scaleFactors": [1, 2, 4, 8]}  # at 8: 2 x 2 tiles, 200 x 200
+    tree = iiif_server.add_image_service("/trees/tiled/a", picture, level=0, tiles=tiles)
+    scaling = iiif_server.add_image_service("/trees/scaling/a", picture, level=2)
+    painted = [(tree, 0, TOP_LEFT), (tree, 0, None), (scaling, 2, TOP_LEFT), (scaling, 2, None)]
+    canvases = [
+        painted_canvas(50 + n, _service(service, level), SHEET_SIZE, region)
+        for n, (service, level, region) in enumerate(painted)
+    ]
+    manifest = manifest_of("trees", "Regions of a sheet in a static tree", canvases)
+    store = tmp_path / "store"
+    images, log = index_served(iiif_server, manifest, store)
+    # The top left drawing (800 x 800: 100 x 100 at scale factor 8) is in the first
+    # tile; the whole sheet is the four. Items are fetched at once: in any order.
+    assert sorted(requested(log, tree)) == [
+        "0,0,1024,1024/128,/0/default.jpg",
+        "0,0,1024,1024/128,/0/default.jpg",
+        "0,1024,1024,576/128,/0/default.jpg",
+        "1024,0,576,1024/72,/0/default.jpg",
+        "1024,1024,576,576/72,/0/default.jpg",
+        "info.json",
+    ]
+    region, whole, cropped, scaled = vectors(store, images)
+    # The region's vector, as from a service that crops it; the sheet's, as scaled whole.
+    assert cosine(region, cropped) > 0.99 and cosine(whole, scaled) > 0.99
+    assert cosine(region, whole) < 0.9
+    with closing(sqlite3.connect(store / "store.sqlite")) as conn:
+        query = "SELECT fetched_url, fetched_width, fetched_height FROM items WHERE id = ?"
+        fetched = [conn.execute(query, [ref.item_id]).fetchone() for ref in images[:2]]
+    assert fetched == [(f"{tree}#scaleFactor=8", 100, 100), (f"{tree}#scaleFactor=8", 200, 200)]

@@ -22,6 +22,7 @@ from indexer.imageapi import (
     region_size,
     region_to_cut,
     thumbnail_url,
+    tile_plan,
     url_region,
     with_info,
 )
@@ -71,6 +72,20 @@ def test_info_reads_sizes_limits_and_scale_factors():
     assert (toolforge.max_width, toolforge.max_height) == (5000, 5000)  # inside the profile
     assert toolforge.id.endswith("iipsrv.fcgi/?iiif=cache/e8f0e820e00680e69939a97ffccf64e8.tif")
     assert info("harvard-ids_statue_info.json").scale_factors == [1, 2, 4, 8, 16, 32]  # v1
+
+
+def test_info_reads_the_size_of_its_tiles():
+    rotterdam = info("rotterdamspubliek_image.2.rp-rtsa-4001-1985-1014-01.json")
+    assert (rotterdam.tile_width, rotterdam.tile_height) == (512, 512)  # height left out
+    assert rotterdam.scale_factors == [1, 2, 4, 8, 16]
+    uva = info("uvacreate_image.3.uvacreate-mmph-wae681.json")
+    assert (uva.tile_width, uva.tile_height) == (128, 128)
+    harvard = info("harvard-ids_statue_info.json")  # version 1: tile_width, tile_height
+    assert (harvard.tile_width, harvard.tile_height) == (1024, 1024)
+    # Tiles of two sizes: which scale factors go with which is lost in `scale_factors`.
+    two = {"@id": "s", "profile": "level0", "tiles": [{"width": 256}, {"width": 512}]}
+    assert (parse_service(two).tile_width, parse_service(two).tile_height) == (None, None)
+    assert info("wellcome_wellcome_info.json").tile_width is None  # sizes only
 
 
 def test_version_1_0_info_takes_its_id_from_the_url():
@@ -180,6 +195,12 @@ def test_service_survives_a_round_trip_through_json():
     stored = json.loads(json.dumps(service.to_dict()))
     stored["a_field_from_the_future"] = 1
     assert ImageService.from_dict(stored) == service
+    # A store written before tiles were kept reads too, without them.
+    for name in ("tile_width", "tile_height"):
+        del stored[name]
+    assert ImageService.from_dict(stored) == dataclasses.replace(
+        service, tile_width=None, tile_height=None
+    )
 
 
 # --- asking ----------------------------------------------------------------------------
@@ -464,3 +485,122 @@ def test_level_0_with_a_region_in_an_image_of_unknown_size_is_asked_whole():
     assert tail(static, image_request_url(static, None, None, TARGET, region="0,0,9,9")) == (
         "/full/full/0/default.jpg"
     )
+
+
+# --- tiles of a level 0 service ----------------------------------------------------------
+
+ROTTERDAM_INFO = "rotterdamspubliek_image.2.rp-rtsa-4001-1985-1014-01.json"  # 9102 x 6922
+
+
+def rotterdam_v3() -> ImageService:
+    """Rotterdam's info.json as a version 3 service would state it."""
+    doc = json.loads((INFO / ROTTERDAM_INFO).read_text())
+    doc = {k: v for k, v in doc.items() if k not in ("@context", "@id", "profile")}
+    doc |= {"@context": "http://iiif.io/api/image/3/context.json", "type": "ImageService3"}
+    doc |= {"id": "https://rotterdamspubliek.nl/iiif/v3/NL-RtSA", "profile": "level0"}
+    return parse_info(doc)
+
+
+def tiles_of(service: ImageService, plan) -> list[tuple[str, tuple[int, int], tuple[int, int]]]:
+    """Each tile of a plan: its request (after the service id), place and size."""
+    return [(tail(service, tile.url), tile.place, tile.size) for tile in plan.tiles]
+
+
+def test_level_0_with_tiles_only_is_asked_for_its_tiles_at_the_largest_scale_factor_that_covers():
+    rotterdam = info(ROTTERDAM_INFO)  # tiles of 512 at 1, 2, 4, 8 and 16; no sizes
+    plan = tile_plan(rotterdam, TARGET)
+    # At 16 the image is 569 x 433, which still covers 224: two tiles, the second the
+    # 910 pixels left at the right edge, 57 pixels wide (910 / 16, rounded up).
+    assert plan.scale_factor == 16 and plan.size == (569, 433)
+    assert tiles_of(rotterdam, plan) == [
+        ("/0,0,8192,6922/512,/0/default.jpg", (0, 0), (512, 433)),
+        ("/8192,0,910,6922/57,/0/default.jpg", (512, 0), (57, 433)),
+    ]
+    assert plan.shows == (0, 0, 9102, 6922)
+    assert plan.label == f"{rotterdam.id}#scaleFactor=16"
+
+
+def test_tiles_at_a_smaller_scale_factor_when_the_target_asks_for_more():
+    rotterdam = info(ROTTERDAM_INFO)
+    plan = tile_plan(rotterdam, 434)  # 433 is short by one: 8, 1138 x 866, 3 x 2 tiles
+    assert plan.scale_factor == 8 and plan.size == (1138, 866)
+    assert tiles_of(rotterdam, plan) == [
+        ("/0,0,4096,4096/512,/0/default.jpg", (0, 0), (512, 512)),
+        ("/4096,0,4096,4096/512,/0/default.jpg", (512, 0), (512, 512)),
+        ("/8192,0,910,4096/114,/0/default.jpg", (1024, 0), (114, 512)),
+        ("/0,4096,4096,2826/512,/0/default.jpg", (0, 512), (512, 354)),
+        ("/4096,4096,4096,2826/512,/0/default.jpg", (512, 512), (512, 354)),
+        ("/8192,4096,910,2826/114,/0/default.jpg", (1024, 512), (114, 354)),
+    ]
+
+
+def test_version_3_tiles_are_asked_for_as_w_h():
+    v3 = rotterdam_v3()
+    assert tiles_of(v3, tile_plan(v3, TARGET)) == [
+        ("/0,0,8192,6922/512,433/0/default.jpg", (0, 0), (512, 433)),
+        ("/8192,0,910,6922/57,433/0/default.jpg", (512, 0), (57, 433)),
+    ]
+
+
+def test_a_tile_that_is_the_whole_image_is_asked_for_as_full():
+    one = service(2, 0, width=4000, height=3000, tile_width=512, scale_factors=[1, 2, 4, 8])
+    plan = tile_plan(one, TARGET)  # at 8: 500 x 375, within one tile
+    assert tiles_of(one, plan) == [("/full/500,/0/default.jpg", (0, 0), (500, 375))]
+    v3 = dataclasses.replace(one, version=3)
+    assert tiles_of(v3, tile_plan(v3, TARGET)) == [
+        ("/full/500,375/0/default.jpg", (0, 0), (500, 375))
+    ]
+
+
+def test_more_tiles_than_the_cap_are_not_asked_for():
+    rotterdam = info(ROTTERDAM_INFO)
+    assert tile_plan(rotterdam, 1000) is None  # at 4: 5 x 4 = 20 tiles of 512
+    plan = tile_plan(rotterdam, 1000, max_tiles=20)
+    assert plan.scale_factor == 4 and len(plan.tiles) == 20 and plan.size == (2276, 1731)
+
+
+def test_a_region_is_asked_for_as_the_tiles_over_it():
+    rotterdam = info(ROTTERDAM_INFO)
+    # 1000 x 800: at 2 it is 500 x 400, which covers 224 (at 4, 250 x 200 would not).
+    plan = tile_plan(rotterdam, TARGET, region="4000,3000,1000,800")
+    assert plan.scale_factor == 2 and plan.shows == (3072, 2048, 2048, 2048)
+    assert tiles_of(rotterdam, plan) == [
+        ("/3072,2048,1024,1024/512,/0/default.jpg", (0, 0), (512, 512)),
+        ("/4096,2048,1024,1024/512,/0/default.jpg", (512, 0), (512, 512)),
+        ("/3072,3072,1024,1024/512,/0/default.jpg", (0, 512), (512, 512)),
+        ("/4096,3072,1024,1024/512,/0/default.jpg", (512, 512), (512, 512)),
+    ]
+    # A small region at full scale: one tile, not the 63 MP master file.
+    small = tile_plan(rotterdam, TARGET, region="100,100,300,300")
+    assert small.scale_factor == 1 and tiles_of(rotterdam, small) == [
+        ("/0,0,512,512/512,/0/default.jpg", (0, 0), (512, 512))
+    ]
+    # Past the bottom right corner: clipped as a server clips it (302 x 322 kept), two
+    # edge tiles.
+    corner = tile_plan(rotterdam, TARGET, region="8800,6600,2000,2000")
+    assert corner.scale_factor == 1 and corner.shows == (8704, 6144, 398, 778)
+    assert tiles_of(rotterdam, corner) == [
+        ("/8704,6144,398,512/398,/0/default.jpg", (0, 0), (398, 512)),
+        ("/8704,6656,398,266/398,/0/default.jpg", (0, 512), (398, 266)),
+    ]
+
+
+def test_tiles_are_not_the_way_for_every_other_service():
+    tiled = {"width": 4000, "height": 3000, "tile_width": 512, "scale_factors": [1, 2, 4, 8]}
+    assert tile_plan(service(2, 0, **tiled), TARGET) is not None
+    assert tile_plan(service(2, 1, **tiled), TARGET) is None  # it scales: asked exactly
+    assert tile_plan(service(2, 0, **{**tiled, "width": None}), TARGET) is None  # no size
+    assert tile_plan(service(2, 0, **{**tiled, "tile_width": None}), TARGET) is None
+    # A listed size covers the target: one request for it.
+    uva = info("uvacreate_image.3.uvacreate-mmph-wae681.json")  # sizes and tiles
+    assert tile_plan(uva, TARGET) is None
+    # The whole image's tiles at full scale are the master file, in pieces.
+    small = service(2, 0, **{**tiled, "width": 600, "height": 400, "scale_factors": [1, 2]})
+    assert tile_plan(small, TARGET) is None
+    assert tile_plan(service(2, 0, **tiled), TARGET, region="5000,0,10,10") is None  # outside
+
+
+def test_tiles_too_small_for_the_target_are_the_largest_there_are():
+    coarse = service(2, 0, width=1000, height=800, tile_width=256, scale_factors=[4, 8])
+    plan = tile_plan(coarse, TARGET)  # at 4: 250 x 200, short of 224; nothing larger
+    assert plan.scale_factor == 4 and plan.size == (250, 200)
