@@ -13,7 +13,7 @@ with only the size forms the service's level guarantees. Both ask for a region
 ("x,y,w,h") when only part of the image is painted and the service can crop; a level 0
 service cannot, and the indexer cuts the region from the whole image (`region_to_cut`).
 A level 0 service that lists tiles but no size that would do (a static tree) is asked
-for the few tiles that make the model's picture instead (`tile_plan`).
+for the few tiles that make the model's picture instead (`imageapi_tiles.tile_plan`).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class ImageService:
     (the only ones a level 0 service must serve); `wh_listed` is True when the profile
     says "sizeByWhListed", the form ("w,h") in which such a service serves them.
     `tile_width`/`tile_height` are the size of its tiles, at each of its `scale_factors`
-    (the tiles a static level 0 tree holds: see `tile_plan`); None when it lists none, or
+    (the tiles a static level 0 tree holds: see `imageapi_tiles`); None when it lists none, or
     tiles of several sizes. `auth` is None for an open service, else the kind of access
     its auth service asks for ("login", "clickthrough", "kiosk", "external", "active" or
     the raw profile), so that a caller can skip it with a reason.
@@ -390,13 +390,13 @@ def _full_size(service: ImageService) -> str:
     return "full"
 
 
-def _url(service: ImageService, size: str, region: str = "full") -> str:
+def request_url(service: ImageService, size: str, region: str = "full") -> str:
     return f"{service.id}/{region}/{size}/0/{_quality(service)}.jpg"
 
 
 def full_image_url(service: ImageService) -> str:
     """The whole image at the largest size the service gives."""
-    return _url(service, _full_size(service))
+    return request_url(service, _full_size(service))
 
 
 def _can_scale(service: ImageService) -> bool:
@@ -642,32 +642,32 @@ def image_request_url(
     long side is then at most twice the target, so an image up to 2:1 still covers the
     target with a bounded download. A level 0 service that lists no sizes serves only the
     master file: read its info.json first (`needs_info`, `with_info`); where that lists
-    tiles, `tile_plan` makes the picture of a few of them instead.
+    tiles, `imageapi_tiles.tile_plan` makes the picture of a few of them instead.
     """
     shown, size = _view(service, region, width, height)
     if size:
         w, h = size
         if min(w, h) <= target:
-            return _url(service, _full_size(service), shown)
+            return request_url(service, _full_size(service), shown)
         if _can_scale(service):
             if w <= h:
                 spec, scaled = f"{target},", (target, math.ceil(h * target / w))
             else:
                 spec, scaled = f",{target}", (math.ceil(w * target / h), target)
             if _within_limits(service, *scaled):
-                return _url(service, spec, shown)
+                return request_url(service, spec, shown)
 
     part = _part_kept(service, region, width, height)
     if service.sizes and shown == "full" and part:
         chosen = _listed_covering(service.sizes, target, part)
-        return _url(service, _listed_size(service, *chosen))
+        return request_url(service, _listed_size(service, *chosen))
 
     if size is None and _can_scale(service):
         span_w, span_h = _box(service, 2 * target)
         if _confines(service):
-            return _url(service, f"!{span_w},{span_h}", shown)
-        return _url(service, f"{span_w},", shown)
-    return _url(service, _full_size(service), shown)
+            return request_url(service, f"!{span_w},{span_h}", shown)
+        return request_url(service, f"{span_w},", shown)
+    return request_url(service, _full_size(service), shown)
 
 
 def thumbnail_url(
@@ -698,21 +698,21 @@ def thumbnail_url(
     """
     shown, dims = _view(service, region, width, height)
     if dims and max(dims) <= size:
-        return _url(service, _full_size(service), shown)
+        return request_url(service, _full_size(service), shown)
     if _can_scale(service):
         if not _within_limits(service, size, size):
-            return _url(service, _full_size(service), shown)
+            return request_url(service, _full_size(service), shown)
         if _confines(service):
-            return _url(service, f"!{size},{size}", shown)
+            return request_url(service, f"!{size},{size}", shown)
         portrait = dims is not None and dims[1] > dims[0]
-        return _url(service, f",{size}" if portrait else f"{size},", shown)
+        return request_url(service, f",{size}" if portrait else f"{size},", shown)
     if service.sizes:
         part = _part_kept(service, region, width, height) or (1.0, 1.0)
         # Within the box, none covers it but one of its very size: the choice falls to
         # the largest that fits.
         sizes = _listed_within(service.sizes, size) if at_most else service.sizes
         chosen = _listed_covering(sizes, size, part, side=max)
-        return _url(service, _listed_size(service, *chosen))
+        return request_url(service, _listed_size(service, *chosen))
     return full_image_url(service)
 
 
@@ -729,151 +729,3 @@ def region_in_whole(
     """
     located = locate_region(service, region, width, height)
     return located.in_whole() if located and located.cut else None
-
-
-# --- tiles of a level 0 service ---------------------------------------------------------
-
-# The most tiles one picture is made of. At the scale the model needs, a picture is two
-# to four tiles of 256 or 512 pixels; one that needs more is asked for as before (the
-# whole image), rather than at the cost of dozens of requests.
-MAX_TILES = 16
-
-
-@dataclass(frozen=True)
-class Tile:
-    """One tile to ask for: its URL, where its top left corner goes in the picture the
-    tiles make together (`place`, in that picture's pixels), and its `size` there."""
-
-    url: str
-    place: tuple[int, int]
-    size: tuple[int, int]
-
-
-@dataclass(frozen=True)
-class TilePlan:
-    """The tiles of one scale factor that together show the whole image, or the part of
-    it that a region needs: `size` is the picture they make, `shows` the part of the
-    whole image it shows, (x, y, w, h) in the whole image's pixels."""
-
-    service_id: str
-    scale_factor: int
-    tiles: tuple[Tile, ...]
-    size: tuple[int, int]
-    shows: tuple[int, int, int, int]
-
-    @property
-    def label(self) -> str:
-        """What the store records as the request that gave the pixels (`fetched_url`):
-        the service and the scale factor. Not a tile's URL: one tile is a piece of the
-        picture, and the links to a level 0 picture show the one the indexer fetched when
-        that is a request to the service (`service.presenters`)."""
-        return f"{self.service_id}#scaleFactor={self.scale_factor}"
-
-
-def tile_plan(
-    service: ImageService,
-    target: int,
-    *,
-    region: str | None = None,
-    max_tiles: int = MAX_TILES,
-) -> TilePlan | None:
-    """The tiles to ask a level 0 service for, rather than its master file, for a picture
-    that still covers `target` pixels on its shorter side; None when tiles are not the
-    way: not level 0, no tiles or no image size stated (its info.json states them), a
-    region outside the image, a listed size that covers the target (`image_request_url`
-    asks for it), more than `max_tiles` tiles, or the whole image's tiles at full scale
-    (the master file is the same pixels in one request).
-
-    The scale factor is the largest at which the image, or the part that `region`
-    ("x,y,w,h") keeps, still covers `target` (else the smallest: the largest picture);
-    only the tiles over that part are asked for. The URLs are those of the Image API's
-    tiles, as static trees name their files (vips dzsave --layout iiif or iiif3) and
-    viewers ask for them: region "x,y,w,h" in the whole image's pixels ("full" for a
-    tile that is the whole image), clipped at the right and bottom edges; size "w," in
-    versions 1 and 2, "w,h" in version 3, each side the region's divided by the scale
-    factor, rounded up.
-    """
-    grid = _tile_grid(service)
-    if grid is None:
-        return None
-    located = locate_region(service, region, None, None)
-    shown = (0, 0, grid.width, grid.height) if located is None else located.kept
-    if shown is None or _listed_size_covers(service, grid, target, shown):
-        return None
-    factor = _tile_scale_factor(service.scale_factors, shown, target)
-    columns = _tiles_across(shown[0], shown[2], grid.tile_width * factor)
-    rows = _tiles_across(shown[1], shown[3], grid.tile_height * factor)
-    if len(columns) * len(rows) > max_tiles:
-        return None
-    first = (columns[0], rows[0])
-    tiles = tuple(_tile(service, grid, factor, (n, m), first) for m in rows for n in columns)
-    x, y = columns[0] * grid.tile_width * factor, rows[0] * grid.tile_height * factor
-    right = min((columns[-1] + 1) * grid.tile_width * factor, grid.width)
-    bottom = min((rows[-1] + 1) * grid.tile_height * factor, grid.height)
-    if factor == 1 and (x, y, right, bottom) == (0, 0, grid.width, grid.height):
-        return None
-    last = tiles[-1]
-    size = (last.place[0] + last.size[0], last.place[1] + last.size[1])
-    return TilePlan(service.id, factor, tiles, size, (x, y, right - x, bottom - y))
-
-
-@dataclass(frozen=True)
-class _Grid:
-    """The image's size and its tiles' size, in the whole image's pixels at scale 1."""
-
-    width: int
-    height: int
-    tile_width: int
-    tile_height: int
-
-
-def _tile_grid(service: ImageService) -> _Grid | None:
-    """The tiles of a level 0 service that states them and its size; None for any other."""
-    if service.level != 0 or not (service.tile_width and service.scale_factors):
-        return None
-    if not (service.width and service.height):
-        return None
-    tile_height = service.tile_height or service.tile_width
-    return _Grid(service.width, service.height, service.tile_width, tile_height)
-
-
-def _listed_size_covers(
-    service: ImageService, grid: _Grid, target: int, shown: tuple[int, int, int, int]
-) -> bool:
-    """Whether a listed size shows the part still covering `target` pixels: one request
-    for a picture made to be served, rather than several."""
-    part = (shown[2] / grid.width, shown[3] / grid.height)
-    return any(min(w * part[0], h * part[1]) >= target for w, h in service.sizes)
-
-
-def _tile_scale_factor(factors: list[int], shown: tuple[int, int, int, int], target: int) -> int:
-    """The largest scale factor at which the part shown still covers `target` pixels on
-    its shorter side; else the smallest, the largest picture there is."""
-    _, _, w, h = shown
-    covering = [f for f in factors if min(math.ceil(w / f), math.ceil(h / f)) >= target]
-    return max(covering) if covering else min(factors)
-
-
-def _tiles_across(start: int, length: int, span: int) -> range:
-    """The numbers of the tiles, `span` pixels each, over `length` pixels from `start`."""
-    return range(start // span, (start + length - 1) // span + 1)
-
-
-def _tile(
-    service: ImageService,
-    grid: _Grid,
-    factor: int,
-    tile: tuple[int, int],
-    first: tuple[int, int],
-) -> Tile:
-    """Tile (n, m) at `factor`, as the Image API's implementation notes compute it, placed
-    in a picture whose top left tile is `first`."""
-    (n, m), tile_w, tile_h = tile, grid.tile_width, grid.tile_height
-    x, y = n * tile_w * factor, m * tile_h * factor
-    w, h = min(tile_w * factor, grid.width - x), min(tile_h * factor, grid.height - y)
-    size = (math.ceil(w / factor), math.ceil(h / factor))
-    whole = (x, y, w, h) == (0, 0, grid.width, grid.height)
-    region = "full" if whole else f"{x},{y},{w},{h}"
-    spec = f"{size[0]},{size[1]}" if service.version >= 3 else f"{size[0]},"
-    place = ((n - first[0]) * tile_w, (m - first[1]) * tile_h)
-    return Tile(_url(service, spec, region), place, size)

@@ -25,14 +25,13 @@ from .fetch import Fetcher, FetchError, FetchSettings
 from .harvest import Harvest, HarvestProgress, HarvestReport
 from .imageapi import (
     ImageService,
-    TilePlan,
     image_request_url,
     locate_region,
     needs_info,
     parse_info,
-    tile_plan,
     with_info,
 )
+from .imageapi_tiles import TilePlan, tile_plan
 from .images import DEFAULT_MAX_PIXELS, REGION_OUTSIDE, Crop, DecodeError, decode_image
 from .index_memory import IndexTooLargeError
 from .index_plan import IndexSettings

@@ -2,7 +2,7 @@
 
 A static IIIF tree (vips dzsave --layout iiif, iiif-tiler...) serves the whole image at
 full size and the tiles its info.json lists, nothing else; where it lists no sizes, a few
-small tiles at a large scale factor (`imageapi.tile_plan`) give the model's picture for a
+small tiles at a large scale factor (`imageapi_tiles.tile_plan`) give the model's picture for a
 fraction of a master file that may be hundreds of megapixels. The tiles are fetched one
 by one through the run's fetcher (its per-host limits and retries hold), decoded, and
 pasted at their place; the picture is then handed on as a decoded one is.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from .fetch import Fetcher, FetchError
-from .imageapi import TilePlan
+from .imageapi_tiles import TilePlan
 from .images import Crop, DecodeError, cut, has_transparency, on_white, open_header, reason
 
 log = logging.getLogger(__name__)

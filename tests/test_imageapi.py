@@ -22,10 +22,10 @@ from indexer.imageapi import (
     region_size,
     region_to_cut,
     thumbnail_url,
-    tile_plan,
     url_region,
     with_info,
 )
+from indexer.imageapi_tiles import tile_plan
 
 INFO = Path(__file__).parent / "fixtures" / "iiif" / "image-info"
 TARGET = 224

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from indexer.fetch import FetchError
-from indexer.imageapi import ImageService, tile_plan
+from indexer.imageapi import ImageService
+from indexer.imageapi_tiles import tile_plan
 from indexer.images import DEFAULT_MAX_PIXELS, Crop
 from indexer.pipeline import prepare
 from indexer.store import PendingItem
