@@ -77,6 +77,7 @@ class IndexReport:
             "embedded": self.embedded,
             "failed": dict(self.failed),
             "removed": h.removed,
+            "taken_over": dict(h.taken_over),
             "skipped": dict(h.skipped),
             "source_failures": [{"source": s, "reason": r} for s, r in h.source_failures],
             "interrupted": self.interrupted,

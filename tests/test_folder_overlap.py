@@ -245,6 +245,7 @@ def test_a_folder_holding_one_of_the_store_takes_over_its_items_and_vectors(
         assert vectors[key_of[relpath]] == trial_vectors[key_of[relpath]]
     assert vectors[key_of["c.jpg"]] != trial_vectors[key_of["c.jpg"]]  # embedded again
     assert summary(store)["embedded"] == 3  # box1/c.jpg, box2/d.jpg and the top a.jpg
+    assert summary(store)["taken_over"] == {str(box1.resolve()): 2}  # kept in the run's log
     assert searched(store) == set(ids.values())
     with closing(Store.open(store)) as opened:
         vector = opened.vector_of(key_of["a.jpg"])
