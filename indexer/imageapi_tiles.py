@@ -158,3 +158,21 @@ def _tile(
     spec = f"{size[0]},{size[1]}" if service.version >= 3 else f"{size[0]},"
     place = ((n - first[0]) * tile_w, (m - first[1]) * tile_h)
     return Tile(request_url(service, spec, region), place, size)
+
+
+def one_tile_picture(service: ImageService) -> str | None:
+    """The URL of the largest picture of the whole image that a static tree serves as
+    one tile: a small picture to show where no size is listed, rather than the master
+    file. None when the tree stops before the whole image fits one tile (its smallest
+    level is several tiles), or lists no tiles."""
+    grid = _tile_grid(service)
+    if grid is None:
+        return None
+    fitting = [
+        factor
+        for factor in service.scale_factors
+        if grid.width <= grid.tile_width * factor and grid.height <= grid.tile_height * factor
+    ]
+    if not fitting:
+        return None
+    return _tile(service, grid, min(fitting), (0, 0), (0, 0)).url

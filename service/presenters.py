@@ -11,6 +11,7 @@ from indexer.imageapi import (
     region_size,
     thumbnail_url,
 )
+from indexer.imageapi_tiles import one_tile_picture
 from indexer.search import Hit as SearchHit
 from indexer.store import ItemRecord
 
@@ -47,7 +48,14 @@ def _thumbnail(item: ItemRecord, service: ImageService, size: int) -> str:
     fetched = item.fetched_url
     if needs_info(service) and fetched and fetched.startswith(service.id + "/"):
         return fetched
-    return _picture(item, service, size)
+    return _small_tiled(service) or _picture(item, service, size)
+
+
+def _small_tiled(service: ImageService) -> str | None:
+    """Where a static tree lists tiles but no size, the whole image in one tile (at most
+    a tile's size: small for a preview, but not the master file, which can be hundreds
+    of megapixels for one card); the region, if any, is cut by the client (`crop`)."""
+    return None if service.sizes else one_tile_picture(service)
 
 
 def _large(item: ItemRecord, service: ImageService) -> str:
@@ -76,7 +84,7 @@ def _pictures(
     if service:
         return {
             "thumbnail_url": _thumbnail(item, service, thumbnail_size),
-            "preview_url": _picture(item, service, PREVIEW_SIZE),
+            "preview_url": _small_tiled(service) or _picture(item, service, PREVIEW_SIZE),
             "large_url": _large(item, service),
             "image_url": item.image_url,
         }

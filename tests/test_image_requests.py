@@ -497,3 +497,30 @@ def test_a_region_of_a_static_tree_is_made_of_the_tiles_over_it(
         query = "SELECT fetched_url, fetched_width, fetched_height FROM items WHERE id = ?"
         fetched = [conn.execute(query, [ref.item_id]).fetchone() for ref in images[:2]]
     assert fetched == [(f"{tree}#scaleFactor=8", 100, 100), (f"{tree}#scaleFactor=8", 200, 200)]
+
+
+def test_a_static_tree_down_to_one_tile_shows_that_tile_not_its_master_file(
+    tmp_path: Path, iiif_server: IIIFTestServer
+):
+    # Cards and previews link a picture; a tree listing no size offers one small enough
+    # only where its smallest level is a single tile (as vips makes its trees).
+    picture = BitmapPicture(sheet_of_drawings(CELL))
+    one_tile = {"width": 128, "scaleFactors": [1, 2, 4, 8, 16]}  # at 16: 100 x 100
+    several = {"width": 128, "scaleFactors": [1, 2, 4, 8]}  # at 8: 200 x 200, 2 x 2 tiles
+    down = iiif_server.add_image_service("/trees/down/a", picture, level=0, tiles=one_tile)
+    stops = iiif_server.add_image_service("/trees/stops/a", picture, level=0, tiles=several)
+    painted = [(down, None), (down, TOP_LEFT), (stops, None)]
+    canvases = [
+        painted_canvas(60 + n, _service(service, 0), SHEET_SIZE, region)
+        for n, (service, region) in enumerate(painted)
+    ]
+    store = tmp_path / "store"
+    images, _ = index_served(iiif_server, manifest_of("trees2", "Trees", canvases), store)
+    with TestClient(create_app(Settings(store=store))) as client:
+        whole, region, stopped = (client.get(f"/api/items/{i.item_id}").json() for i in images)
+    one = f"{down}/full/100,/0/default.jpg"
+    assert pictures(whole) == [one, one, f"{down}/full/full/0/default.jpg"]
+    assert served_size(one) == (100, 100)  # a file of the tree
+    assert pictures(region)[:2] == [one, one]
+    assert region["crop"] == {"x": 0.0, "y": 0.0, "w": 0.5, "h": 0.5}  # cut by the client
+    assert stopped["thumbnail_url"] == f"{stops}/full/full/0/default.jpg"  # nothing smaller

@@ -25,7 +25,7 @@ from indexer.imageapi import (
     url_region,
     with_info,
 )
-from indexer.imageapi_tiles import tile_plan
+from indexer.imageapi_tiles import one_tile_picture, tile_plan
 
 INFO = Path(__file__).parent / "fixtures" / "iiif" / "image-info"
 TARGET = 224
@@ -604,3 +604,13 @@ def test_tiles_too_small_for_the_target_are_the_largest_there_are():
     coarse = service(2, 0, width=1000, height=800, tile_width=256, scale_factors=[4, 8])
     plan = tile_plan(coarse, TARGET)  # at 4: 250 x 200, short of 224; nothing larger
     assert plan.scale_factor == 4 and plan.size == (250, 200)
+
+
+def test_the_whole_image_in_one_tile_where_the_tree_goes_down_to_it():
+    rotterdam = info(ROTTERDAM_INFO)  # at 16, 569 x 433: still two tiles of 512
+    assert one_tile_picture(rotterdam) is None
+    deeper = dataclasses.replace(rotterdam, scale_factors=[*rotterdam.scale_factors, 32, 64])
+    assert tail(deeper, one_tile_picture(deeper)) == "/full/285,/0/default.jpg"  # at 32
+    in_v3 = dataclasses.replace(deeper, version=3)
+    assert tail(in_v3, one_tile_picture(in_v3)) == "/full/285,217/0/default.jpg"
+    assert one_tile_picture(dataclasses.replace(deeper, level=1)) is None  # it scales
