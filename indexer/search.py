@@ -4,7 +4,10 @@ The index is refreshed when the store's generation moves (an indexer wrote new
 vectors, or items left the collection): new vectors are added to a copy of the
 index, anything else rebuilds it. A background thread refreshes while every query
 goes on answering from the previous index, so a query never meets a half-built one
-and never waits for a rebuild (only the very first build is waited for).
+and never waits for a rebuild (only the very first build is waited for). While an
+indexer writes a batch every second or so, a refresh starts at most every
+REFRESH_INTERVAL_S seconds: new images appear a few seconds late rather than the
+server copying its index (hundreds of MB at a million items) after every batch.
 Items that are no longer searchable (removed, failed) are never returned, even by
 an index built before they left.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SEARCHABLE_STATE = "indexed"
 OVERFETCH = 8  # at most 8 times the results asked for, to make up for items that left
+REFRESH_INTERVAL_S = 5.0  # the least time between the end of a refresh and the next
 
 
 def clean_query(text: str) -> str:
@@ -77,6 +82,7 @@ class Searcher:
         self._vectors = StoreVectors(store.db_path)
         self._index: VectorIndex | None = None
         self._refresh_lock = threading.Lock()
+        self._refreshed_at = -float("inf")  # time.monotonic() when the last one ended
         # A generation whose refresh failed (e.g. too large for memory): not retried per query.
         self._refused: tuple[int, str] | None = None
 
@@ -88,7 +94,8 @@ class Searcher:
         current = self._index
         if current is None:
             return self.refresh()
-        if self._is_stale(current) and self._refresh_lock.acquire(blocking=False):
+        due = time.monotonic() - self._refreshed_at >= REFRESH_INTERVAL_S
+        if due and self._is_stale(current) and self._refresh_lock.acquire(blocking=False):
             threading.Thread(
                 target=self._refresh_in_background, name="regard-index-refresh", daemon=True
             ).start()
@@ -110,6 +117,7 @@ class Searcher:
         try:
             self._refresh_locked()
         finally:
+            self._refreshed_at = time.monotonic()
             self._refresh_lock.release()
 
     def _refresh_locked(self) -> None:

@@ -183,6 +183,26 @@ def test_parallel_queries_are_answered_by_the_previous_index_during_a_rebuild(
     assert {h.item.key for h in searcher.search_vector(new_vectors[0], 5)} <= new_keys
 
 
+def test_while_an_indexer_writes_a_refresh_starts_at_most_every_few_seconds(tmp_path, monkeypatch):
+    vectors = clustered(300)
+    store = vector_store(tmp_path / "s", vectors)
+    searcher = Searcher(store, CountingEncoder(vectors))
+    first = searcher.index()
+    add_manifest(store, clustered(10, draw=5), "batch1")
+    searcher.index()  # the first change since a while: refreshed at once, behind it
+    grown = searcher.refresh()  # waits for that refresh
+    assert grown.size == 310 and grown is not first
+    add_manifest(store, clustered(10, draw=6), "batch2")  # the indexer's next batch
+    # Within the interval, queries go on with the index they have: no copy of it per batch.
+    assert searcher.index() is grown
+    with searcher._refresh_lock:  # a refresh it might have started has ended
+        assert searcher.index() is grown
+    monkeypatch.setattr(search_module, "REFRESH_INTERVAL_S", 0.0)  # the interval is over
+    searcher.index()
+    with searcher._refresh_lock:
+        assert searcher.index().size == 320
+
+
 def test_a_store_too_large_is_refused_at_start_and_the_previous_index_kept_later(tmp_path):
     vectors = clustered(400)
     store = vector_store(tmp_path / "s", vectors)
