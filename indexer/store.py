@@ -419,11 +419,16 @@ class Store:
         self, run_id: int | None, item: PendingItem, url: str, stage: str, reason: str
     ) -> None:
         with self._transaction() as conn:
+            was_searchable = conn.execute(
+                "SELECT 1 FROM items WHERE key = ? AND state = 'indexed'", (item.key,)
+            ).fetchone()
             conn.execute(
                 "UPDATE items SET state = 'failed', failure_reason = ?, updated_at = ? "
                 "WHERE key = ?",
                 (reason, now(), item.key),
             )
+            if was_searchable:  # it leaves search: an index holding it is stale
+                self._bump_generation(conn)
             conn.execute(
                 "INSERT INTO failures(run_id, item_id, url, stage, reason, at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",

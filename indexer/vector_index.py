@@ -17,6 +17,7 @@ one (`with_added`), so threads still searching the previous one are never distur
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from collections.abc import Iterable
@@ -37,6 +38,8 @@ from .index_tuning import PROBES_PER_KIND, Probes, tune
 from .ivf_lists import cell_ids, ivf_params
 from .store import Store
 from .store_vectors import Snapshot, StoreVectors
+
+log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.faiss"
 INDEX_META_FILE = "index.json"
@@ -289,6 +292,11 @@ class VectorIndex:
             if isinstance(source, ArrayVectors):  # the store's source sees them by itself
                 source = source.with_added(keys, chunk_vectors)
         merged = np.sort(np.concatenate([self.keys, *added]))
+        if len(merged) and (merged[1:] == merged[:-1]).any():
+            # An item it holds was given another vector: the store's account of what
+            # changed was wrong. Never served with two vectors for one item: rebuilt.
+            log.warning("an index addition repeats items it holds: it is built anew")
+            return None
         return VectorIndex(index, self.plan, generation, self.dim, merged, source, "added")
 
     # -- the cache files -----------------------------------------------------------------

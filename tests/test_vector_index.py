@@ -15,7 +15,7 @@ import pytest
 from indexer import vector_index
 from indexer.index_memory import IndexTooLargeError, check_fits, estimate
 from indexer.index_plan import IndexSettingError, IndexSettings, plan_index
-from indexer.store import EmbeddedImage, Store
+from indexer.store import EmbeddedImage, PendingItem, Store
 from indexer.store_vectors import StoreVectors
 from indexer.vector_index import INDEX_FILE, INDEX_META_FILE, VectorIndex, refreshed
 from models import TEST_MODEL
@@ -425,6 +425,48 @@ def test_a_saved_index_of_vectors_embedded_again_since_is_rebuilt(tmp_path):
     assert rebuilt.origin == "built" and rebuilt.size == 310
     [best] = rebuilt.search(replacement, 1)[0]
     assert best.key == key and best.score == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("path", ["end of a run", "server refresh"])
+def test_an_item_that_failed_then_was_embedded_again_is_held_once(tmp_path, path):
+    # Its failure takes it out of search (a change no index may be grown over); its new
+    # vector later is then no addition to an index that still holds the old one.
+    store = vector_store(tmp_path / "s", clustered(300))
+    source = StoreVectors(store.db_path)
+    before = VectorIndex.load_or_build(store, SMALL, source)
+    key = int(before.keys[0])
+    store.record_item_failure(
+        None, PendingItem(key, "x", None, None, None, None), "u", "fetch", "x"
+    )
+    assert store.generation > before.generation
+    replacement = clustered(1, draw=9)[0]
+    store.save_vectors([EmbeddedImage(key, replacement, "u", 10, 8)], fingerprint()["key"])
+    if path == "server refresh":
+        index = refreshed(before, store, SMALL, source)
+    else:
+        index = VectorIndex.load_or_build(store, SMALL, source)
+    assert index.origin == "built" and index.size == 300
+    [best, second] = index.search(replacement, 2)[0]
+    assert best.key == key and best.score == pytest.approx(1.0, abs=1e-3)
+    assert second.key != key
+
+
+@pytest.mark.parametrize("path", ["end of a run", "server refresh"])
+def test_a_growth_that_would_hold_an_item_twice_is_built_anew(tmp_path, path):
+    # The safety net under the store's account of its changes: were it wrong (here,
+    # made to say that an item embedded again was an addition), the index is rebuilt.
+    store = vector_store(tmp_path / "s", clustered(300))
+    source = StoreVectors(store.db_path)
+    before = VectorIndex.load_or_build(store, SMALL, source)
+    key = int(before.keys[0])
+    store.save_vectors([EmbeddedImage(key, clustered(1, draw=9)[0], "u", 10, 8)], "x")
+    store._conn().execute("UPDATE generations SET only_added = 1")
+    if path == "server refresh":
+        index = refreshed(before, store, SMALL, source)
+    else:
+        index = VectorIndex.load_or_build(store, SMALL, source)
+    assert index.origin == "built" and index.size == 300
+    assert len(np.unique(index.keys)) == 300
 
 
 def test_an_index_saved_before_a_restore_is_not_added_to(tmp_path):
