@@ -278,10 +278,7 @@ def test_a_memory_mapped_index_grows_in_memory_and_is_mapped_again(
     new_vectors = clustered(30, draw=7)
     new_keys = add_manifest(store, new_vectors, "m2")
     monkeypatch.setattr(VectorIndex, "build_from", no_rebuild)
-    if path == "server refresh":
-        grown = refreshed(first, store, settings, source)
-    else:
-        grown = VectorIndex.load_or_build(store, settings, source)
+    grown = next_index(path, first, store, source, settings)
     assert grown.origin == "added" and grown.mapped and grown.size == 1030
     assert [row[0].key for row in grown.search(new_vectors[:3], 1)] == new_keys[:3].tolist()
     assert first.size == 1000  # the one answering meanwhile is left as it was
@@ -326,6 +323,16 @@ def test_refusal_offers_only_what_fits():
         check_fits(ivf, 1_000_000, 768, estimate(ivf, 1_000_000, 768).resident - 1, False)
     ways_out = str(refused.value).split("Choose ", 1)[1]
     assert ways_out.count("REGARD_INDEX_MMAP=true") == 1, ways_out
+
+
+def next_index(
+    path: str, previous: VectorIndex, store: Store, source: StoreVectors, settings=SMALL
+) -> VectorIndex:
+    """The index after the store changed, as a running server's refresh makes it from
+    `previous`, or as the end of a run does from the saved one."""
+    if path == "server refresh":
+        return refreshed(previous, store, settings, source)
+    return VectorIndex.load_or_build(store, settings, source)
 
 
 def no_rebuild(*args, **kwargs):
@@ -393,9 +400,7 @@ def test_an_ivf_index_grown_by_a_quarter_measures_its_cells_again(tmp_path, path
     assert first.plan.kind == "ivf" and first.plan.measured_count == 1000
 
     def grown(previous: VectorIndex) -> VectorIndex:
-        if path == "server refresh":
-            return refreshed(previous, store, SMALL, source)
-        return VectorIndex.load_or_build(store, SMALL, source)
+        return next_index(path, previous, store, source)
 
     add_manifest(store, clustered(100, draw=3), "m2")  # a tenth more: the cells stand
     a_little = grown(first)
@@ -441,10 +446,7 @@ def test_an_item_that_failed_then_was_embedded_again_is_held_once(tmp_path, path
     assert store.generation > before.generation
     replacement = clustered(1, draw=9)[0]
     store.save_vectors([EmbeddedImage(key, replacement, "u", 10, 8)], fingerprint()["key"])
-    if path == "server refresh":
-        index = refreshed(before, store, SMALL, source)
-    else:
-        index = VectorIndex.load_or_build(store, SMALL, source)
+    index = next_index(path, before, store, source, SMALL)
     assert index.origin == "built" and index.size == 300
     [best, second] = index.search(replacement, 2)[0]
     assert best.key == key and best.score == pytest.approx(1.0, abs=1e-3)
@@ -461,10 +463,7 @@ def test_a_growth_that_would_hold_an_item_twice_is_built_anew(tmp_path, path):
     key = int(before.keys[0])
     store.save_vectors([EmbeddedImage(key, clustered(1, draw=9)[0], "u", 10, 8)], "x")
     store._conn().execute("UPDATE generations SET only_added = 1")
-    if path == "server refresh":
-        index = refreshed(before, store, SMALL, source)
-    else:
-        index = VectorIndex.load_or_build(store, SMALL, source)
+    index = next_index(path, before, store, source, SMALL)
     assert index.origin == "built" and index.size == 300
     assert len(np.unique(index.keys)) == 300
 
@@ -510,10 +509,7 @@ def test_items_searchable_again_with_their_older_vectors_rebuild_the_index(tmp_p
     store.save_manifest(manifest_row("back"), image_rows(manifest_url("back"), 20))
     assert store.pending_items() == []
     add_manifest(store, clustered(5, draw=4), "new")
-    if path == "server refresh":
-        index = refreshed(without, store, SMALL, source)
-    else:
-        index = VectorIndex.load_or_build(store, SMALL, source)
+    index = next_index(path, without, store, source, SMALL)
     assert index.origin == "built" and index.size == 625
     [best] = index.search(back_vectors[0], 1)[0]
     assert best.key == back[0] and best.score == pytest.approx(1.0, abs=1e-3)
