@@ -6,8 +6,9 @@ index, anything else rebuilds it. A background thread refreshes while every quer
 goes on answering from the previous index, so a query never meets a half-built one
 and never waits for a rebuild (only the very first build is waited for). While an
 indexer writes a batch every second or so, a refresh starts at most every
-REFRESH_INTERVAL_S seconds: new images appear a few seconds late rather than the
-server copying its index (hundreds of MB at a million items) after every batch.
+REFRESH_INTERVAL_S seconds: new images appear a few seconds late, and the server does
+not spend its cores on refreshes (each one reads the store and copies the vectors kept
+beside the index since it was made: see vector_index).
 Items that are no longer searchable (removed, failed) are never returned, even by
 an index built before they left.
 """

@@ -12,6 +12,10 @@ that a pair mixed by two writers (an indexer and a server) is rebuilt.
 
 An index another thread may be searching is never changed: adding vectors makes a new
 one (`with_added`), so threads still searching the previous one are never disturbed.
+The new one shares the faiss index and keeps the vectors added since apart (`_Recent`,
+scanned exactly beside it), up to RECENT_LIMIT of them: a server's refresh after each
+batch an indexer writes then copies no index of hundreds of MB, and does not hold two.
+Past the limit they are folded into a copy of the faiss index, once.
 """
 
 from __future__ import annotations
@@ -84,6 +88,46 @@ class ArrayVectors:
         return np.asarray(keys)[found], self._vectors[where[found]]
 
 
+# The most vectors kept beside a shared faiss index (see `with_chunks_added`): each query
+# scans them exactly (16,384 x 768 floats: 50 MB, a millisecond or two), and past it they
+# are folded into a copy of the index, once per that many additions.
+RECENT_LIMIT = 16_384
+
+
+@dataclass(frozen=True)
+class _Recent:
+    """Vectors added since the faiss index beside them was made: scanned exactly."""
+
+    keys: np.ndarray  # int64
+    vectors: np.ndarray  # float32, one unit vector a row
+
+    @property
+    def count(self) -> int:
+        return len(self.keys)
+
+    @staticmethod
+    def joined(recent: _Recent | None, keys: np.ndarray, vectors: np.ndarray) -> _Recent:
+        if recent is None:
+            return _Recent(keys, vectors)
+        return _Recent(
+            np.concatenate([recent.keys, keys]), np.concatenate([recent.vectors, vectors])
+        )
+
+    def best(self, queries: np.ndarray, k: int) -> list[list[Neighbour]]:
+        """The k best of them for each query, best first."""
+        scores = queries @ self.vectors.T
+        best = []
+        for row in scores:
+            top = np.argsort(-row, kind="stable")[:k]
+            best.append(_neighbours(self.keys[top], row[top]))
+        return best
+
+
+def _best_of(first: list[Neighbour], second: list[Neighbour], k: int) -> list[Neighbour]:
+    """The k best of two lists of neighbours, best first."""
+    return sorted([*first, *second], key=lambda n: -n.score)[:k]
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -102,8 +146,10 @@ class VectorIndex:
         origin: str = "built",
         built_at: str | None = None,
         mapped: bool = False,
+        recent: _Recent | None = None,
     ):
         self._index = index
+        self._recent = recent  # added since `index` was made, searched beside it
         self.mapped = mapped  # read from its file memory-mapped: read-only
         self.plan = plan
         self.generation = generation
@@ -126,7 +172,7 @@ class VectorIndex:
 
     @property
     def size(self) -> int:
-        return int(self._index.ntotal)
+        return int(self._index.ntotal) + (self._recent.count if self._recent else 0)
 
     @property
     def scan_parts(self) -> int:
@@ -142,14 +188,19 @@ class VectorIndex:
             "generation": self.generation,
             "origin": self.origin,
             "built_at": self.built_at,
-            "memory_bytes": estimate(self.plan, self.size, self.dim).resident,
+            "memory_bytes": estimate(self.plan, self.size, self.dim).resident
+            + (self._recent.vectors.nbytes if self._recent else 0),
         }
 
     def with_plan(self, plan: IndexPlan) -> VectorIndex:
         """This index searched with another plan's cells and candidates (the faiss index
         is shared, not copied): for measuring what other settings would give."""
+        return self._with(self._index, plan, self._recent)
+
+    def _with(self, index: faiss.Index, plan: IndexPlan, recent: _Recent | None) -> VectorIndex:
+        """This index with another faiss index, plan or vectors beside it; all else kept."""
         return VectorIndex(
-            self._index,
+            index,
             plan,
             self.generation,
             self.dim,
@@ -158,6 +209,7 @@ class VectorIndex:
             self.origin,
             self.built_at,
             self.mapped,
+            recent,
         )
 
     # -- searching -----------------------------------------------------------------------
@@ -171,11 +223,24 @@ class VectorIndex:
             return [[] for _ in range(len(queries))]
         if queries.shape[1] != self.dim:
             raise ValueError(f"query of dimension {queries.shape[1]}, index of {self.dim}")
+        found = self._search_faiss(queries, k, modality)
+        if self._recent is None:
+            return found
+        recent = self._recent.best(queries, k)
+        return [_best_of(*pair, k) for pair in zip(found, recent, strict=True)]
+
+    def _search_faiss(
+        self, queries: np.ndarray, k: int, modality: Modality
+    ) -> list[list[Neighbour]]:
+        """The k best of the vectors in the faiss index, for each query."""
+        held = int(self._index.ntotal)
+        if held == 0:
+            return [[] for _ in range(len(queries))]
         if self.plan.kind == "ivf":
             return [self._search_ivf(query, k, self._params[modality]) for query in queries]
         if len(queries) == 1 and self._parts:
-            return [self._search_in_parts(queries, min(k, self.size))]
-        scores, keys = self._index.search(queries, min(k, self.size))
+            return [self._search_in_parts(queries, min(k, held))]
+        scores, keys = self._index.search(queries, min(k, held))
         return [
             _neighbours(row_keys, row_scores)
             for row_keys, row_scores in zip(keys, scores, strict=True)
@@ -197,7 +262,7 @@ class VectorIndex:
         self, query: np.ndarray, k: int, params: faiss.SearchParametersIVF
     ) -> list[Neighbour]:
         """Candidates from the compressed lists, scored again with the exact vectors."""
-        wanted = min(max(self.plan.rerank, k), self.size)
+        wanted = min(max(self.plan.rerank, k), int(self._index.ntotal))
         scores, keys = self._index.search(query[None, :], wanted, params=params)
         candidates = keys[0][keys[0] >= 0]
         if self._source is None:
@@ -279,15 +344,31 @@ class VectorIndex:
         generation: int,
         copy: bool = True,
     ) -> VectorIndex | None:
-        """`with_added`, the vectors given a chunk at a time (read from the store so)."""
+        """`with_added`, the vectors given a chunk at a time (read from the store so).
+
+        With `copy`, the faiss index is shared and the vectors are kept beside it, up to
+        RECENT_LIMIT in all; past it, they go into a copy of it. Without, into it."""
         if self.mapped:
             return None
-        index = faiss.clone_index(self._index) if copy else self._index
+        index, recent = self._index, self._recent
+        shared = copy  # still this index's faiss index, not to be changed
+        if not shared and recent is not None:
+            _add(index, recent.keys, recent.vectors)
+            recent = None
         source = self._source
         added: list[np.ndarray] = []
         for chunk_keys, chunk_vectors in chunks:
             keys = np.asarray(chunk_keys, dtype=np.int64)
-            _add(index, keys, chunk_vectors)
+            vectors = np.asarray(chunk_vectors, dtype=np.float32)
+            if shared and (recent.count if recent else 0) + len(keys) > RECENT_LIMIT:
+                index, shared = faiss.clone_index(self._index), False  # the one copy
+                if recent is not None:
+                    _add(index, recent.keys, recent.vectors)
+                    recent = None
+            if shared:
+                recent = _Recent.joined(recent, keys, vectors)
+            else:
+                _add(index, keys, vectors)
             added.append(keys)
             if isinstance(source, ArrayVectors):  # the store's source sees them by itself
                 source = source.with_added(keys, chunk_vectors)
@@ -297,7 +378,18 @@ class VectorIndex:
             # changed was wrong. Never served with two vectors for one item: rebuilt.
             log.warning("an index addition repeats items it holds: it is built anew")
             return None
-        return VectorIndex(index, self.plan, generation, self.dim, merged, source, "added")
+        return VectorIndex(
+            index, self.plan, generation, self.dim, merged, source, "added", recent=recent
+        )
+
+    def folded(self) -> VectorIndex:
+        """This index with the vectors kept beside its faiss index added to a copy of it:
+        one faiss index, to measure or to save."""
+        if self._recent is None:
+            return self
+        index = faiss.clone_index(self._index)
+        _add(index, self._recent.keys, self._recent.vectors)
+        return self._with(index, self.plan, None)
 
     # -- the cache files -----------------------------------------------------------------
 
@@ -439,7 +531,7 @@ class VectorIndex:
             "built_at": self.built_at,
         }
         try:
-            faiss.write_index(self._index, str(tmp_index))
+            faiss.write_index(self.folded()._index, str(tmp_index))
             meta["file"] = _file_identity(tmp_index)  # a rename keeps both
             tmp_meta.write_text(json.dumps(meta, indent=1))
             os.replace(tmp_index, folder / INDEX_FILE)
@@ -510,6 +602,7 @@ def remeasured(index: VectorIndex, snapshot: Snapshot, settings: IndexSettings) 
     exact = probes.exact_top()
     for chunk_keys, chunk_vectors in snapshot.chunks(BUILD_CHUNK_ROWS):
         exact.add(chunk_keys, np.ascontiguousarray(chunk_vectors, dtype=np.float32))
+    index = index.folded()  # measured as it is searched: every vector in its cells
     return index.with_plan(_tuned(plan, index._index, probes, exact, settings))
 
 

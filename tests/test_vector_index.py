@@ -363,6 +363,37 @@ def test_additions_update_the_index_without_a_rebuild(tmp_path, monkeypatch, set
 
 
 @pytest.mark.parametrize("settings", [IndexSettings(), SMALL], ids=["exact", "ivf"])
+def test_a_refresh_copies_no_index_until_many_vectors_were_added(tmp_path, monkeypatch, settings):
+    # A server refreshes after each batch an indexer writes: the faiss index (hundreds of
+    # MB at a million items) is shared, the batches kept beside it and scanned exactly.
+    vectors = clustered(1000)
+    store = vector_store(tmp_path / "s", vectors)
+    source = StoreVectors(store.db_path)
+    previous = VectorIndex.load_or_build(store, settings, source)
+    copies = []
+    real_clone = faiss.clone_index
+    monkeypatch.setattr(
+        vector_index.faiss, "clone_index", lambda i: copies.append(1) or real_clone(i)
+    )
+    monkeypatch.setattr(vector_index, "RECENT_LIMIT", 50)
+    batches = [clustered(20, draw=10 + n) for n in range(4)]
+    sizes = []
+    for n, batch in enumerate(batches):
+        keys = add_manifest(store, batch, f"batch{n}")
+        previous = refreshed(previous, store, settings, source)
+        sizes.append((previous.size, len(copies)))
+        # The batch's own vectors find their items first; the older ones theirs.
+        assert [row[0].key for row in previous.search(batch[:2], 1)] == keys[:2].tolist()
+        [best] = previous.search(vectors[7], 1)[0]
+        assert best.score == pytest.approx(1.0, abs=1e-2)
+    # Two batches beside the index; the third passes 50: one copy takes all three in.
+    assert sizes == [(1020, 0), (1040, 0), (1060, 1), (1080, 1)]
+    # Saved, it holds them all (the end of a run loads it, and the next server too).
+    previous.save(store.path)
+    assert VectorIndex.load_or_build(store, settings, source).size == 1080
+
+
+@pytest.mark.parametrize("settings", [IndexSettings(), SMALL], ids=["exact", "ivf"])
 def test_a_later_run_adds_to_the_saved_index_without_a_rebuild(tmp_path, monkeypatch, settings):
     # Each `regard index` ends by loading the saved index: a run that only brought new
     # images adds their vectors to it, rather than building (and training) it again.
