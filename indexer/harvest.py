@@ -120,12 +120,15 @@ class Harvest:
 
     def pending_items(self, sources: Sequence[str]) -> Iterator[PendingItem]:
         urls = []
+        folders: list[Path] = []  # read in this run
         for source in sources:
             if Path(source).is_dir():
-                root = str(Path(source).resolve())
-                if root not in self._roots:  # a folder given twice is read once
-                    self._roots.append(root)
-                    yield from self._folder(source, root)
+                path = Path(source).resolve()
+                # A folder given twice, or inside one given before, was read with it.
+                if not any(path.is_relative_to(read) for read in folders):
+                    folders.append(path)
+                    self._roots.append(str(path))
+                    yield from self._folder(source, str(path))
             else:
                 self._roots.append(source)
                 urls.append(source)

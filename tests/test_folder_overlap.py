@@ -305,6 +305,15 @@ def test_a_folder_taken_over_is_no_source_of_the_store_any_more(archive, tmp_pat
     assert searched(store) == set(records(store))
 
 
+def test_a_folder_given_after_one_that_holds_it_is_read_with_it(archive, tmp_path, capsys):
+    box1, store = archive / "box1", tmp_path / "store"
+    assert index(str(archive), str(box1), store=store) == 0  # not refused: read once
+    assert "already in this store" not in capsys.readouterr().err
+    uri = archive.resolve().as_uri()
+    assert manifests(store) == [uri] and roots(store) == {(str(archive.resolve()), uri)}
+    assert set(records(store)) == set(ids_of(archive).values())
+
+
 def test_a_take_over_that_fails_midway_leaves_the_store_as_it_was(archive, tmp_path):
     box1, store = archive / "box1", tmp_path / "store"
     assert index(str(box1), store=store) == 0
