@@ -58,7 +58,9 @@ class HarvestReport:
     taken_over: dict[str, int] = field(default_factory=dict)
 
 
-def manifest_row(manifest: Manifest, source: str, content_hash: str | None) -> ManifestRow:
+def manifest_row(
+    manifest: Manifest, source: str, content_hash: str | None, local_file: bool = False
+) -> ManifestRow:
     return ManifestRow(
         id=manifest.id,
         source=source,
@@ -72,6 +74,7 @@ def manifest_row(manifest: Manifest, source: str, content_hash: str | None) -> M
         required_label=manifest.required_label,
         homepage=list(manifest.homepage),
         provider=list(manifest.provider),
+        local_file=local_file,
     )
 
 
@@ -188,7 +191,7 @@ class Harvest:
     ) -> list[PendingItem]:
         images = [image_row(ref) for ref in manifest.images]
         skips = [Skip(skip.canvas_id, skip.reason) for skip in manifest.skipped]
-        row = manifest_row(manifest, root, content_hash)
+        row = manifest_row(manifest, root, content_hash, local_file=local)
         if taking_over:
             saved = self.store.save_folder(row, images, skips, taking_over)
             self.report.removed += saved.removed
@@ -215,6 +218,7 @@ class Harvest:
     def _unchanged(self, root: str, found: UnchangedManifest) -> list[PendingItem]:
         manifest_id = found.manifest_id
         assert manifest_id is not None  # only known manifests are asked conditionally
+        self.store.note_local_file(manifest_id, found.local)
         self._found[root].add(manifest_id)
         self.report.unchanged += 1
         self.progress.manifest_read()

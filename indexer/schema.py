@@ -10,7 +10,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _run_statements(conn: sqlite3.Connection, script: str) -> None:
@@ -185,6 +185,14 @@ def _generations_v4(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT OR IGNORE INTO generations VALUES (?, 0)", (int(row[0]),))
 
 
+def _local_files_v5(conn: sqlite3.Connection) -> None:
+    """Each manifest says whether it was read from a local file, as the operator named
+    it: its file:// images are then served by /api/items/{id}/image, as a folder's are
+    (a remote document's never are). Unknown in a store indexed before: not served until
+    the next run reads the manifest again."""
+    ensure_column(conn, "manifests", "local_file", "INTEGER")
+
+
 def _is_json_list(text: str) -> bool:
     try:
         return isinstance(json.loads(text), list)
@@ -197,6 +205,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _record_links_v2,
     3: _described_service_v3,
     4: _generations_v4,
+    5: _local_files_v5,
 }
 
 

@@ -123,6 +123,8 @@ class ItemRecord:
     # The service as its info.json describes it, when the indexer read that (see
     # `EmbeddedImage.described_service`); None when the manifest's word was enough.
     described_service: dict[str, Any] | None = None
+    # Its manifest was read from a local file the operator named (see ManifestRow).
+    from_local_file: bool = False
 
     @property
     def best_service(self) -> dict[str, Any] | None:
@@ -172,6 +174,9 @@ class ManifestRow:
     required_label: LanguageMap | None = None
     homepage: Sequence[Mapping[str, Any]] = field(default_factory=list)
     provider: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    # Read from a local file (or a folder) the operator named: its file:// images may
+    # be read and served. Never a document fetched over HTTP.
+    local_file: bool = False
 
 
 @dataclass(frozen=True)
@@ -523,8 +528,8 @@ class Store:
             """
             INSERT INTO manifests(id, source, version, label, summary, metadata, rights,
                                   required_statement, image_count, content_hash, fetched_at,
-                                  required_label, homepage, provider)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  required_label, homepage, provider, local_file)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET
                 source = excluded.source, version = excluded.version,
                 label = excluded.label, summary = excluded.summary,
@@ -532,6 +537,7 @@ class Store:
                 required_statement = excluded.required_statement,
                 required_label = excluded.required_label,
                 homepage = excluded.homepage, provider = excluded.provider,
+                local_file = excluded.local_file,
                 image_count = excluded.image_count, content_hash = excluded.content_hash,
                 fetched_at = excluded.fetched_at
             """,
@@ -550,6 +556,7 @@ class Store:
                 _dumps(manifest.required_label),
                 _dumps(manifest.homepage or None),
                 _dumps(manifest.provider or None),
+                int(manifest.local_file),
             ),
         )
 
@@ -656,6 +663,15 @@ class Store:
             .fetchone()
         )
         return None if row is None else Validators(row[0], row[1], row[2])
+
+    def note_local_file(self, manifest_id: str, local_file: bool) -> None:
+        """Whether a manifest found unchanged was read from a local file this time (see
+        ManifestRow.local_file): a store indexed before this was kept learns it so."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE manifests SET local_file = ? WHERE id = ? AND local_file IS NOT ?",
+                (int(local_file), manifest_id, int(local_file)),
+            )
 
     def source_manifest(self, url: str) -> str | None:
         """The id of the manifest a URL gave when last read; None for a collection page
@@ -779,7 +795,7 @@ class Store:
         SELECT i.*, m.label AS manifest_label, m.metadata AS metadata, m.rights AS rights,
                m.required_statement AS required_statement, m.summary AS summary,
                m.required_label AS required_label, m.homepage AS homepage,
-               m.provider AS provider
+               m.provider AS provider, m.local_file AS local_file
         FROM items i JOIN manifests m ON m.id = i.manifest_id
     """
 
@@ -812,6 +828,7 @@ class Store:
             provider=_loads(row["provider"]) or [],
             region=row["region"],
             described_service=_loads(row["described_service"]),
+            from_local_file=bool(row["local_file"]),
         )
 
     def get_item(self, item_id: str) -> ItemRecord | None:

@@ -130,6 +130,11 @@ def failures(store: Path, *, items: bool) -> dict[str, dict[str, Any]]:
     return {f["url"]: f for f in found if bool(f["item_id"]) == items}
 
 
+def search_all(client: TestClient) -> list[dict[str, Any]]:
+    """Every searchable item, as /api/search gives them."""
+    return client.get("/api/search", params={"q": "circle", "k": 50}).json()["results"]
+
+
 def image_error(client: TestClient, item_id: str) -> tuple[int, str]:
     answer = client.get(f"/api/items/{item_id}/image")
     return answer.status_code, answer.json()["error"]["code"]
@@ -246,6 +251,23 @@ def test_a_local_manifest_reads_remote_and_local_images(server: IIIFTestServer, 
 
     counts = stats(store)
     assert counts["items"] == 2 and counts["failed"] == 0
+    # Its local picture is served as a folder's are (a browser cannot open file:// links).
+    with TestClient(create_app(Settings(store=store))) as client:
+        [hit] = [h for h in search_all(client) if h["image_url"].startswith("/api/")]
+        served = client.get(hit["thumbnail_url"])
+    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(served.content)).size[0] <= 256
+
+    # A store indexed before manifests said so learns it when the next run finds the
+    # manifest unchanged.
+    with closing(Store.open(store)) as opened_store, opened_store._conn() as conn:
+        conn.execute("UPDATE manifests SET local_file = NULL")
+    with TestClient(create_app(Settings(store=store))) as client:
+        assert client.get(hit["thumbnail_url"]).status_code == 404
+    assert index(str(source), store=store) == 0
+    assert stats(store)["last_run"]["summary"]["unchanged_manifests"] == 1
+    with TestClient(create_app(Settings(store=store))) as client:
+        assert client.get(hit["thumbnail_url"]).status_code == 200
 
 
 def test_a_local_collection_reaches_local_files_only_through_local_documents(
@@ -270,6 +292,11 @@ def test_a_local_collection_reaches_local_files_only_through_local_documents(
     assert counts["manifests"] == 2 and counts["items"] == 1 and counts["failed"] == 1
     [failed] = failures(store, items=True).values()
     assert failed["url"] == private.as_uri() and REFUSED in failed["reason"]
+    with TestClient(create_app(Settings(store=store))) as client:
+        [hit] = search_all(client)  # the local manifest's: served
+        assert client.get(hit["thumbnail_url"]).status_code == 200
+        # The remote manifest's file is never served, though a local collection listed it.
+        assert image_error(client, failed["item_id"]) == (404, "not_a_local_file")
     assert opened() == []
 
 

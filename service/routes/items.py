@@ -64,8 +64,8 @@ async def local_image(
         int | None, Query(ge=16, le=4096, description="Longest side."), blank_means(None)
     ] = None,
 ) -> Response:
-    """The picture of an item indexed from a local folder (IIIF items link to their
-    own Image API instead)."""
+    """The picture of an item indexed from a local folder, or a file:// image of a
+    manifest read from a local file (IIIF items link to their own Image API instead)."""
     item = await run_in_threadpool(_find, ctx, item_id)
     file_url = item.image_url or ""
     if not file_url.startswith("file://"):
@@ -73,11 +73,13 @@ async def local_image(
             f"item {item_id!r} is not a local file: its image is at {item.image_url}",
             code="not_a_local_file",
         )
-    # Only files of an indexed folder: a file:// URL that a remote document gave (in a
-    # store filled before such URLs were refused) must never be read and served.
-    if not is_folder_item(item.id, item.manifest_id, file_url):
+    # Only files of an indexed folder, or of a manifest read from a local file: a file://
+    # URL that a remote document gave (in a store filled before such URLs were refused)
+    # must never be read and served.
+    if not (item.from_local_file or is_folder_item(item.id, item.manifest_id, file_url)):
         raise NotFound(
-            f"item {item_id!r} was not indexed from a local folder: its file is not served",
+            f"item {item_id!r} was not indexed from a local folder or a manifest file: "
+            "its file is not served",
             code="not_a_local_file",
         )
     try:
