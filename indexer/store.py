@@ -667,10 +667,16 @@ class Store:
     def note_local_file(self, manifest_id: str, local_file: bool) -> None:
         """Whether a manifest found unchanged was read from a local file this time (see
         ManifestRow.local_file): a store indexed before this was kept learns it so."""
+        row = (
+            self._conn()
+            .execute("SELECT local_file FROM manifests WHERE id = ?", (manifest_id,))
+            .fetchone()
+        )
+        if row is None or row[0] == int(local_file):
+            return  # as it was: no write for each of a run's unchanged manifests
         with self._transaction() as conn:
             conn.execute(
-                "UPDATE manifests SET local_file = ? WHERE id = ? AND local_file IS NOT ?",
-                (int(local_file), manifest_id, int(local_file)),
+                "UPDATE manifests SET local_file = ? WHERE id = ?", (int(local_file), manifest_id)
             )
 
     def source_manifest(self, url: str) -> str | None:
