@@ -334,7 +334,8 @@ class VectorIndex:
         (threads may be searching it). Without, it is grown where it lies, and must no
         longer be used: for an index nobody else holds yet.
 
-        None where the index cannot take additions (a memory-mapped one is read-only).
+        None where the index cannot take them: a memory-mapped one is read-only, so it
+        is never grown where it lies, and past RECENT_LIMIT never copied either.
         """
         return self.with_chunks_added([(keys, vectors)], generation, copy)
 
@@ -348,7 +349,7 @@ class VectorIndex:
 
         With `copy`, the faiss index is shared and the vectors are kept beside it, up to
         RECENT_LIMIT in all; past it, they go into a copy of it. Without, into it."""
-        if self.mapped:
+        if self.mapped and not copy:
             return None
         index, recent = self._index, self._recent
         shared = copy  # still this index's faiss index, not to be changed
@@ -361,6 +362,8 @@ class VectorIndex:
             keys = np.asarray(chunk_keys, dtype=np.int64)
             vectors = np.asarray(chunk_vectors, dtype=np.float32)
             if shared and (recent.count if recent else 0) + len(keys) > RECENT_LIMIT:
+                if self.mapped:
+                    return None  # read into memory from its file instead (load_or_build)
                 index, shared = faiss.clone_index(self._index), False  # the one copy
                 if recent is not None:
                     _add(index, recent.keys, recent.vectors)
@@ -378,15 +381,18 @@ class VectorIndex:
             # changed was wrong. Never served with two vectors for one item: rebuilt.
             log.warning("an index addition repeats items it holds: it is built anew")
             return None
+        mapped = self.mapped and shared  # its file's, still shared
         return VectorIndex(
-            index, self.plan, generation, self.dim, merged, source, "added", recent=recent
+            index, self.plan, generation, self.dim, merged, source, "added", None, mapped, recent
         )
 
     def folded(self) -> VectorIndex:
         """This index with the vectors kept beside its faiss index added to a copy of it:
-        one faiss index, to measure or to save."""
+        one faiss index, to measure or to save. Not for a memory-mapped one (`remeasured`
+        turns those down, and they are saved only as built or read into memory)."""
         if self._recent is None:
             return self
+        assert not self.mapped, "a memory-mapped index is read into memory to be folded"
         index = faiss.clone_index(self._index)
         _add(index, self._recent.keys, self._recent.vectors)
         return self._with(index, self.plan, None)
@@ -592,12 +598,17 @@ def _grown(
 REMEASURE_GROWTH = 1.25
 
 
-def remeasured(index: VectorIndex, snapshot: Snapshot, settings: IndexSettings) -> VectorIndex:
+def remeasured(
+    index: VectorIndex, snapshot: Snapshot, settings: IndexSettings
+) -> VectorIndex | None:
     """`index` (grown from a saved or served one) with its cells measured again on the
-    store as it is now, when it holds REMEASURE_GROWTH times what they were measured on."""
+    store as it is now, when it holds REMEASURE_GROWTH times what they were measured on;
+    None for a memory-mapped one that needs it (read into memory by the caller)."""
     plan = index.plan
     if plan.kind != "ivf" or index.size < REMEASURE_GROWTH * plan.measured_count:
         return index
+    if index.mapped:
+        return None  # read into memory from its file, grown there and measured (the caller)
     probes = Probes.draw(*snapshot.sample(PROBES_PER_KIND))
     exact = probes.exact_top()
     for chunk_keys, chunk_vectors in snapshot.chunks(BUILD_CHUNK_ROWS):
@@ -612,17 +623,20 @@ def _may_grow(
     """Whether `previous` with the vectors written since is the index of the store now:
     the store only gained vectors since (its generations say so: no scan of every
     vector), the plan still fits the size, and the grown index fits in memory (`held`:
-    see check_fits)."""
-    if previous.mapped or not snapshot.only_added_since(previous.generation):
+    see check_fits; a memory-mapped one only keeps the few new vectors beside its file,
+    and is read into memory by load_or_build, which checks that, when they are many)."""
+    if not snapshot.only_added_since(previous.generation):
         return False
     added, dim = snapshot.count_and_dim_since(previous.generation)
     count = previous.size + added
     plan = plan_index(count, settings)
     if not previous.plan.serves(plan) or (added and dim != previous.dim):
         return False
-    # Grown in memory, even where it is then served memory-mapped.
-    in_memory = replace(plan, mmap=False)
-    check_fits(in_memory, count, previous.dim, settings.memory_limit, building=False, held=held)
+    if not previous.mapped:
+        # Grown in memory, even where it is then served memory-mapped.
+        in_memory = replace(plan, mmap=False)
+        limit = settings.memory_limit
+        check_fits(in_memory, count, previous.dim, limit, building=False, held=held)
     return True
 
 

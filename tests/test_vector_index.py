@@ -274,7 +274,11 @@ def test_a_memory_mapped_index_grows_in_memory_and_is_mapped_again(
     store = vector_store(tmp_path / "s", clustered(1000))
     source = StoreVectors(store.db_path)
     first = VectorIndex.load_or_build(store, settings, source)
-    assert first.mapped and first.with_added(np.arange(5000, 5001), clustered(1), 0) is None
+    assert (
+        first.mapped
+        and first.with_added(np.arange(5000, 5001), clustered(1), 0, copy=False) is None
+    )
+    file_before = (store.path / INDEX_FILE).stat().st_mtime_ns
     new_vectors = clustered(30, draw=7)
     new_keys = add_manifest(store, new_vectors, "m2")
     monkeypatch.setattr(VectorIndex, "build_from", no_rebuild)
@@ -282,8 +286,30 @@ def test_a_memory_mapped_index_grows_in_memory_and_is_mapped_again(
     assert grown.origin == "added" and grown.mapped and grown.size == 1030
     assert [row[0].key for row in grown.search(new_vectors[:3], 1)] == new_keys[:3].tolist()
     assert first.size == 1000  # the one answering meanwhile is left as it was
+    rewritten = (store.path / INDEX_FILE).stat().st_mtime_ns != file_before
+    # A server keeps the new vectors beside the file it maps; the end of a run writes it.
+    assert rewritten == (path == "end of a run")
     again = VectorIndex.load_or_build(store, settings, source)
-    assert again.origin == "loaded" and again.mapped and again.size == 1030
+    assert again.mapped and again.size == 1030
+    assert again.origin == ("loaded" if path == "end of a run" else "added")
+
+
+@pytest.mark.parametrize("kind", ["exact", "ivf"])
+def test_a_memory_mapped_index_with_many_vectors_beside_it_is_read_grown_and_mapped_again(
+    tmp_path, monkeypatch, kind
+):
+    settings = IndexSettings(kind=kind, mmap=True)
+    store = vector_store(tmp_path / "s", clustered(1000))
+    source = StoreVectors(store.db_path)
+    first = VectorIndex.load_or_build(store, settings, source)
+    monkeypatch.setattr(vector_index, "RECENT_LIMIT", 20)
+    monkeypatch.setattr(VectorIndex, "build_from", no_rebuild)
+    new_vectors = clustered(30, draw=7)  # past the limit: no copy of a mapped index
+    new_keys = add_manifest(store, new_vectors, "m2")
+    grown = refreshed(first, store, settings, source)
+    assert grown.origin == "added" and grown.mapped and grown.size == 1030
+    assert json.loads((store.path / INDEX_META_FILE).read_text())["count"] == 1030  # saved
+    assert [row[0].key for row in grown.search(new_vectors[:3], 1)] == new_keys[:3].tolist()
 
 
 def test_a_store_too_large_for_memory_is_refused_with_the_way_out(tmp_path):
