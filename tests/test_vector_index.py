@@ -361,6 +361,13 @@ def next_index(
     return VectorIndex.load_or_build(store, settings, source)
 
 
+def indexed_store(tmp_path, count: int) -> tuple[Store, StoreVectors, VectorIndex]:
+    """A store of `count` clustered vectors, its vector source, and its saved index."""
+    store = vector_store(tmp_path / "s", clustered(count))
+    source = StoreVectors(store.db_path)
+    return store, source, VectorIndex.load_or_build(store, SMALL, source)
+
+
 def no_rebuild(*args, **kwargs):
     raise AssertionError("the index was rebuilt for an addition")
 
@@ -493,9 +500,7 @@ def test_a_saved_index_of_vectors_embedded_again_since_is_rebuilt(tmp_path):
 def test_an_item_that_failed_then_was_embedded_again_is_held_once(tmp_path, path):
     # Its failure takes it out of search (a change no index may be grown over); its new
     # vector later is then no addition to an index that still holds the old one.
-    store = vector_store(tmp_path / "s", clustered(300))
-    source = StoreVectors(store.db_path)
-    before = VectorIndex.load_or_build(store, SMALL, source)
+    store, source, before = indexed_store(tmp_path, 300)
     key = int(before.keys[0])
     store.record_item_failure(
         None, PendingItem(key, "x", None, None, None, None), "u", "fetch", "x"
@@ -514,9 +519,7 @@ def test_an_item_that_failed_then_was_embedded_again_is_held_once(tmp_path, path
 def test_a_growth_that_would_hold_an_item_twice_is_built_anew(tmp_path, path):
     # The safety net under the store's account of its changes: were it wrong (here,
     # made to say that an item embedded again was an addition), the index is rebuilt.
-    store = vector_store(tmp_path / "s", clustered(300))
-    source = StoreVectors(store.db_path)
-    before = VectorIndex.load_or_build(store, SMALL, source)
+    store, source, before = indexed_store(tmp_path, 300)
     key = int(before.keys[0])
     store.save_vectors([EmbeddedImage(key, clustered(1, draw=9)[0], "u", 10, 8)], "x")
     store._conn().execute("UPDATE generations SET only_added = 1")
