@@ -1,8 +1,9 @@
 """Searching a store: text queries and "more like this", over an index kept fresh.
 
 The index is refreshed when the store's generation moves (an indexer wrote new
-vectors, or items left the collection): new vectors are added to a copy of the
-index, anything else rebuilds it. A background thread refreshes while every query
+vectors, or items left the collection): new vectors are added to the index (kept
+beside the one answering, which is never changed: see vector_index), anything else
+rebuilds it. A background thread refreshes while every query
 goes on answering from the previous index, so a query never meets a half-built one
 and never waits for a rebuild (only the very first build is waited for). While an
 indexer writes a batch every second or so, a refresh starts at most every
