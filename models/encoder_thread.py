@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
+import torch
+from PIL import Image
 
 from models.encoder import Encoder
 from models.fingerprint import Fingerprint
@@ -49,6 +51,14 @@ class EncoderThread:
     def embed_texts(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Encoder.embed_texts, run on the model's thread."""
         return self.run(self.encoder.embed_texts, texts, batch_size)
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Encoder.embed_images, run on the model's thread."""
+        return self.run(self.encoder.embed_images, images)
+
+    def embed_tensors(self, batch: Sequence[torch.Tensor]) -> np.ndarray:
+        """Encoder.embed_tensors (pictures already preprocessed), run on the model's thread."""
+        return self.run(self.encoder.embed_tensors, batch)
 
     def run(self, work: Callable[..., T], *args: Any) -> T:
         """Any other work that runs OpenMP (faiss searches), on the model's thread."""

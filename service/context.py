@@ -5,12 +5,13 @@ Routes receive them as typed dependencies (`ContextDep`), never as module global
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from indexer.encoders import encoder_for_store
+from indexer.fetch import Fetcher, FetchSettings
 from indexer.index_plan import IndexSettings
 from indexer.search import Searcher
 from indexer.store import Store
@@ -26,6 +27,13 @@ class ServiceContext:
     store: Store
     encoder: EncoderThread
     searcher: Searcher
+    # Fetches the part of an item a search asks with, from its image server: an answer
+    # is awaited by a person, so it waits less and retries once.
+    fetcher: Fetcher = field(
+        default_factory=lambda: Fetcher(
+            FetchSettings(connect_timeout=5.0, read_timeout=20.0, retries=1)
+        )
+    )
 
     @classmethod
     def load(cls, settings: Settings) -> ServiceContext:
@@ -50,6 +58,7 @@ class ServiceContext:
 
     def close(self) -> None:
         self.encoder.close()
+        self.fetcher.close()
 
 
 def get_context(request: Request) -> ServiceContext:

@@ -34,6 +34,18 @@ class NotFound(ApiError):
     code = "not_found"
 
 
+class TooLarge(ApiError):
+    status = 413
+    code = "too_large"
+
+
+class BadGateway(ApiError):
+    """Another server, one an item's picture comes from, failed to answer."""
+
+    status = 502
+    code = "bad_gateway"
+
+
 def error_body(status: int, code: str, message: str) -> dict:
     return {"error": {"status": status, "code": code, "message": message}}
 

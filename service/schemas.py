@@ -121,9 +121,27 @@ class SearchResponse(BaseModel):
 
 class SimilarResponse(BaseModel):
     item: ItemSummary
+    region: str | None = Field(
+        None,
+        description="The part of the item searched with, as pct:x,y,w,h in percent of what "
+        "the item shows; null when the whole item was.",
+    )
     k: int
     max_k: int = Field(description="The most results one request may ask for (REGARD_MAX_K).")
     took_ms: float
+    results: list[Hit]
+
+
+class PictureSize(BaseModel):
+    width: int
+    height: int
+
+
+class PictureSearchResponse(BaseModel):
+    picture: PictureSize = Field(description="The uploaded picture's size, upright.")
+    k: int
+    max_k: int = Field(description="The most results one request may ask for (REGARD_MAX_K).")
+    took_ms: float = Field(description="Decoding, embedding and searching, in the service.")
     results: list[Hit]
 
 

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     thumbnail_size: int = Field(256, description="Side of the thumbnails linked in results.")
     viewer_dir: Path = Field(VIEWER_DIR, description="Folder of the web viewer's static files.")
     text_cache_size: int = Field(1024, description="Text queries whose vectors are kept.")
+    max_upload_bytes: int = Field(
+        32 * 1024 * 1024, description="Largest picture accepted by a search by image, in bytes."
+    )
     cors_origins: str = Field(
         "",
         description="Web sites whose pages may call the API from the browser (a museum's "

@@ -9,12 +9,23 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from indexer.folders import is_folder_item, load_file_image
-from indexer.images import DecodeError, decode_image
+from indexer.folders import load_file_image
+from indexer.images import DEFAULT_MAX_PIXELS, DecodeError, decode_image
+from indexer.query_picture import (
+    Part,
+    PartError,
+    PictureUnavailable,
+    item_size,
+    may_read_file,
+    parse_part,
+    part_tensor,
+    with_size,
+)
+from indexer.search import Hit
 from indexer.store import ItemRecord
 
 from ..context import ContextDep, ServiceContext
-from ..errors import BadRequest, NotFound
+from ..errors import BadGateway, BadRequest, NotFound
 from ..presenters import hit, item_detail, item_summary
 from ..schemas import ItemDetail, SimilarResponse
 from .limits import DEFAULT_K, Count, blank_means, check_k, require_utf8_query
@@ -76,7 +87,7 @@ async def local_image(
     # Only files of an indexed folder, or of a manifest read from a local file: a file://
     # URL that a remote document gave (in a store filled before such URLs were refused)
     # must never be read and served.
-    if not (item.from_local_file or is_folder_item(item.id, item.manifest_id, file_url)):
+    if not may_read_file(item):
         raise NotFound(
             f"item {item_id!r} was not indexed from a local folder or a manifest file: "
             "its file is not served",
@@ -106,19 +117,63 @@ async def similar(
     ctx: ContextDep,
     item_id: ItemId,
     k: Annotated[Count, Query(description="How many neighbours (empty: the default).")] = DEFAULT_K,
+    region: Annotated[
+        str | None,
+        Query(
+            description="Search with this part of the item only: pct:x,y,w,h in percent of "
+            "what it shows, or x,y,w,h in its pixels (as IIIF writes a region)."
+        ),
+    ] = None,
 ) -> SimilarResponse:
     check_k(k, ctx.settings.max_k)
     item = await run_in_threadpool(_find, ctx, item_id)
     started = time.perf_counter()
-    results = await run_in_threadpool(ctx.searcher.similar, item, k)
-    if results is None:
-        why = _why_no_vector(item)
-        raise BadRequest(f"item {item_id!r} has no vector: {why}", code="no_vector")
+    part = None
+    if region and region.strip():
+        try:
+            item = await run_in_threadpool(with_size, item, ctx.fetcher)
+            part = parse_part(region, item_size(item))
+        except PartError as error:
+            raise BadRequest(str(error), code="bad_region") from error
+        except PictureUnavailable as error:
+            raise _unavailable(item, error) from error
+        results = await _similar_to_part(ctx, item, part, k)
+    else:
+        found = await run_in_threadpool(ctx.searcher.similar, item, k)
+        if found is None:
+            why = _why_no_vector(item)
+            raise BadRequest(f"item {item_id!r} has no vector: {why}", code="no_vector")
+        results = found
     size = ctx.settings.thumbnail_size
     return SimilarResponse(
         item=item_summary(item, size),
+        region=part.label if part else None,
         k=k,
         max_k=ctx.settings.max_k,
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         results=[hit(r, size) for r in results],
+    )
+
+
+async def _similar_to_part(ctx: ServiceContext, item: ItemRecord, part: Part, k: int) -> list[Hit]:
+    """The neighbours of a part of the item, fetched from its image server (or its file)
+    and embedded now; the item itself is left out, as for the whole item."""
+    encoder = ctx.encoder.encoder
+    try:
+        tensor = await run_in_threadpool(
+            part_tensor, item, part, ctx.fetcher, encoder, DEFAULT_MAX_PIXELS
+        )
+    except PartError as error:
+        raise BadRequest(str(error), code="bad_region") from error
+    except PictureUnavailable as error:
+        raise _unavailable(item, error) from error
+    vector = await run_in_threadpool(ctx.encoder.embed_tensors, [tensor])
+    return await run_in_threadpool(ctx.searcher.search_vector, vector[0], k, item.key)
+
+
+def _unavailable(item: ItemRecord, error: PictureUnavailable) -> BadGateway:
+    return BadGateway(
+        f"the picture of item {item.id!r} could not be had to cut the region from: "
+        f"{error}. Try again later, or search with the whole item",
+        code="picture_unavailable",
     )
