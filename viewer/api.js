@@ -14,13 +14,20 @@ export class ApiError extends Error {
 
 export const isAbort = (error) => error?.name === "AbortError";
 
-async function getJson(path, params = {}, { signal } = {}) {
+/** The JSON answer of one request; `init` adds to fetch's (a method, a body, headers). */
+async function requestJson(path, params = {}, { signal } = {}, init = {}) {
   const url = new URL(path, document.baseURI);
-  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined) url.searchParams.set(name, value);
+  }
 
   let response;
   try {
-    response = await fetch(url, { signal, headers: { Accept: "application/json" } });
+    response = await fetch(url, {
+      ...init,
+      signal,
+      headers: { Accept: "application/json", ...init.headers },
+    });
   } catch (error) {
     if (isAbort(error)) throw error;
     throw new ApiError(
@@ -50,10 +57,23 @@ async function getJson(path, params = {}, { signal } = {}) {
   return body;
 }
 
+const getJson = (path, params, options) => requestJson(path, params, options);
+
+/** A picture's bytes, sent as they are under their own type (image/jpeg, image/png…). */
+const postPicture = (path, params, file, options) =>
+  requestJson(path, params, options, {
+    method: "POST",
+    body: file,
+    headers: { "Content-Type": file.type || "application/octet-stream" },
+  });
+
 export const api = {
   search: (q, k, options) => getJson("api/search", { q, k }, options),
-  similar: (id, k, options) =>
-    getJson(`api/items/${encodeURIComponent(id)}/similar`, { k }, options),
+  /** The images like a picture (a File or Blob). */
+  searchImage: (file, k, options) => postPicture("api/search/image", { k }, file, options),
+  /** The neighbours of an item, or of a part of it (`region`: "pct:x,y,w,h", or null). */
+  similar: (id, k, region, options) =>
+    getJson(`api/items/${encodeURIComponent(id)}/similar`, { k, region }, options),
   item: (id, options) => getJson(`api/items/${encodeURIComponent(id)}`, {}, options),
   stats: (options) => getJson("api/stats", {}, options),
 };

@@ -1,10 +1,12 @@
 // Regard's viewer: the entry point. It reads the state from the URL, fetches what
-// the state needs, and renders the header stats, the results and the detail panel.
+// the state needs, and renders the header stats, the results and the detail panel. A
+// picture chosen or dropped for a search by image stays here, in memory (see state.js).
 
 import { api, isAbort } from "./api.js";
-import { referenceBlock, resultCard } from "./cards.js";
+import { pictureBlock, referenceBlock, resultCard } from "./cards.js";
 import { detailContent, detailLoading } from "./detail.js";
 import { bilingual, formatCount, formatMs, h, replace } from "./dom.js";
+import { parseRegion } from "./region.js";
 import { DEFAULT_K, K_STEP, readState, resultsKey, toUrl, viewOf } from "./state.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -12,6 +14,9 @@ const $ = (selector) => document.querySelector(selector);
 const ui = {
   form: $("#search"),
   input: $("#q"),
+  pictureButton: $("#picture-button"),
+  pictureInput: $("#picture-input"),
+  dropHint: $("#drop-hint"),
   stats: $("#stats"),
   reference: $("#reference"),
   heading: $("#results-heading"),
@@ -28,7 +33,7 @@ const ui = {
 /** URLs of the viewer's own views, keeping the current view under a detail panel. */
 const links = {
   detail: (id) => toUrl({ ...readState(), item: id }),
-  similar: (id) => toUrl({ similar: id }),
+  similar: (id, region = null) => toUrl({ similar: id, region }),
 };
 
 function navigate(url, { replace: replaceEntry = false, focusResults = false, focusCard = null } = {}) {
@@ -63,6 +68,82 @@ ui.form.addEventListener("submit", (event) => {
   shownKey = null;
   navigate(toUrl({ q: ui.input.value.trim() }));
 });
+
+// ---- search by image ----------------------------------------------------------------
+
+// The pictures chosen in this page, by the id that ?picture= names them with. A File
+// cannot go in a URL: a reloaded or shared URL finds none and asks for it again. Each
+// id holds the page's start, so that an entry left in the history from before a reload
+// never names another picture.
+const pictures = new Map();
+const pageMark = Date.now().toString(36);
+
+function searchByPicture(file) {
+  const id = `${pageMark}-${pictures.size + 1}`;
+  pictures.set(id, file);
+  navigate(toUrl({ picture: id }), { focusResults: true });
+}
+
+ui.pictureButton.addEventListener("click", () => ui.pictureInput.click());
+// "Choose another picture" in the results, and in the notice of a picture forgotten.
+document.addEventListener("click", (event) => {
+  if (event.target.closest("[data-choose-picture]")) ui.pictureInput.click();
+});
+ui.pictureInput.addEventListener("change", () => {
+  const [file] = ui.pictureInput.files;
+  // Emptied, so that choosing the same file again searches again.
+  ui.pictureInput.value = "";
+  if (file) searchByPicture(file);
+});
+
+// A file dropped anywhere on the page searches too; a hint shows while one is dragged.
+const carriesFiles = (event) => event.dataTransfer?.types.includes("Files");
+let dragDepth = 0;
+const showDropHint = (shown) => {
+  ui.dropHint.hidden = !shown;
+  if (!shown) dragDepth = 0;
+};
+document.addEventListener("dragenter", (event) => {
+  if (!carriesFiles(event)) return;
+  event.preventDefault();
+  dragDepth += 1;
+  showDropHint(true);
+});
+document.addEventListener("dragover", (event) => {
+  if (!carriesFiles(event)) return;
+  event.preventDefault(); // allows the drop: the browser would open the file instead
+  event.dataTransfer.dropEffect = "copy";
+});
+document.addEventListener("dragleave", (event) => {
+  if (!carriesFiles(event)) return;
+  dragDepth -= 1;
+  if (dragDepth <= 0) showDropHint(false);
+});
+document.addEventListener("drop", (event) => {
+  if (!carriesFiles(event)) return;
+  event.preventDefault();
+  showDropHint(false);
+  const [file] = event.dataTransfer.files;
+  if (file) searchByPicture(file);
+});
+
+// The small copy of the picture shown above its results: one object URL at a time.
+let shownPicture = null; // {id, url}
+
+function pictureUrl(id, file) {
+  if (shownPicture?.id !== id) {
+    releasePicture();
+    shownPicture = { id, url: URL.createObjectURL(file) };
+  }
+  return shownPicture.url;
+}
+
+function releasePicture() {
+  if (shownPicture) URL.revokeObjectURL(shownPicture.url);
+  shownPicture = null;
+}
+
+// ---- more results -------------------------------------------------------------------
 
 // The most results one request may ask for: the service says it with every answer.
 let maxK = null;
@@ -110,12 +191,37 @@ const ERROR_TEXTS = {
   k_out_of_range: "Le service ne donne pas autant de résultats à la fois.",
   unknown_item: "Cette image n’est pas dans la collection : le lien est peut-être ancien.",
   no_vector: "Cette image n’est pas encore indexée : elle n’a pas encore de voisines.",
+  empty_upload: "Le fichier choisi est vide : choisissez une image.",
+  upload_too_large: (error) => {
+    const limit = uploadLimit(error.message);
+    return limit
+      ? `Cette image est trop lourde : le service en prend jusqu’à ${limit}. Choisissez-en une plus légère.`
+      : "Cette image est trop lourde pour le service : choisissez-en une plus légère.";
+  },
+  not_an_image: "Ce fichier n’est pas une image lisible : choisissez une photo ou un dessin (JPEG, PNG, WebP…).",
+  unsupported_upload: "Le service ne lit pas ce type de fichier : choisissez une image JPEG, PNG ou WebP.",
+  bad_region: "La partie choisie est vide ou sort de l’image : tracez-en une autre.",
+  picture_unavailable:
+    "Le service n’a pas pu obtenir cette image de son serveur d’images : réessayez dans un instant.",
   network: "Le service ne répond pas : réessayez dans un instant.",
   bad_response: "La réponse du service est illisible.",
 };
 
+/** The largest picture the service takes, as its message says it ("the limit is 33,554,432
+ * bytes"), for people ("32 Mo"); null when the message does not say it. */
+function uploadLimit(message) {
+  const match = /limit is ([\d,.\s]+) bytes/i.exec(message ?? "");
+  const bytes = match ? Number(match[1].replace(/\D/g, "")) : Number.NaN;
+  if (!(bytes > 0)) return null;
+  const size = new Intl.NumberFormat("fr-FR", { maximumFractionDigits: 1 });
+  if (bytes >= 1024 ** 2) return `${size.format(bytes / 1024 ** 2)} Mo`;
+  if (bytes >= 1024) return `${size.format(bytes / 1024)} Ko`;
+  return `${formatCount(bytes)} octets`;
+}
+
 function errorNotice(error, { action = null, note = null } = {}) {
-  const text = ERROR_TEXTS[error.code] ?? "Le service n’a pas pu répondre.";
+  const wording = ERROR_TEXTS[error.code];
+  const text = (typeof wording === "function" ? wording(error) : wording) ?? "Le service n’a pas pu répondre.";
   return h(
     "div",
     { class: "notice notice-error", role: "alert" },
@@ -150,13 +256,20 @@ async function loadResults(state, { focusResults, focusCard }) {
     showHome();
     return;
   }
+  const picture = view === "picture" ? pictures.get(state.picture) : null;
+  if (view === "picture" && !picture) {
+    showPictureForgotten();
+    return;
+  }
 
   setBusy(true, bilingual(view === "search" ? "Recherche…" : "Recherche des images semblables…", "searching"));
+  const options = { signal: request.signal };
   try {
-    const response =
-      view === "search"
-        ? await api.search(state.q, state.k, { signal: request.signal })
-        : await api.similar(state.similar, state.k, { signal: request.signal });
+    const response = await {
+      search: () => api.search(state.q, state.k, options),
+      similar: () => api.similar(state.similar, state.k, state.region, options),
+      picture: () => api.searchImage(picture, state.k, options),
+    }[view]();
     if (request.signal.aborted) return;
     showResults(view, state, response);
     // The service answers again after an outage: so may its figures.
@@ -175,10 +288,16 @@ async function loadResults(state, { focusResults, focusCard }) {
   }
 }
 
-function showHome() {
-  setTitle(null);
+/** The reference area, empty and hidden. */
+function hideReference() {
   ui.reference.hidden = true;
   replace(ui.reference);
+  releasePicture();
+}
+
+function showHome() {
+  setTitle(null);
+  hideReference();
   replace(ui.heading, bilingual("Explorer la collection", "Explore the collection"));
   replace(
     ui.status,
@@ -191,19 +310,68 @@ function showHome() {
   ui.more.hidden = true;
 }
 
+const pictureHeading = () => bilingual("Images semblables à votre image", "images like your picture");
+
+/** A search by image whose picture this page no longer holds (reloaded, or shared). */
+function showPictureForgotten() {
+  setTitle("Images semblables à votre image");
+  hideReference();
+  replace(ui.heading, pictureHeading());
+  replace(ui.status);
+  replace(ui.grid);
+  ui.more.hidden = true;
+  replace(
+    ui.notice,
+    h(
+      "div",
+      { class: "notice notice-empty notice-picture" },
+      h("p", { class: "notice-title" }, bilingual("Image à choisir de nouveau", "choose the picture again")),
+      h(
+        "p",
+        { class: "notice-message" },
+        bilingual(
+          "Une image choisie n’est gardée que par la page où elle l’a été : après un rechargement ou dans un lien partagé, choisissez-la de nouveau.",
+          "A picture is kept only by the page it was chosen in: after a reload or in a shared link, choose it again.",
+        ),
+      ),
+      h(
+        "p",
+        {},
+        h("button", { type: "button", "data-choose-picture": true }, bilingual("Choisir une image", "choose a picture")),
+      ),
+    ),
+  );
+}
+
 function showResults(view, state, response) {
   const { results } = response;
   maxK = response.max_k;
   if (view === "similar") {
     const label = response.item.label || response.item.id;
-    setTitle(`Similaires à ${label}`);
-    replace(ui.reference, referenceBlock(response.item, links));
+    // The part searched, as the service read it (a link may give it in pixels).
+    const part = parseRegion(response.region ?? state.region);
+    setTitle(part ? `Similaires à une partie de ${label}` : `Similaires à ${label}`);
+    releasePicture();
+    replace(ui.reference, referenceBlock(response.item, links, part));
     ui.reference.hidden = false;
-    replace(ui.heading, bilingual(`Images semblables à « ${label} »`, "more like this"));
+    replace(
+      ui.heading,
+      part
+        ? bilingual(`Images semblables à une partie de « ${label} »`, "more like this part")
+        : bilingual(`Images semblables à « ${label} »`, "more like this"),
+    );
+  } else if (view === "picture") {
+    const file = pictures.get(state.picture);
+    setTitle("Images semblables à votre image");
+    replace(
+      ui.reference,
+      pictureBlock({ url: pictureUrl(state.picture, file), name: file.name, size: response.picture }),
+    );
+    ui.reference.hidden = false;
+    replace(ui.heading, pictureHeading());
   } else {
     setTitle(response.query);
-    ui.reference.hidden = true;
-    replace(ui.reference);
+    hideReference();
     replace(ui.heading, bilingual(`Résultats pour « ${response.query} »`, "results"));
   }
 
@@ -218,7 +386,7 @@ function showResults(view, state, response) {
         h(
           "p",
           { class: "notice-message" },
-          view === "search"
+          view !== "similar"
             ? bilingual(
                 "La collection ne contient encore aucune image indexée.",
                 "The collection holds no indexed image yet.",
@@ -257,15 +425,12 @@ const keptNote = () =>
   );
 
 function showNothingFor(view, state) {
-  ui.reference.hidden = true;
-  replace(ui.reference);
+  hideReference();
   const query = state.q?.trim();
-  replace(
-    ui.heading,
-    view === "search" && query
-      ? bilingual(`Résultats pour « ${query} »`, "results")
-      : bilingual("Résultats", "results"),
-  );
+  let heading = bilingual("Résultats", "results");
+  if (view === "search" && query) heading = bilingual(`Résultats pour « ${query} »`, "results");
+  if (view === "picture") heading = pictureHeading();
+  replace(ui.heading, heading);
   replace(ui.status);
 }
 

@@ -1,7 +1,8 @@
 // Result cards, the reference item of a "more like this" view, and the image
 // frame they share (with its placeholder when an image cannot be shown).
 
-import { bilingual, externalLink, formatScore, h } from "./dom.js";
+import { bilingual, externalLink, formatCount, formatScore, h } from "./dom.js";
+import { regionOutline } from "./region.js";
 
 /**
  * The part of an item's pictures to show, or null when they show the item itself. The
@@ -30,9 +31,14 @@ function cropped(img, crop) {
  * A fixed-size frame holding one image. When there is no URL, or every URL fails,
  * the frame shows a placeholder instead of a broken-image icon.
  * `sources` are tried in order; `lazy` defers loading until the frame is near the view;
- * `crop` (see `cropOf`) shows only that part of each picture.
+ * `crop` (see `cropOf`) shows only that part of each picture. `boxed` puts the picture
+ * in a `.crop` box of its own shape even when it is whole, so that what lies over it (the
+ * outline of a part, region.js's picker) is placed in percentages of the picture.
  */
-export function imageFrame(sources, { alt = "", lazy = true, className = "thumb", width, height, crop = null } = {}) {
+export function imageFrame(
+  sources,
+  { alt = "", lazy = true, className = "thumb", width, height, crop = null, boxed = false } = {},
+) {
   const frame = h("div", { class: className });
   const urls = sources.filter(Boolean);
 
@@ -66,8 +72,18 @@ export function imageFrame(sources, { alt = "", lazy = true, className = "thumb"
     else showPlaceholder();
   });
   img.src = urls[next++];
-  if (crop) frame.classList.add("is-cropped");
-  frame.append(crop ? cropped(img, crop) : img);
+  const whole = boxed && !crop;
+  const shape = whole ? { x: 0, y: 0, w: 1, h: 1, ratio: width > 0 && height > 0 ? width / height : 1 } : crop;
+  if (shape) frame.classList.add("is-cropped");
+  frame.append(shape ? cropped(img, shape) : img);
+  if (whole && !(width > 0 && height > 0)) {
+    // The size is not known before the picture comes: its own shape then.
+    img.addEventListener("load", () => {
+      if (img.naturalWidth && img.naturalHeight) {
+        img.parentElement.style.setProperty("--crop-ratio", String(img.naturalWidth / img.naturalHeight));
+      }
+    });
+  }
   return frame;
 }
 
@@ -134,30 +150,73 @@ export function resultCard(hit, rank, links) {
   );
 }
 
-/** The item a "more like this" view starts from, shown above its neighbours. */
-export function referenceBlock(item, links) {
+/** A reference block's text: a kicker, a title, a line under it, and actions. */
+function referenceText(kicker, title, subtitle, ...actions) {
+  return h(
+    "div",
+    { class: "reference-text" },
+    h("p", { class: "reference-kicker" }, kicker),
+    h("p", { class: "reference-title" }, title),
+    h("p", { class: "reference-manifest" }, subtitle),
+    h("p", { class: "card-actions" }, actions),
+  );
+}
+
+/**
+ * The item a "more like this" view starts from, shown above its neighbours; with `part`
+ * ({x, y, w, h} in percent, region.js), the part of it searched, outlined.
+ */
+export function referenceBlock(item, links, part = null) {
+  const frame = imageFrame([item.thumbnail_url], {
+    alt: part ? `${item.label} (partie encadrée · part outlined)` : item.label,
+    lazy: false,
+    className: "thumb thumb-reference",
+    width: item.width,
+    height: item.height,
+    crop: cropOf(item),
+    boxed: part !== null,
+  });
+  if (part) frame.querySelector(".crop")?.append(regionOutline(part));
   return [
-    imageFrame([item.thumbnail_url], {
-      alt: item.label,
-      lazy: false,
-      className: "thumb thumb-reference",
-      crop: cropOf(item),
-    }),
-    h(
-      "div",
-      { class: "reference-text" },
-      h("p", { class: "reference-kicker" }, bilingual("Image de référence", "reference image")),
-      h("p", { class: "reference-title" }, item.label || "Sans titre"),
-      h("p", { class: "reference-manifest" }, item.manifest_label),
+    frame,
+    referenceText(
+      part
+        ? bilingual("Partie de l’image de référence", "part of the reference image")
+        : bilingual("Image de référence", "reference image"),
+      item.label || "Sans titre",
+      item.manifest_label,
       h(
-        "p",
-        { class: "card-actions" },
-        h(
-          "a",
-          { href: links.detail(item.id), "data-nav": true, "data-item": item.id, class: "reference-open" },
-          bilingual("Voir la fiche", "details"),
-        ),
-        iiifLinks(item),
+        "a",
+        { href: links.detail(item.id), "data-nav": true, "data-item": item.id, class: "reference-open" },
+        bilingual("Voir la fiche", "details"),
+      ),
+      part
+        ? h(
+            "a",
+            { href: links.similar(item.id), "data-nav": true, class: "reference-whole" },
+            bilingual("Toute l’image", "the whole picture"),
+          )
+        : null,
+      iiifLinks(item),
+    ),
+  ];
+}
+
+/**
+ * The picture a search by image starts from: `url` shows it (an object URL), `name` is
+ * its file's, `size` the {width, height} the service read, when it answered.
+ */
+export function pictureBlock({ url, name, size }) {
+  return [
+    imageFrame([url], { alt: "Votre image · your picture", lazy: false, className: "thumb thumb-reference" }),
+    referenceText(
+      bilingual("Votre image", "your picture"),
+      name || "Image sans nom",
+      size ? `${formatCount(size.width)} × ${formatCount(size.height)} px` : null,
+      h(
+        "button",
+        { type: "button", class: "button-secondary", "data-choose-picture": true },
+        bilingual("Choisir une autre image", "choose another picture"),
       ),
     ),
   ];

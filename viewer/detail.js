@@ -1,8 +1,10 @@
 // The detail panel: a larger image, the item's labels and metadata, the manifest's
-// summary, rights and record at the museum, IIIF links, and "more like this".
+// summary, rights and record at the museum, IIIF links, "more like this", and "more like
+// this part" (region.js's picker over the picture).
 
 import { bilingual, externalLink, formatCount, h, joined } from "./dom.js";
 import { cropOf, imageFrame } from "./cards.js";
+import { openRegionPicker } from "./region.js";
 import {
   iiifValue,
   infoJsonUrl,
@@ -182,10 +184,32 @@ export function detailContent(item, links) {
     width: item.width,
     height: item.height,
     crop: cropOf(item),
+    boxed: true, // the part picker works in percentages of the picture
   });
+  const figure = h("figure", { class: "detail-figure", id: "detail-figure" }, preview);
+  const partButton = h(
+    "button",
+    {
+      type: "button",
+      class: "button-secondary part-search",
+      "aria-controls": "detail-figure",
+      "aria-expanded": "false",
+      onclick: () => {
+        const opened = openRegionPicker(figure, {
+          hrefOf: (part) => links.similar(item.id, part),
+          onClose: () => {
+            partButton.setAttribute("aria-expanded", "false");
+            partButton.focus();
+          },
+        });
+        partButton.setAttribute("aria-expanded", String(opened));
+      },
+    },
+    bilingual("Chercher une partie de cette image", "search a part of this image"),
+  );
 
   return [
-    h("figure", { class: "detail-figure" }, preview),
+    figure,
     h(
       "div",
       { class: "detail-text" },
@@ -202,6 +226,8 @@ export function detailContent(item, links) {
           { class: "button similar-link", href: links.similar(item.id), "data-nav": true },
           bilingual("Similaires", "more like this"),
         ),
+        " ",
+        partButton,
       ),
       section(bilingual("Image", "this picture"), imageFacts(item)),
       section(

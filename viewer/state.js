@@ -2,7 +2,12 @@
 // back button works:
 //   ?q=red+circle          search results (an empty q is sent as is: the API explains)
 //   ?similar=ID            the neighbours of one item
-//   &item=ID               the detail panel, open over either view
+//   &region=pct:x,y,w,h    with similar: the neighbours of a part of the item, in
+//                          percentages of its picture as the viewer shows it
+//   ?picture=ID            the images like a picture the user chose or dropped; the file
+//                          itself stays in the page's memory (app.js), ID names it there,
+//                          and a reloaded or shared URL asks for the picture again
+//   &item=ID               the detail panel, open over any of these views
 //   &k=48                  how many results (default DEFAULT_K)
 
 export const DEFAULT_K = 24;
@@ -14,14 +19,17 @@ export function readState(search = window.location.search) {
   return {
     q: params.has("q") ? params.get("q") : null,
     similar: params.get("similar") || null,
+    region: params.get("region") || null,
+    picture: params.get("picture") || null,
     item: params.get("item") || null,
     k: Number.isFinite(k) && k > 0 ? k : DEFAULT_K,
   };
 }
 
-/** What the results area shows: "similar", "search" or "home". */
+/** What the results area shows: "similar", "picture", "search" or "home". */
 export function viewOf(state) {
   if (state.similar) return "similar";
+  if (state.picture) return "picture";
   if (state.q !== null) return "search";
   return "home";
 }
@@ -29,7 +37,8 @@ export function viewOf(state) {
 /** A key that changes when the results must be fetched again. */
 export function resultsKey(state) {
   const view = viewOf(state);
-  if (view === "similar") return `similar\u0000${state.similar}\u0000${state.k}`;
+  if (view === "similar") return `similar\u0000${state.similar}\u0000${state.region ?? ""}\u0000${state.k}`;
+  if (view === "picture") return `picture\u0000${state.picture}\u0000${state.k}`;
   if (view === "search") return `search\u0000${state.q}\u0000${state.k}`;
   return "home";
 }
@@ -37,10 +46,19 @@ export function resultsKey(state) {
 /** The URL query string for a state ("?…", or "./" for the home page). */
 export function toUrl(state) {
   const params = new URLSearchParams();
-  if (state.similar) params.set("similar", state.similar);
-  else if (state.q !== null && state.q !== undefined) params.set("q", state.q);
+  if (state.similar) {
+    params.set("similar", state.similar);
+    if (state.region) params.set("region", state.region);
+  } else if (state.picture) {
+    params.set("picture", state.picture);
+  } else if (state.q !== null && state.q !== undefined) {
+    params.set("q", state.q);
+  }
   if (state.item) params.set("item", state.item);
   if (state.k && state.k !== DEFAULT_K) params.set("k", String(state.k));
-  const query = params.toString();
+  // A region reads as it is written ("pct:10,20,30,40"): ":" and "," need no escape there.
+  const query = params
+    .toString()
+    .replace(/(^|&)region=([^&]*)/, (_, sep, value) => `${sep}region=${value.replace(/%3A/gi, ":").replace(/%2C/gi, ",")}`);
   return query ? `?${query}` : "./";
 }
