@@ -83,6 +83,15 @@ class Page:
         self.page.wait_for_selector("#grid .card")
         self.page.wait_for_function("document.querySelector('#grid').ariaBusy === 'false'")
 
+    def fail_images(self) -> None:
+        """Every image request fails from now on, as when an image server is down."""
+        self.page.route(
+            "**/*",
+            lambda route: (
+                route.abort() if route.request.resource_type == "image" else route.continue_()
+            ),
+        )
+
     def card_labels(self) -> list[str]:
         return self.page.locator("#grid .card-title").all_inner_texts()
 
@@ -331,13 +340,7 @@ def test_an_unknown_item_shows_the_api_message(viewer: Page, base_url: str) -> N
 
 
 def test_images_that_fail_show_a_placeholder(viewer: Page) -> None:
-    # Every image request fails, as when an image server is down.
-    viewer.page.route(
-        "**/*",
-        lambda route: (
-            route.abort() if route.request.resource_type == "image" else route.continue_()
-        ),
-    )
+    viewer.fail_images()
     viewer.open("?q=yellow+triangle")
     viewer.wait_for_cards()
     first = viewer.page.locator("#grid .card").first
