@@ -199,7 +199,6 @@ const ERROR_TEXTS = {
       : "Cette image est trop lourde pour le service : choisissez-en une plus légère.";
   },
   not_an_image: "Ce fichier n’est pas une image lisible : choisissez une photo ou un dessin (JPEG, PNG, WebP…).",
-  unsupported_upload: "Le service ne lit pas ce type de fichier : choisissez une image JPEG, PNG ou WebP.",
   bad_region: "La partie choisie est vide ou sort de l’image : tracez-en une autre.",
   picture_unavailable:
     "Le service n’a pas pu obtenir cette image de son serveur d’images : réessayez dans un instant.",
