@@ -37,11 +37,13 @@ def create_app(settings: Settings, context: ServiceContext | None = None) -> Fas
     )
     install_error_handlers(app)
     if settings.allowed_origins:
-        # The API only reads: other sites' pages may GET it, never with credentials.
+        # The API only reads: other sites' pages may GET it, and POST a picture to search
+        # with (its Content-Type names the picture's format), never with credentials.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.allowed_origins,
-            allow_methods=["GET", "HEAD"],
+            allow_methods=["GET", "HEAD", "POST"],
+            allow_headers=["Content-Type"],
             max_age=3600,
         )
     for module in (search, items, status):

@@ -41,6 +41,16 @@ def test_a_site_named_in_the_setting_may_call_the_api_from_its_pages(shapes_stor
             search, headers={**asked, "Access-Control-Request-Method": "DELETE"}
         )
         assert refused.status_code == 400
+        # A picture to search with may be posted, under its own type.
+        by_picture = f"{service.url}/api/search/image"
+        posting = {**asked, "Access-Control-Request-Method": "POST"}
+        posting["Access-Control-Request-Headers"] = "content-type"
+        preflight = httpx.options(by_picture, headers=posting)
+        assert preflight.status_code == 200 and preflight.headers[ALLOW] == SITE
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        assert "content-type" in preflight.headers["access-control-allow-headers"].lower()
+        sent = httpx.post(by_picture, content=b"", headers={"Origin": SITE})
+        assert sent.status_code == 400 and sent.headers[ALLOW] == SITE  # its error is readable
     finally:
         stop_service(service)
 
