@@ -222,8 +222,10 @@ def test_a_part_cut_by_the_image_server_finds_the_item_that_is_that_part(
     assert first["id"] in {collection["ids"]["red circle"], collection["ids"]["level 0 red circle"]}
     assert first["score"] > 0.99
     assert collection["ids"]["sheet"] not in [hit["id"] for hit in body["results"]]
-    # The server cut it: the part alone was asked for.
+    # The server cut it: the part alone was asked for, placed by the size its info.json
+    # gives (the manifest gives none).
     assert iiif_server.count(f"/query-sheets/level2/{RED_CIRCLE}/*") == before + 1
+    assert iiif_server.count("/query-sheets/level2/info.json") >= 1
 
 
 def test_a_part_of_a_level_0_image_is_cut_here(collection, iiif_server) -> None:

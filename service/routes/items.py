@@ -131,13 +131,15 @@ async def similar(
     part = None
     if region and region.strip():
         try:
-            item = await run_in_threadpool(with_size, item, ctx.fetcher)
-            part = parse_part(region, item_size(item))
+            part, results = await _similar_to_part(ctx, item, region, k)
         except PartError as error:
             raise BadRequest(str(error), code="bad_region") from error
         except PictureUnavailable as error:
-            raise _unavailable(item, error) from error
-        results = await _similar_to_part(ctx, item, part, k)
+            raise BadGateway(
+                f"the picture of item {item.id!r} could not be had to cut the region from: "
+                f"{error}. Try again later, or search with the whole item",
+                code="picture_unavailable",
+            ) from error
     else:
         found = await run_in_threadpool(ctx.searcher.similar, item, k)
         if found is None:
@@ -155,25 +157,16 @@ async def similar(
     )
 
 
-async def _similar_to_part(ctx: ServiceContext, item: ItemRecord, part: Part, k: int) -> list[Hit]:
-    """The neighbours of a part of the item, fetched from its image server (or its file)
-    and embedded now; the item itself is left out, as for the whole item."""
-    encoder = ctx.encoder.encoder
-    try:
-        tensor = await run_in_threadpool(
-            part_tensor, item, part, ctx.fetcher, encoder, DEFAULT_MAX_PIXELS
-        )
-    except PartError as error:
-        raise BadRequest(str(error), code="bad_region") from error
-    except PictureUnavailable as error:
-        raise _unavailable(item, error) from error
-    vector = await run_in_threadpool(ctx.encoder.embed_tensors, [tensor])
-    return await run_in_threadpool(ctx.searcher.search_vector, vector[0], k, item.key)
-
-
-def _unavailable(item: ItemRecord, error: PictureUnavailable) -> BadGateway:
-    return BadGateway(
-        f"the picture of item {item.id!r} could not be had to cut the region from: "
-        f"{error}. Try again later, or search with the whole item",
-        code="picture_unavailable",
+async def _similar_to_part(
+    ctx: ServiceContext, item: ItemRecord, region: str, k: int
+) -> tuple[Part, list[Hit]]:
+    """The part of the item that `region` names, and its neighbours: the part is fetched
+    from the item's image server (or its file) and embedded now; the item itself is left
+    out, as for the whole item. Raises PartError or PictureUnavailable."""
+    item = await run_in_threadpool(with_size, item, ctx.fetcher)
+    part = parse_part(region, item_size(item))
+    tensor = await run_in_threadpool(
+        part_tensor, item, part, ctx.fetcher, ctx.encoder.encoder, DEFAULT_MAX_PIXELS
     )
+    vector = await run_in_threadpool(ctx.encoder.embed_tensors, [tensor])
+    return part, await run_in_threadpool(ctx.searcher.search_vector, vector[0], k, item.key)
