@@ -293,3 +293,14 @@ def test_an_image_server_that_fails_is_a_502_naming_its_answer(collection, iiif_
     assert "HTTP 404" in error["message"] and "/query-sheets/level2/0,0," in error["message"]
     # The whole item is still searched with its stored vector.
     assert similar_part(collection, "sheet", "").status_code == 200
+
+
+def test_the_schema_says_how_to_send_a_picture_and_a_region(collection) -> None:
+    """Swagger UI (/docs) offers a file to send from this, and clients are generated from it."""
+    spec = collection["client"].get("/openapi.json").json()
+    upload = spec["paths"]["/api/search/image"]["post"]
+    content = upload["requestBody"]["content"]
+    assert content["image/*"]["schema"]["format"] == "binary"
+    assert content["multipart/form-data"]["schema"]["required"] == ["image"]
+    similar = spec["paths"]["/api/items/{item_id}/similar"]["get"]
+    assert "region" in [parameter["name"] for parameter in similar["parameters"]]
