@@ -280,3 +280,11 @@ def test_recall_of_an_empty_store_says_what_to_do(tmp_path):
     )
     assert result.returncode == 1
     assert "0 searchable item(s): index more first" in result.stderr
+
+
+def test_every_operation_of_the_schema_has_an_id_of_its_own(api) -> None:
+    spec = api.get("/openapi.json").json()
+    ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids)), sorted(ids)
+    assert api.head("/api/health").status_code == 200  # still served
+    assert api.head("/api/stats").status_code == 200

@@ -11,14 +11,17 @@ from ..schemas import HealthResponse, StatsResponse
 router = APIRouter(tags=["status"])
 
 
-# GET and HEAD: uptime monitors often ask with HEAD.
-@router.api_route("/stats", methods=["GET", "HEAD"], response_model=StatsResponse)
+# GET and HEAD: uptime monitors often ask with HEAD. HEAD is left out of the schema: one
+# route with both methods gave both operations one id, which client generators refuse.
+@router.get("/stats", response_model=StatsResponse)
+@router.head("/stats", include_in_schema=False)
 async def stats(ctx: ContextDep) -> StatsResponse:
     counts = await run_in_threadpool(ctx.store.stats)
     return StatsResponse(**counts, index=ctx.searcher.describe())
 
 
-@router.api_route("/health", methods=["GET", "HEAD"], response_model=HealthResponse)
+@router.get("/health", response_model=HealthResponse)
+@router.head("/health", include_in_schema=False)
 async def health(ctx: ContextDep) -> HealthResponse:
     index = await run_in_threadpool(ctx.searcher.index)
     return HealthResponse(status="ok", items=index.size, model=ctx.encoder.fingerprint.key)
