@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from PIL import Image
 
 from models.encoder import Encoder
 from models.fingerprint import Fingerprint
@@ -51,10 +50,6 @@ class EncoderThread:
     def embed_texts(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Encoder.embed_texts, run on the model's thread."""
         return self.run(self.encoder.embed_texts, texts, batch_size)
-
-    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """Encoder.embed_images, run on the model's thread."""
-        return self.run(self.encoder.embed_images, images)
 
     def embed_tensors(self, batch: Sequence[torch.Tensor]) -> np.ndarray:
         """Encoder.embed_tensors (pictures already preprocessed), run on the model's thread."""

@@ -74,7 +74,9 @@ async def search_by_picture(
             f"the picture sent cannot be read: {error}; send a JPEG, PNG, WebP, GIF or TIFF",
             code="not_an_image",
         ) from error
-    vector = await run_in_threadpool(ctx.encoder.embed_images, [picture])
+    # Preprocessed here, as the region search does: only the model runs on its thread.
+    tensor = await run_in_threadpool(ctx.encoder.encoder.preprocess, picture)
+    vector = await run_in_threadpool(ctx.encoder.embed_tensors, [tensor])
     results = await run_in_threadpool(ctx.searcher.search_vector, vector[0], k)
     return PictureSearchResponse(
         picture=PictureSize(width=width, height=height),
