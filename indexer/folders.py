@@ -57,6 +57,7 @@ from indexer.iiif import Manifest
 from indexer.iiif_canvas import ImageRef, Skipped, stable_id
 from indexer.iiif_labels import LanguageMap
 from indexer.images import open_header, shown_size
+from indexer.store import ItemRecord
 from indexer.store_takeover import ItemName
 
 FOLDER_VERSION = 0  # Manifest.version of a folder: not a IIIF Presentation version
@@ -306,3 +307,13 @@ def load_file_image(url: str, max_bytes: int) -> bytes:
     if not body:
         raise FileImageError("empty file (0 bytes)")
     return body
+
+
+def may_read_file(item: ItemRecord) -> bool:
+    """Whether the item's file:// image may be read and served: only for items of an
+    indexed folder, or of a manifest read from a local file the operator named. A
+    file:// URL that a remote document gave never is."""
+    url = item.image_url or ""
+    return url.startswith("file://") and (
+        item.from_local_file or is_folder_item(item.id, item.manifest_id, url)
+    )

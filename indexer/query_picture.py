@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from .fetch import Fetcher, FetchError
-from .folders import is_folder_item
+from .folders import may_read_file
 from .imageapi import ImageService, clip_box, image_size, region_box, with_info
 from .images import decode_image, open_header, shown_size
 from .pipeline import ImageEncoder, prepare, read_info
@@ -146,16 +146,6 @@ def part_in_image(item: ItemRecord, part: Part) -> str:
     if w < 1 or h < 1:
         raise PartError(f"the region is under a pixel of this {width}x{height} item: enlarge it")
     return f"{x},{y},{w},{h}"
-
-
-def may_read_file(item: ItemRecord) -> bool:
-    """Whether the item's file:// image may be read and served: only for items of an
-    indexed folder, or of a manifest read from a local file the operator named. A
-    file:// URL that a remote document gave never is."""
-    url = item.image_url or ""
-    return url.startswith("file://") and (
-        item.from_local_file or is_folder_item(item.id, item.manifest_id, url)
-    )
 
 
 def part_tensor(

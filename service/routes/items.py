@@ -9,14 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from indexer.folders import load_file_image
+from indexer.folders import load_file_image, may_read_file
 from indexer.images import DEFAULT_MAX_PIXELS, DecodeError, decode_image
 from indexer.query_picture import (
     Part,
     PartError,
     PictureUnavailable,
     item_size,
-    may_read_file,
     parse_part,
     part_tensor,
     with_size,
