@@ -10,7 +10,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _run_statements(conn: sqlite3.Connection, script: str) -> None:
@@ -193,6 +193,74 @@ def _local_files_v5(conn: sqlite3.Connection) -> None:
     ensure_column(conn, "manifests", "local_file", "INTEGER")
 
 
+def _terms_v6(conn: sqlite3.Connection) -> None:
+    """Vocabularies (the museum's thesauri), their concepts with the vectors the store's
+    model made of their labels, the cataloguers' decisions on draft subject terms, and
+    the reviewers allowed to make them. Machine suggestions themselves are not stored:
+    like the search index they follow from the stored vectors; a decision keeps the
+    suggestion it judged (score, model, date), which is the provenance that matters."""
+    _run_statements(
+        conn,
+        """
+        CREATE TABLE IF NOT EXISTS vocabularies (
+            name          TEXT PRIMARY KEY,     -- short name the operator gave it
+            title         TEXT NOT NULL,        -- JSON language map (may be empty)
+            source        TEXT NOT NULL,        -- the file it was read from
+            format        TEXT NOT NULL,        -- csv | skos | joconde
+            languages     TEXT NOT NULL,        -- JSON list, most labels first
+            added_at      TEXT NOT NULL,
+            updated_at    TEXT NOT NULL
+        );
+
+        -- A concept dropped from its file is retired, not deleted: decisions keep it.
+        CREATE TABLE IF NOT EXISTS concepts (
+            key         INTEGER PRIMARY KEY,
+            vocabulary  TEXT NOT NULL REFERENCES vocabularies(name),
+            id          TEXT NOT NULL,          -- its URI
+            labels      TEXT NOT NULL,          -- JSON {language: preferred label}
+            alt_labels  TEXT NOT NULL,          -- JSON {language: [labels]}
+            broader     TEXT NOT NULL,          -- JSON list of ids
+            notation    TEXT,
+            position    INTEGER NOT NULL,       -- order in its file
+            retired     INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (vocabulary, id)
+        );
+
+        CREATE TABLE IF NOT EXISTS concept_vectors (
+            concept_key INTEGER PRIMARY KEY REFERENCES concepts(key),
+            vector      BLOB NOT NULL,          -- float32 unit vector
+            fingerprint TEXT NOT NULL,
+            prompts     TEXT NOT NULL           -- the prompt set that made it
+        );
+
+        -- One decision per item and concept. The suggestion's fields are NULL for a
+        -- term a cataloguer added without the machine.
+        CREATE TABLE IF NOT EXISTS term_decisions (
+            item_key     INTEGER NOT NULL REFERENCES items(key),
+            concept_key  INTEGER NOT NULL REFERENCES concepts(key),
+            decision     TEXT NOT NULL,         -- accepted | rejected
+            decided_by   TEXT NOT NULL,
+            decided_at   TEXT NOT NULL,
+            score        REAL,
+            cosine       REAL,
+            rank         INTEGER,
+            scoring      TEXT,                  -- sigmoid | softmax
+            fingerprint  TEXT,
+            suggested_at TEXT,
+            PRIMARY KEY (item_key, concept_key)
+        );
+        CREATE INDEX IF NOT EXISTS term_decisions_concept ON term_decisions(concept_key);
+
+        -- Who may change the store through the service: a name and its token's hash.
+        CREATE TABLE IF NOT EXISTS reviewers (
+            name       TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            added_at   TEXT NOT NULL
+        )
+        """,
+    )
+
+
 def _is_json_list(text: str) -> bool:
     try:
         return isinstance(json.loads(text), list)
@@ -206,6 +274,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     3: _described_service_v3,
     4: _generations_v4,
     5: _local_files_v5,
+    6: _terms_v6,
 }
 
 

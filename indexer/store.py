@@ -346,6 +346,17 @@ class Store:
                 raise
             conn.execute("COMMIT")
 
+    # Modules that keep their own tables in the store (terms, reviewers) read and write
+    # through these: the same per-thread connection and the one writer lock.
+
+    def reader(self) -> sqlite3.Connection:
+        return self._conn()
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        with self._transaction() as conn:
+            yield conn
+
     # -- meta and model ------------------------------------------------------------------
 
     def _meta(self, key: str) -> str | None:
