@@ -1,4 +1,5 @@
-"""`regard`: the command-line tool (index, serve, stats, failures)."""
+"""`regard`: the command-line tool (index, serve, stats, failures, recall; the terms'
+commands are in cli_terms)."""
 
 from __future__ import annotations
 
@@ -17,43 +18,23 @@ from typing import TYPE_CHECKING, Any
 
 from models.runtimes import RUNTIMES  # torch-free: --help stays quick
 
+from .cli_common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    positive_float,
+    positive_int,
+)
+from .cli_common import error as _error
+from .cli_common import store_arg as _store_arg
+from .cli_terms import COMMANDS as TERM_COMMANDS
+from .cli_terms import add_parsers as add_term_parsers
+
 if TYPE_CHECKING:
     from indexer.pipeline import IndexReport
     from indexer.store import Store
     from models import Encoder
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number above zero (0 workers or a batch of 0 mean nothing)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is too small: give 1 or more")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is too small: give more than 0")
-    return value
-
-
-def _store_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store",
-        required=True,
-        type=Path,
-        metavar="DIR",
-        help="folder of the collection store (SQLite database, FAISS index)",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,11 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", metavar="DEVICE", help="torch device (default: cuda when available, else cpu)"
     )
     recall.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_term_parsers(commands)
     return parser
-
-
-def _error(message: str) -> None:
-    print(f"regard: {message}", file=sys.stderr)
 
 
 # -- index ---------------------------------------------------------------------------------
@@ -557,6 +535,7 @@ COMMANDS = {
     "stats": cmd_stats,
     "failures": cmd_failures,
     "recall": cmd_recall,
+    **TERM_COMMANDS,
 }
 
 

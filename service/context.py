@@ -15,6 +15,8 @@ from indexer.fetch import Fetcher, FetchSettings
 from indexer.index_plan import IndexSettings
 from indexer.search import Searcher
 from indexer.store import Store
+from indexer.store_terms import TermStore
+from indexer.terms import ModelScoring, TermScorer
 from indexer.text_cache import TextEmbeddingCache
 from models.encoder_thread import EncoderThread
 
@@ -27,6 +29,8 @@ class ServiceContext:
     store: Store
     encoder: EncoderThread
     searcher: Searcher
+    terms: TermStore
+    scorer: TermScorer
     # Fetches the part of an item a search asks with, from its image server: an answer
     # is awaited by a person, so it waits less and retries once.
     fetcher: Fetcher = field(
@@ -54,7 +58,9 @@ class ServiceContext:
         # Build or load the index now, not on the first query; on the model's thread, as
         # a build runs OpenMP too.
         encoder.run(searcher.index)
-        return cls(settings, store, encoder, searcher)
+        terms = TermStore(store)
+        scorer = TermScorer(terms, ModelScoring.of(encoder.encoder))
+        return cls(settings, store, encoder, searcher, terms, scorer)
 
     def close(self) -> None:
         self.encoder.close()

@@ -29,6 +29,13 @@ class BadRequest(ApiError):
     code = "bad_request"
 
 
+class Unauthorized(ApiError):
+    """No token, or one nobody was given: the request changes the store."""
+
+    status = 401
+    code = "token_required"
+
+
 class NotFound(ApiError):
     status = 404
     code = "not_found"
@@ -67,7 +74,11 @@ def _describe_validation(error: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(error.status, error.code, error.message), error.status)
+        # A 401 names the scheme its token goes in (RFC 9110): Authorization: Bearer TOKEN.
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return JSONResponse(
+            error_body(error.status, error.code, error.message), error.status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:

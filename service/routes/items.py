@@ -34,7 +34,7 @@ router = APIRouter(tags=["items"], dependencies=[Depends(require_utf8_query)])
 ItemId = Annotated[str, Path(description="Regard's id of the image, as search returns it.")]
 
 
-def _why_no_vector(item: ItemRecord) -> str:
+def why_no_vector(item: ItemRecord) -> str:
     if item.state == "failed":
         return (
             f"its image failed ({item.failure_reason}); `regard index` tries it again, "
@@ -46,7 +46,7 @@ def _why_no_vector(item: ItemRecord) -> str:
     return "it is not embedded yet: run (or finish) `regard index` on its collection"
 
 
-def _find(ctx: ServiceContext, item_id: str) -> ItemRecord:
+def find_item(ctx: ServiceContext, item_id: str) -> ItemRecord:
     item = ctx.store.get_item(item_id)
     if item is None:
         raise NotFound(
@@ -58,7 +58,7 @@ def _find(ctx: ServiceContext, item_id: str) -> ItemRecord:
 
 @router.get("/items/{item_id}", response_model=ItemDetail)
 async def get_item(ctx: ContextDep, item_id: ItemId) -> ItemDetail:
-    item = await run_in_threadpool(_find, ctx, item_id)
+    item = await run_in_threadpool(find_item, ctx, item_id)
     return item_detail(item, ctx.settings.thumbnail_size)
 
 
@@ -76,7 +76,7 @@ async def local_image(
 ) -> Response:
     """The picture of an item indexed from a local folder, or a file:// image of a
     manifest read from a local file (IIIF items link to their own Image API instead)."""
-    item = await run_in_threadpool(_find, ctx, item_id)
+    item = await run_in_threadpool(find_item, ctx, item_id)
     file_url = item.image_url or ""
     if not file_url.startswith("file://"):
         raise NotFound(
@@ -125,7 +125,7 @@ async def similar(
     ] = None,
 ) -> SimilarResponse:
     check_k(k, ctx.settings.max_k)
-    item = await run_in_threadpool(_find, ctx, item_id)
+    item = await run_in_threadpool(find_item, ctx, item_id)
     started = time.perf_counter()
     part = None
     if region and region.strip():
@@ -142,7 +142,7 @@ async def similar(
     else:
         found = await run_in_threadpool(ctx.searcher.similar, item, k)
         if found is None:
-            why = _why_no_vector(item)
+            why = why_no_vector(item)
             raise BadRequest(f"item {item_id!r} has no vector: {why}", code="no_vector")
         results = found
     size = ctx.settings.thumbnail_size
