@@ -84,7 +84,7 @@ def read_vocabulary(
         raise VocabularyError(
             path,
             f"{what}: name the file with one of {', '.join(SUFFIXES)} "
-            f"or pass format= one of {', '.join(FORMATS)}",
+            f"or give its format (regard vocab add --format {'|'.join(FORMATS)})",
         )
     # Imported here: the readers import this module, and rdflib is slow to import.
     if chosen == "csv":
