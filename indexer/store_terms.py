@@ -226,6 +226,22 @@ class TermStore:
                 return info
         raise TermsError(self._unknown(self.store.reader(), name))
 
+    def save_scoring(self, scoring: dict[str, Any]) -> None:
+        """How the store's model scores terms (its logit scale and bias): suggestions can
+        then be made from the stored vectors without loading the model."""
+        with self.store.writing() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('term_scoring', ?)", (json.dumps(scoring),)
+            )
+
+    def scoring(self) -> dict[str, Any] | None:
+        row = (
+            self.store.reader()
+            .execute("SELECT value FROM meta WHERE key = 'term_scoring'")
+            .fetchone()
+        )
+        return None if row is None else json.loads(row[0])
+
     # -- concepts and their vectors ----------------------------------------------------------
 
     def concepts_to_embed(self, fingerprint: str, prompt_set: str) -> list[StoredConcept]:

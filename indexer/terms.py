@@ -10,15 +10,16 @@ subjects: they are not suggested.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .store import now
-from .store_terms import MachineSuggestion, StoredConcept, TermStore
+from .store_terms import MachineSuggestion, StoredConcept, TermsError, TermStore
 
 if TYPE_CHECKING:
     from models import Encoder
@@ -34,6 +35,20 @@ class ModelScoring:
     scoring: str  # sigmoid | softmax
     logit_scale: float
     logit_bias: float
+
+    @classmethod
+    def stored(cls, terms: TermStore) -> ModelScoring:
+        """As `regard vocab add` recorded it, for work that needs no model loaded."""
+        recorded = terms.scoring()
+        if recorded is None:
+            raise TermsError(
+                "this store has no vocabulary embedded yet: add one with "
+                "`regard vocab add FILE --store DIR`"
+            )
+        return cls(**recorded)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
     @classmethod
     def of(cls, encoder: Encoder) -> ModelScoring:
@@ -59,7 +74,7 @@ class Suggestion:
 
 @dataclass
 class _Candidates:
-    stamp: tuple[str, int]  # the vocabulary's updated_at and embedded count when read
+    stamp: tuple[str, int, int]  # the vocabulary's updated_at and counts when read
     concepts: list[StoredConcept]
     matrix: np.ndarray
     by_id: dict[str, StoredConcept]  # every concept, retired too, for broader chains
@@ -78,13 +93,27 @@ class TermScorer:
         self._lock = threading.Lock()
 
     def suggest(self, vector: np.ndarray, vocabulary: str, k: int) -> list[Suggestion]:
+        return self.suggest_many(np.asarray(vector)[None, :], vocabulary, k)[0]
+
+    def suggest_many(self, vectors: np.ndarray, vocabulary: str, k: int) -> list[list[Suggestion]]:
+        """The top `k` of a vocabulary for each row of `vectors` (one product for all)."""
         candidates = self._candidates(vocabulary)
-        cosines, scores = self._score(vector, candidates)
-        order = np.argsort(-cosines, kind="stable")[:k]
-        return [
-            self._suggestion(candidates, cosines, scores, i, rank)
-            for rank, i in enumerate(order, 1)
-        ]
+        cosines, scores = self._score(vectors, candidates)
+        k = min(k, cosines.shape[1])
+        if k == 0:
+            return [[] for _ in range(len(vectors))]
+        top = np.argpartition(-cosines, k - 1, axis=1)[:, :k]
+        found = []
+        for row, columns in enumerate(top):
+            # Best first; ties in the order of the vocabulary's file.
+            order = columns[np.lexsort((columns, -cosines[row, columns]))]
+            found.append(
+                [
+                    self._suggestion(candidates, cosines[row], scores[row], i, rank)
+                    for rank, i in enumerate(order, 1)
+                ]
+            )
+        return found
 
     def judge(self, vector: np.ndarray, concept: StoredConcept) -> Suggestion | None:
         """What the model says of this one concept for the item: its score and its rank
@@ -94,8 +123,8 @@ class TermScorer:
         if index is None:
             return None
         cosines, scores = self._score(vector, candidates)
-        rank = 1 + int(np.count_nonzero(cosines > cosines[index]))
-        return self._suggestion(candidates, cosines, scores, index, rank)
+        rank = 1 + int(np.count_nonzero(cosines[0] > cosines[0, index]))
+        return self._suggestion(candidates, cosines[0], scores[0], index, rank)
 
     def broader_chain(self, concept: StoredConcept) -> list[StoredConcept]:
         """Its parents up to the vocabulary's top, through each first parent in the file."""
@@ -115,16 +144,19 @@ class TermScorer:
 
     # -- inside --------------------------------------------------------------------------------
 
-    def _score(self, vector: np.ndarray, candidates: _Candidates) -> tuple[np.ndarray, np.ndarray]:
+    def _score(self, vectors: np.ndarray, candidates: _Candidates) -> tuple[np.ndarray, np.ndarray]:
+        """Cosines and scores, one row per vector, one column per candidate."""
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         if not candidates.concepts:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
-        cosines = candidates.matrix @ np.asarray(vector, dtype=np.float32)
+            empty = np.zeros((len(vectors), 0), dtype=np.float32)
+            return empty, empty
+        cosines = vectors @ candidates.matrix.T
         logits = self.model.logit_scale * cosines.astype(np.float64) + self.model.logit_bias
         if self.model.scoring == "sigmoid":
             scores = 1.0 / (1.0 + np.exp(-logits))
         else:
-            shifted = np.exp(logits - logits.max())
-            scores = shifted / shifted.sum()
+            shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+            scores = shifted / shifted.sum(axis=1, keepdims=True)
         return cosines, scores
 
     def _suggestion(
@@ -140,7 +172,7 @@ class TermScorer:
 
     def _candidates(self, vocabulary: str) -> _Candidates:
         info = self.terms.vocabulary(vocabulary)  # raises TermsError when unknown
-        stamp = (info.updated_at, info.embedded)
+        stamp = (info.updated_at, info.concepts, info.embedded)
         with self._lock:
             cached = self._cache.get(vocabulary)
             if cached is not None and cached.stamp == stamp:

@@ -20,6 +20,7 @@ from models.term_prompts import PROMPT_SET, embed_terms
 
 from .store import Store
 from .store_terms import SaveCounts, TermsError, TermStore, check_name
+from .terms import ModelScoring
 from .vocabulary import read_vocabulary
 
 BUNDLED_FOLDER = Path(__file__).parent / "vocabularies"
@@ -64,7 +65,7 @@ def default_name(path: Path) -> str:
 def add_vocabulary(
     store: Store,
     embed_texts: Callable[[list[str]], np.ndarray],
-    fingerprint: str,
+    scoring: ModelScoring,
     source: str,
     name: str | None = None,
     file_format: str | None = None,
@@ -72,14 +73,15 @@ def add_vocabulary(
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Read `source`, save it as vocabulary `name` and embed the terms still missing a
-    vector of the store's model (`embed_texts` is that model's). `progress(done, total)`
-    follows the embedding."""
+    vector of the store's model (`embed_texts` and `scoring` are that model's).
+    `progress(done, total)` follows the embedding."""
     path = resolve_source(source)
     name = check_name(name) if name else default_name(path)
     vocabulary = read_vocabulary(path, file_format, default_language)
     terms = TermStore(store)
     counts = terms.save_vocabulary(name, vocabulary, str(path))
-    embedded = embed_missing(terms, embed_texts, fingerprint, progress)
+    terms.save_scoring(scoring.to_dict())
+    embedded = embed_missing(terms, embed_texts, scoring.fingerprint, progress)
     return ImportReport(name, str(path), counts, embedded, vocabulary.warnings)
 
 

@@ -59,6 +59,16 @@ def add_parsers(commands: Any) -> None:
     export.add_argument(
         "--output", type=Path, metavar="FILE", help="write to FILE (default: standard output)"
     )
+    export.add_argument(
+        "--suggestions",
+        type=positive_int,
+        metavar="K",
+        help="add the model's top K terms of each vocabulary for every item, not reviewed, "
+        "marked as the machine's (default: decisions only)",
+    )
+    export.add_argument(
+        "--vocabulary", metavar="NAME", help="only this vocabulary (default: every one)"
+    )
 
 
 def _vocab_parsers(commands: Any) -> None:
@@ -178,6 +188,7 @@ def _vocab_add(store: Any, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from indexer.encoders import encoder_for_store
+    from indexer.terms import ModelScoring
     from indexer.vocab_import import add_vocabulary, resolve_source
 
     resolve_source(args.source)  # a wrong name fails before the model loads
@@ -191,7 +202,7 @@ def _vocab_add(store: Any, args: argparse.Namespace) -> int:
         report = add_vocabulary(
             store,
             encoder.embed_texts,
-            encoder.fingerprint.key,
+            ModelScoring.of(encoder),
             args.source,
             name=args.name,
             file_format=args.format,
@@ -299,16 +310,26 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from itertools import chain
+
     from indexer.store import Store
-    from indexer.term_export import annotation_page, csv_rows, decided_terms
+    from indexer.store_terms import TermStore
+    from indexer.term_export import annotation_page, csv_rows, decided_terms, suggested_terms
+    from indexer.terms import ModelScoring, TermScorer
 
     store = Store.open(args.store)
-    if args.format == "csv":
-        chunks = csv_rows(decided_terms(store))
-    else:
-        page = annotation_page(decided_terms(store, "accepted"))
-        chunks = iter([json.dumps(page, indent=2, ensure_ascii=False) + "\n"])
-    _write(args.output, chunks)
+    terms = TermStore(store)
+    if args.vocabulary:
+        terms.vocabulary(args.vocabulary)  # unknown: an error naming the ones there are
+    # Annotations publish what stands: accepted terms (and, asked for, the machine's).
+    # The CSV keeps every decision.
+    kind = "accepted" if args.format == "annotations" else None
+    exported = decided_terms(store, kind, args.vocabulary)
+    if args.suggestions:
+        scorer = TermScorer(terms, ModelScoring.stored(terms))
+        names = [args.vocabulary] if args.vocabulary else terms.vocabulary_names()
+        exported = chain(exported, suggested_terms(store, scorer, names, args.suggestions))
+    _write(args.output, csv_rows(exported) if args.format == "csv" else annotation_page(exported))
     return EXIT_OK
 
 

@@ -297,7 +297,7 @@ def test_accepted_terms_export_as_web_annotations(store: Path, api, token: str) 
     assert answer.headers["content-type"].startswith("application/ld+json")
     page = answer.json()
     assert page["type"] == "AnnotationPage"
-    assert page["@context"] == "http://www.w3.org/ns/anno.jsonld"
+    assert page["@context"][0] == "http://www.w3.org/ns/anno.jsonld"
     mine = [a for a in page["items"] if _target_id(a).endswith(_canvas_of(store, item_id))]
     assert len(mine) == 1  # the rejected colour is not published
     (note,) = mine
@@ -305,8 +305,9 @@ def test_accepted_terms_export_as_web_annotations(store: Path, api, token: str) 
     assert note["body"][0]["source"]["id"] == EX + shape
     assert {b["value"] for b in note["body"][1:]} == {shape, _french(shape)}
     assert note["creator"] == {"type": "Person", "name": "Marie Dupont"}
-    assert note["generator"]["type"] == "Software"
-    assert "regard-test|" in note["generator"]["name"]
+    assert note["generator"] == {"type": "Software", "name": "Regard"}
+    assert note["regard:suggestion"]["model"].startswith("regard-test|")
+    assert note["regard:suggestion"]["rank"] >= 1
     assert note["target"]["source"]["partOf"][0]["type"] == "Manifest"
     assert note["id"].startswith("urn:regard:term:")
 
@@ -428,3 +429,65 @@ def test_a_store_without_a_model_takes_no_vocabulary(tmp_path: Path, capsys) -> 
 def test_wrong_input_to_the_terms_commands_says_what_to_do(store, args, said, capsys) -> None:
     assert run(*args, "--store", str(store)) == 1
     assert said in capsys.readouterr().err
+
+
+def test_the_models_suggestions_for_every_item_export_marked_as_the_machines(
+    store: Path, api, token: str, tmp_path: Path
+) -> None:
+    item_id, shape, colour = shape_items(store)[8]
+    decide(api, item_id, shape, "accepted", token)
+    out = tmp_path / "suggested.jsonld"
+    args = ("export", "--store", str(store), "--suggestions", "2", "--output", str(out))
+    assert run(*args) == 0
+    page = json.loads(out.read_text(encoding="utf-8"))
+    searchable = len(items_by_label(store))
+    machine = [a for a in page["items"] if a["creator"]["type"] == "Software"]
+    people = [a for a in page["items"] if a["creator"]["type"] == "Person"]
+    assert people and all(a["generator"]["name"] == "Regard" for a in people)
+    # Two terms an item, less those a reviewer decided (they are the Person's).
+    per_item: dict[str, int] = {}
+    for note in machine:
+        per_item[_target_id(note)] = per_item.get(_target_id(note), 0) + 1
+    decided_items = (
+        Store.open(store)
+        .reader()
+        .execute("SELECT COUNT(DISTINCT item_key) FROM term_decisions")
+        .fetchone()[0]
+    )
+    assert max(per_item.values()) == 2
+    assert sum(n == 2 for n in per_item.values()) >= searchable - decided_items
+    mine = [a for a in page["items"] if _target_id(a) == _canvas_of(store, item_id)]
+    by_concept = {a["body"][0]["source"]["id"].removeprefix(EX): a for a in mine}
+    assert by_concept[shape]["creator"]["type"] == "Person"
+    assert by_concept[colour]["creator"] == {
+        "type": "Software",
+        "name": f"Regard ({by_concept[colour]['regard:suggestion']['model']})",
+    }
+    assert by_concept[colour]["regard:suggestion"]["rank"] in (1, 2)
+    assert len({a["id"] for a in page["items"]}) == len(page["items"])
+
+
+def test_suggestions_export_as_csv_lines_of_their_own(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "suggested.csv"
+    args = ("--store", str(store), "--format", "csv", "--output", str(out))
+    assert run("export", *args, "--suggestions", "1", "--vocabulary", VOCABULARY) == 0
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    suggested = [r for r in rows if r["decision"] == "suggested"]
+    assert suggested and all(
+        r["decided_by"] == "" and r["machine_suggestion"] == "yes" for r in suggested
+    )
+    assert all(r["rank"] == "1" for r in suggested)
+    assert {r["decision"] for r in rows} <= {"accepted", "rejected", "suggested"}
+    # Each item's first suggestion is the one the API ranks first.
+    with TestClient(create_app(Settings(store=store))) as client:
+        row = suggested[0]
+        (group,) = client.get(f"/api/items/{row['item_id']}/terms?k=1").json()["vocabularies"]
+    assert group["terms"][0]["concept"]["id"] == row["concept_id"]
+    assert float(row["score"]) == group["terms"][0]["suggestion"]["score"]
+
+
+def test_suggestions_need_a_vocabulary_first(shapes_store: Path, tmp_path: Path, capsys) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(shapes_store, store)
+    assert run("export", "--store", str(store), "--suggestions", "3") == 1
+    assert "regard vocab add" in capsys.readouterr().err

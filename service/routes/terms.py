@@ -7,7 +7,7 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from indexer.reviewers import reviewer_of
@@ -113,11 +113,12 @@ async def decide(
 
 
 @router.get("/export/annotations")
-async def export_annotations(ctx: ContextDep) -> JSONResponse:
+async def export_annotations(ctx: ContextDep) -> StreamingResponse:
     """The accepted terms as one W3C AnnotationPage (motivation `classifying`)."""
-    page = await run_in_threadpool(annotation_page, decided_terms(ctx.store, "accepted"))
-    return JSONResponse(
-        page,
+    # Read in one worker thread: the store's connections belong to their thread.
+    accepted = await run_in_threadpool(lambda: list(decided_terms(ctx.store, "accepted")))
+    return StreamingResponse(
+        annotation_page(accepted),
         media_type='application/ld+json; profile="http://www.w3.org/ns/anno.jsonld"',
         headers={"Content-Disposition": 'inline; filename="regard-terms.jsonld"'},
     )
@@ -126,9 +127,9 @@ async def export_annotations(ctx: ContextDep) -> JSONResponse:
 @router.get("/export/terms.csv")
 async def export_csv(ctx: ContextDep) -> StreamingResponse:
     """Every decision, rejections too, one a line, with the model's word on each."""
-    rows = await run_in_threadpool(lambda: list(csv_rows(decided_terms(ctx.store))))
+    decided = await run_in_threadpool(lambda: list(decided_terms(ctx.store)))
     return StreamingResponse(
-        iter(rows),
+        csv_rows(decided),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="regard-terms.csv"'},
     )
