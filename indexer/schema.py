@@ -10,7 +10,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _run_statements(conn: sqlite3.Connection, script: str) -> None:
@@ -261,6 +261,36 @@ def _terms_v6(conn: sqlite3.Connection) -> None:
     )
 
 
+def _map_v7(conn: sqlite3.Connection) -> None:
+    """The map of the collection: each item's place and cluster, the clusters with their
+    names, and the landmarks the layout was fitted on (new items are placed among
+    them). Derived from the vectors, like the index: `regard map` makes it again."""
+    _run_statements(
+        conn,
+        """
+        CREATE TABLE IF NOT EXISTS map_points (
+            item_key INTEGER PRIMARY KEY REFERENCES items(key),
+            x        REAL NOT NULL,                -- 0..1, across
+            y        REAL NOT NULL,                -- 0..1, down
+            cluster  INTEGER NOT NULL,
+            landmark INTEGER NOT NULL DEFAULT 0    -- 1: the layout was fitted on it
+        );
+        CREATE INDEX IF NOT EXISTS map_points_cluster ON map_points(cluster);
+
+        CREATE TABLE IF NOT EXISTS map_clusters (
+            id       INTEGER PRIMARY KEY,
+            x        REAL NOT NULL,
+            y        REAL NOT NULL,
+            size     INTEGER NOT NULL,
+            centroid BLOB NOT NULL,                -- float32 unit vector
+            names    TEXT NOT NULL,                -- JSON {language: name}, {} when unnamed
+            terms    TEXT NOT NULL,                -- JSON list of the terms that name it
+            central  TEXT NOT NULL                 -- JSON keys of its items nearest its centroid
+        )
+        """,
+    )
+
+
 def _is_json_list(text: str) -> bool:
     try:
         return isinstance(json.loads(text), list)
@@ -275,6 +305,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     4: _generations_v4,
     5: _local_files_v5,
     6: _terms_v6,
+    7: _map_v7,
 }
 
 

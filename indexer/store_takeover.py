@@ -127,8 +127,9 @@ def _forget_folders(conn: sqlite3.Connection, folders: Sequence[str]) -> None:
 
 
 def _delete_items(conn: sqlite3.Connection, keys_sql: str, params: Sequence[Any] = ()) -> int:
-    """Delete the items that `keys_sql` selects, with their vectors, failures and term
-    decisions (nothing can find those items again); returns how many were not removed."""
+    """Delete the items that `keys_sql` selects, with their vectors, failures, term
+    decisions and places on the map (nothing can find those items again); returns how
+    many were not removed."""
     keys = json.dumps([key for (key,) in conn.execute(keys_sql, params)])
     chosen = "IN (SELECT value FROM json_each(?))"
     live = conn.execute(
@@ -140,6 +141,7 @@ def _delete_items(conn: sqlite3.Connection, keys_sql: str, params: Sequence[Any]
     )
     conn.execute(f"DELETE FROM vectors WHERE item_key {chosen}", (keys,))
     conn.execute(f"DELETE FROM term_decisions WHERE item_key {chosen}", (keys,))
+    conn.execute(f"DELETE FROM map_points WHERE item_key {chosen}", (keys,))
     conn.execute(f"DELETE FROM items WHERE key {chosen}", (keys,))
     return live
 

@@ -82,6 +82,10 @@ class Snapshot:
         ).fetchone()
         return int(count), (int(row[0]) // 2 if row else 0)
 
+    def vectors_of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The searchable ones among `keys` (see vectors_by_key), in this snapshot."""
+        return vectors_by_key(self._conn, keys)
+
     def chunks(self, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """All searchable (keys, float16 vectors), `rows` at a time, in key order: never
         all of them in memory at once."""

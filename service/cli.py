@@ -1,5 +1,5 @@
 """`regard`: the command-line tool (index, serve, stats, failures, recall; the terms'
-commands are in cli_terms)."""
+commands are in cli_terms, the map's in cli_map)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ from .cli_common import (
 )
 from .cli_common import error as _error
 from .cli_common import store_arg as _store_arg
+from .cli_map import COMMANDS as MAP_COMMANDS
+from .cli_map import add_parsers as add_map_parsers
 from .cli_terms import COMMANDS as TERM_COMMANDS
 from .cli_terms import add_parsers as add_term_parsers
 
@@ -178,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recall.add_argument("--json", action="store_true", help="print JSON instead of text")
     add_term_parsers(commands)
+    add_map_parsers(commands)
     return parser
 
 
@@ -536,6 +539,7 @@ COMMANDS = {
     "failures": cmd_failures,
     "recall": cmd_recall,
     **TERM_COMMANDS,
+    **MAP_COMMANDS,
 }
 
 

@@ -1,0 +1,211 @@
+"""The map's tables in the store: items' places, clusters, landmarks, and what made them.
+
+A new map replaces the old one in one transaction: a crash while it is written leaves
+the old map whole. Items placed later are added beside it. Only items searchable now
+are read back: a removed item leaves the map without it being rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .store import Store
+from .store_terms import StoredConcept
+
+ON_MAP = "FROM map_points p JOIN items i ON i.key = p.item_key WHERE i.state = 'indexed'"
+
+
+@dataclass
+class ClusterName:
+    """What names a cluster: its name per language, and the terms it is made of."""
+
+    names: dict[str, str] = field(default_factory=dict)  # {language: "fauteuil · chaise"}
+    terms: list[StoredConcept] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: int
+    x: float
+    y: float
+    size: int  # searchable items in it now
+    centroid: np.ndarray
+    names: dict[str, str]
+    terms: list[dict[str, Any]]  # {id, vocabulary, labels}
+    central: list[int]  # keys of its items nearest its centroid, nearest first
+
+
+@dataclass(frozen=True)
+class MapPoints:
+    ids: list[str]
+    x: list[float]
+    y: list[float]
+    cluster: list[int]
+
+
+class MapStore:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def info(self) -> dict[str, Any] | None:
+        """What the map was made from and how (None: no map yet)."""
+        row = self.store.reader().execute("SELECT value FROM meta WHERE key = 'map'").fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def replace(
+        self,
+        keys: np.ndarray,
+        places: np.ndarray,
+        clusters: np.ndarray,
+        landmarks: np.ndarray,
+        centroids: np.ndarray,
+        central: Sequence[Sequence[int]],
+        names: Sequence[ClusterName],
+        info: dict[str, Any],
+    ) -> None:
+        """The whole map anew; `central` lists each cluster's items nearest its centroid."""
+        is_landmark = np.isin(keys, landmarks)
+        with self.store.writing() as conn:
+            conn.execute("DELETE FROM map_points")
+            conn.execute("DELETE FROM map_clusters")
+            _insert_points(conn, keys, places, clusters, is_landmark)
+            for cluster, (centroid, name) in enumerate(zip(centroids, names, strict=True)):
+                members = clusters == cluster
+                x, y = places[members].mean(axis=0) if members.any() else (0.5, 0.5)
+                conn.execute(
+                    "INSERT INTO map_clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        cluster,
+                        float(x),
+                        float(y),
+                        int(members.sum()),
+                        np.asarray(centroid, dtype=np.float32).tobytes(),
+                        json.dumps(name.names, ensure_ascii=False),
+                        json.dumps([_term(c) for c in name.terms], ensure_ascii=False),
+                        json.dumps([int(key) for key in central[cluster]]),
+                    ),
+                )
+            _save_info(conn, info)
+
+    def add(
+        self, keys: np.ndarray, places: np.ndarray, clusters: np.ndarray, info: dict[str, Any]
+    ) -> None:
+        """Items placed among the map's landmarks, the rest left where it is."""
+        with self.store.writing() as conn:
+            conn.execute(
+                "DELETE FROM map_points WHERE item_key IN (SELECT value FROM json_each(?))",
+                (json.dumps(keys.tolist()),),
+            )
+            _insert_points(conn, keys, places, clusters, np.zeros(len(keys), dtype=bool))
+            _save_info(conn, info)
+
+    def rename(
+        self,
+        names: Sequence[ClusterName],
+        info: dict[str, Any],
+    ) -> None:
+        """New names for the clusters, in their order."""
+        with self.store.writing() as conn:
+            ids = [row[0] for row in conn.execute("SELECT id FROM map_clusters ORDER BY id")]
+            for cluster, name in zip(ids, names, strict=True):
+                conn.execute(
+                    "UPDATE map_clusters SET names = ?, terms = ? WHERE id = ?",
+                    (
+                        json.dumps(name.names, ensure_ascii=False),
+                        json.dumps([_term(c) for c in name.terms], ensure_ascii=False),
+                        cluster,
+                    ),
+                )
+            _save_info(conn, info)
+
+    def landmarks(self) -> tuple[np.ndarray, np.ndarray]:
+        """The landmarks' keys and places (removed ones too: they still place items)."""
+        rows = (
+            self.store.reader()
+            .execute("SELECT item_key, x, y FROM map_points WHERE landmark ORDER BY item_key")
+            .fetchall()
+        )
+        keys = np.array([row[0] for row in rows], dtype=np.int64)
+        places = np.array([(row[1], row[2]) for row in rows], dtype=np.float32).reshape(-1, 2)
+        return keys, places
+
+    def placed_keys(self) -> np.ndarray:
+        rows = self.store.reader().execute("SELECT item_key FROM map_points")
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def count(self) -> int:
+        return int(self.store.reader().execute(f"SELECT COUNT(*) {ON_MAP}").fetchone()[0])
+
+    def points(self, offset: int, limit: int) -> MapPoints:
+        rows = (
+            self.store.reader()
+            .execute(
+                f"SELECT i.id, p.x, p.y, p.cluster {ON_MAP} ORDER BY p.item_key LIMIT ? OFFSET ?",
+                (limit, offset),
+            )
+            .fetchall()
+        )
+        return MapPoints(
+            ids=[row[0] for row in rows],
+            x=[round(row[1], 5) for row in rows],
+            y=[round(row[2], 5) for row in rows],
+            cluster=[row[3] for row in rows],
+        )
+
+    def clusters(self) -> list[Cluster]:
+        conn = self.store.reader()
+        sizes = dict(conn.execute(f"SELECT p.cluster, COUNT(*) {ON_MAP} GROUP BY p.cluster"))
+        rows = conn.execute("SELECT * FROM map_clusters ORDER BY id").fetchall()
+        return [
+            Cluster(
+                id=row["id"],
+                x=row["x"],
+                y=row["y"],
+                size=sizes.get(row["id"], 0),
+                centroid=np.frombuffer(row["centroid"], dtype=np.float32),
+                names=json.loads(row["names"]),
+                terms=json.loads(row["terms"]),
+                central=json.loads(row["central"]),
+            )
+            for row in rows
+        ]
+
+    def members(self, cluster: int) -> np.ndarray:
+        rows = self.store.reader().execute(
+            f"SELECT p.item_key {ON_MAP} AND p.cluster = ?", (cluster,)
+        )
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+
+def _insert_points(
+    conn: sqlite3.Connection,
+    keys: np.ndarray,
+    places: np.ndarray,
+    clusters: np.ndarray,
+    is_landmark: np.ndarray,
+) -> None:
+    conn.executemany(
+        "INSERT INTO map_points VALUES (?, ?, ?, ?, ?)",
+        zip(
+            keys.tolist(),
+            places[:, 0].tolist(),
+            places[:, 1].tolist(),
+            clusters.tolist(),
+            is_landmark.astype(int).tolist(),
+            strict=True,
+        ),
+    )
+
+
+def _save_info(conn: sqlite3.Connection, info: dict[str, Any]) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('map', ?)", (json.dumps(info),))
+
+
+def _term(concept: StoredConcept) -> dict[str, Any]:
+    return {"id": concept.id, "vocabulary": concept.vocabulary, "labels": concept.labels}

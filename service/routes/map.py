@@ -1,0 +1,137 @@
+"""The map of the collection: its clusters, its points (by pages), one cluster's items."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Depends, Path, Query
+from starlette.concurrency import run_in_threadpool
+
+from indexer.search import Hit
+from indexer.store_map import Cluster, MapStore
+
+from ..context import ContextDep, ServiceContext
+from ..errors import BadRequest, NotFound
+from ..map_schemas import (
+    ClusterResponse,
+    ClusterSummary,
+    ClusterTerm,
+    MapPointsResponse,
+    MapResponse,
+)
+from ..presenters import hit
+from ..schemas import Hit as HitBody
+from .limits import blank_means, require_utf8_query
+
+router = APIRouter(tags=["map"], dependencies=[Depends(require_utf8_query)])
+
+SAMPLES = 4
+POINTS_PAGE = 50_000
+MAX_POINTS_PAGE = 200_000
+CENTRAL_MAX = 48  # as many as `regard map` keeps per cluster
+PointsPage = Annotated[int, blank_means(POINTS_PAGE)]
+ClusterCount = Annotated[int, blank_means(24)]
+
+
+@router.get("/map", response_model=MapResponse)
+async def map_summary(ctx: ContextDep) -> MapResponse:
+    """The map: how many items it shows, whether it is behind the store, its clusters
+    with their names and a few pictures each."""
+    return await run_in_threadpool(_summary, ctx)
+
+
+@router.get("/map/points", response_model=MapPointsResponse)
+async def map_points(
+    ctx: ContextDep,
+    offset: Annotated[int, Query(ge=0, description="Points to skip.")] = 0,
+    limit: Annotated[PointsPage, Query(description="Points in this page.")] = POINTS_PAGE,
+) -> MapPointsResponse:
+    """The map's points a page at a time (a browser draws the first while the next
+    come), as columns: ids, x, y, cluster."""
+    if not 1 <= limit <= MAX_POINTS_PAGE:
+        raise BadRequest(
+            f"limit={limit} is out of range: ask for between 1 and {MAX_POINTS_PAGE} points",
+            code="limit_out_of_range",
+        )
+    maps = _map_store(ctx)
+    page = await run_in_threadpool(maps.points, offset, limit)
+    total = await run_in_threadpool(maps.count)
+    return MapPointsResponse(
+        total=total, offset=offset, ids=page.ids, x=page.x, y=page.y, cluster=page.cluster
+    )
+
+
+@router.get("/clusters/{cluster_id}", response_model=ClusterResponse)
+async def cluster_items(
+    ctx: ContextDep,
+    cluster_id: Annotated[int, Path(description="The cluster's id, as /api/map lists it.")],
+    k: Annotated[ClusterCount, Query(description="How many of its items.")] = 24,
+) -> ClusterResponse:
+    """A cluster's items nearest its centre, nearest first."""
+    if not 1 <= k <= CENTRAL_MAX:
+        raise BadRequest(
+            f"k={k} is out of range: ask for between 1 and {CENTRAL_MAX} items",
+            code="k_out_of_range",
+        )
+    return await run_in_threadpool(_cluster, ctx, cluster_id, k)
+
+
+def _map_store(ctx: ServiceContext) -> MapStore:
+    maps = MapStore(ctx.store)
+    if maps.info() is None:
+        raise NotFound(
+            "this store has no map yet: make one with `regard map --store DIR`",
+            code="no_map",
+        )
+    return maps
+
+
+def _summary(ctx: ServiceContext) -> MapResponse:
+    maps = _map_store(ctx)
+    info = maps.info() or {}
+    return MapResponse(
+        items=maps.count(),
+        searchable=ctx.store.stats()["items"],
+        stale=info["generation"] != ctx.store.generation,
+        made_at=info["made_at"],
+        updated_at=info["updated_at"],
+        landmarks=info["landmarks"],
+        clusters=[_cluster_summary(ctx, c, SAMPLES)[0] for c in maps.clusters()],
+    )
+
+
+def _cluster(ctx: ServiceContext, cluster_id: int, k: int) -> ClusterResponse:
+    maps = _map_store(ctx)
+    found = next((c for c in maps.clusters() if c.id == cluster_id), None)
+    if found is None:
+        raise NotFound(
+            f"the map has no cluster {cluster_id}: /api/map lists them", code="unknown_cluster"
+        )
+    summary, results = _cluster_summary(ctx, found, k)
+    return ClusterResponse(cluster=summary, k=k, results=results)
+
+
+def _cluster_summary(
+    ctx: ServiceContext, cluster: Cluster, k: int
+) -> tuple[ClusterSummary, list[HitBody]]:
+    """The cluster, with its `k` items nearest its centre (searchable ones only)."""
+    items = ctx.store.items_by_key(cluster.central)
+    central = [
+        items[key] for key in cluster.central if key in items and items[key].state == "indexed"
+    ]
+    hits = []
+    for item in central[:k]:
+        vector = ctx.store.vector_of(item.key)
+        score = 0.0 if vector is None else float(np.dot(vector, cluster.centroid))
+        hits.append(hit(Hit(item, score), ctx.settings.thumbnail_size))
+    summary = ClusterSummary(
+        id=cluster.id,
+        x=round(cluster.x, 5),
+        y=round(cluster.y, 5),
+        size=cluster.size,
+        names=cluster.names,
+        terms=[ClusterTerm(**term) for term in cluster.terms],
+        samples=hits[:SAMPLES],
+    )
+    return summary, hits
