@@ -159,6 +159,7 @@ class TermStore:
                     changed += 1
             retired = [key for key, _ in old.values()]
             conn.executemany("UPDATE concepts SET retired = 1 WHERE key = ?", _rows(retired))
+            _bump_revision(conn)
         return SaveCounts(added, changed, unchanged, len(retired))
 
     def remove_vocabulary(self, name: str, forget_decisions: bool = False) -> int:
@@ -182,6 +183,7 @@ class TermStore:
                 conn.execute(f"DELETE FROM {table} WHERE concept_key IN ({in_vocabulary})", (name,))
             conn.execute("DELETE FROM concepts WHERE vocabulary = ?", (name,))
             conn.execute("DELETE FROM vocabularies WHERE name = ?", (name,))
+            _bump_revision(conn)
         return decided
 
     def vocabularies(self, fingerprint: str | None = None) -> list[VocabularyInfo]:
@@ -226,6 +228,16 @@ class TermStore:
                 return info
         raise TermsError(self._unknown(self.store.reader(), name))
 
+    def revision(self) -> int:
+        """Grows with every change to the vocabularies, their concepts or their vectors:
+        what a reader of them keeps is good while this stays the same."""
+        row = (
+            self.store.reader()
+            .execute("SELECT value FROM meta WHERE key = 'terms_revision'")
+            .fetchone()
+        )
+        return 0 if row is None else int(row[0])
+
     def save_scoring(self, scoring: dict[str, Any]) -> None:
         """How the store's model scores terms (its logit scale and bias): suggestions can
         then be made from the stored vectors without loading the model."""
@@ -263,6 +275,7 @@ class TermStore:
         ]
         with self.store.writing() as conn:
             conn.executemany("INSERT OR REPLACE INTO concept_vectors VALUES (?, ?, ?, ?)", rows)
+            _bump_revision(conn)
 
     def concept_matrix(self, name: str, fingerprint: str) -> tuple[list[StoredConcept], np.ndarray]:
         """A vocabulary's live concepts that have a vector of this model, with the vectors
@@ -372,6 +385,13 @@ class TermStore:
         names = [row[0] for row in conn.execute("SELECT name FROM vocabularies ORDER BY name")]
         known = f"this store has {', '.join(names)}" if names else "this store has none yet"
         return f"no vocabulary named {name!r} ({known}): add one with `regard vocab add FILE`"
+
+
+def _bump_revision(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "INSERT INTO meta VALUES ('terms_revision', '1') ON CONFLICT(key) DO UPDATE SET "
+        "value = CAST(value AS INTEGER) + 1"
+    )
 
 
 def _concept(row: sqlite3.Row) -> StoredConcept:

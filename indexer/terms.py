@@ -74,7 +74,7 @@ class Suggestion:
 
 @dataclass
 class _Candidates:
-    stamp: tuple[str, int, int]  # the vocabulary's updated_at and counts when read
+    revision: int  # the store's terms revision when read
     concepts: list[StoredConcept]
     matrix: np.ndarray
     by_id: dict[str, StoredConcept]  # every concept, retired too, for broader chains
@@ -171,17 +171,18 @@ class TermScorer:
         )
 
     def _candidates(self, vocabulary: str) -> _Candidates:
-        info = self.terms.vocabulary(vocabulary)  # raises TermsError when unknown
-        stamp = (info.updated_at, info.concepts, info.embedded)
+        revision = self.terms.revision()  # one row: read on every call, cheaply
         with self._lock:
             cached = self._cache.get(vocabulary)
-            if cached is not None and cached.stamp == stamp:
+            if cached is not None and cached.revision == revision:
                 return cached
+        if vocabulary not in self.terms.vocabulary_names():
+            self.terms.vocabulary(vocabulary)  # raises TermsError naming the ones there are
         everything = self.terms.concepts(vocabulary)
         concepts, matrix = self.terms.concept_matrix(vocabulary, self.model.fingerprint)
         keep = _suggestable(concepts, everything)
         candidates = _Candidates(
-            stamp=stamp,
+            revision=revision,
             concepts=[concepts[i] for i in keep],
             matrix=matrix[keep] if len(keep) else np.zeros((0, 0), dtype=np.float32),
             by_id={c.id: c for c in everything},
