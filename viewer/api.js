@@ -67,6 +67,25 @@ const postPicture = (path, params, file, options) =>
     headers: { "Content-Type": file.type || "application/octet-stream" },
   });
 
+/** JSON sent with a verb (PUT…), with a reviewer's token when there is one. */
+const sendJson = (method, path, body, token, options) =>
+  requestJson(path, {}, options, {
+    method,
+    body: JSON.stringify(body),
+    headers: {
+      "Content-Type": "application/json",
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+    },
+  });
+
+const termsPath = (id) => `api/items/${encodeURIComponent(id)}/terms`;
+
+/** Where the reviewers' decisions are exported (links, relative to the page). */
+export const termExports = {
+  annotations: "api/export/annotations",
+  csv: "api/export/terms.csv",
+};
+
 export const api = {
   search: (q, k, options) => getJson("api/search", { q, k }, options),
   /** The images like a picture (a File or Blob). */
@@ -76,4 +95,9 @@ export const api = {
     getJson(`api/items/${encodeURIComponent(id)}/similar`, { k, region }, options),
   item: (id, options) => getJson(`api/items/${encodeURIComponent(id)}`, {}, options),
   stats: (options) => getJson("api/stats", {}, options),
+  vocabularies: (options) => getJson("api/vocabularies", {}, options),
+  /** The draft subject terms of an item: each vocabulary's `k` best, then those decided. */
+  terms: (id, k, options) => getJson(termsPath(id), { k }, options),
+  /** A reviewer's decision on a term: {vocabulary, concept, decision}; answers the term. */
+  decideTerm: (id, decision, token, options) => sendJson("PUT", termsPath(id), decision, token, options),
 };

@@ -1,10 +1,12 @@
 // The detail panel: a larger image, the item's labels and metadata, the manifest's
-// summary, rights and record at the museum, IIIF links, "more like this", and "more like
-// this part" (region.js's picker over the picture).
+// summary, rights and record at the museum, the draft subject terms the model suggests
+// for it (terms.js), IIIF links, "more like this", and "more like this part" (region.js's
+// picker over the picture).
 
 import { bilingual, externalLink, formatCount, h, joined } from "./dom.js";
 import { cropOf, imageFrame } from "./cards.js";
 import { openRegionPicker } from "./region.js";
+import { termsSection } from "./terms.js";
 import {
   iiifValue,
   infoJsonUrl,
@@ -236,6 +238,7 @@ export function detailContent(item, links) {
         summaryNode(item.summary),
         recordLinks(item),
       ),
+      termsSection(item),
       h("h3", { class: "detail-section" }, bilingual("Liens IIIF", "IIIF links")),
       iiifLinkList(item),
     ),
