@@ -859,6 +859,15 @@ class Store:
         rows = self._conn().execute(self._ITEM_SELECT + f" WHERE i.key IN ({marks})", list(keys))
         return {row["key"]: self._item(row) for row in rows}
 
+    def items_by_ids(self, item_ids: Sequence[str]) -> dict[str, ItemRecord]:
+        found: dict[str, ItemRecord] = {}
+        for start in range(0, len(item_ids), 500):
+            part = list(item_ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            rows = self._conn().execute(self._ITEM_SELECT + f" WHERE i.id IN ({marks})", part)
+            found.update((row["id"], self._item(row)) for row in rows)
+        return found
+
     def vector_of(self, item_key: int) -> np.ndarray | None:
         row = (
             self._conn()

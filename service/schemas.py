@@ -173,3 +173,8 @@ class HealthResponse(BaseModel):
     status: str
     items: int
     model: str
+
+
+class ItemsResponse(BaseModel):
+    items: list[ItemSummary] = Field(description="The items found, in the order asked.")
+    unknown: list[str] = Field(description="Ids asked for that no item has.")

@@ -87,3 +87,7 @@ class DecisionRequest(BaseModel):
     decision: Literal["accepted", "rejected", "undecided"] = Field(
         description="accepted or rejected; undecided withdraws a decision."
     )
+
+
+class ReviewerResponse(BaseModel):
+    name: str = Field(description="The reviewer's name, as their decisions carry it.")

@@ -240,3 +240,13 @@ def test_no_map_yet_and_wrong_requests_say_what_to_do(shapes_store: Path, api, t
     Store.open(empty, create=True)
     assert run("map", "--store", str(empty)) == 1
     assert "no searchable image to map" in capsys.readouterr().err
+
+
+def test_the_maps_pictures_come_several_at_a_time(api) -> None:
+    ids = all_points(api)["ids"][:5]
+    body = api.get("/api/items", params=[("id", i) for i in [*ids, "nope", ids[0]]]).json()
+    assert [item["id"] for item in body["items"]] == ids
+    assert body["unknown"] == ["nope"]
+    assert all(item["thumbnail_url"] for item in body["items"])
+    too_many = api.get("/api/items", params=[("id", str(n)) for n in range(201)])
+    assert too_many.json()["error"]["code"] == "too_many_ids"

@@ -491,3 +491,11 @@ def test_suggestions_need_a_vocabulary_first(shapes_store: Path, tmp_path: Path,
     shutil.copytree(shapes_store, store)
     assert run("export", "--store", str(store), "--suggestions", "3") == 1
     assert "regard vocab add" in capsys.readouterr().err
+
+
+def test_a_token_says_whose_it_is(api, token: str) -> None:
+    mine = api.get("/api/reviewer", headers={"Authorization": f"Bearer {token}"})
+    assert mine.json() == {"name": "Marie Dupont"}
+    assert api.get("/api/reviewer").status_code == 401
+    wrong = api.get("/api/reviewer", headers={"Authorization": "Bearer nope"})
+    assert wrong.json()["error"]["code"] == "unknown_token"

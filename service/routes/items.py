@@ -26,7 +26,7 @@ from indexer.store import ItemRecord
 from ..context import ContextDep, ServiceContext
 from ..errors import BadGateway, BadRequest, NotFound
 from ..presenters import hit, item_detail, item_summary
-from ..schemas import ItemDetail, SimilarResponse
+from ..schemas import ItemDetail, ItemsResponse, SimilarResponse
 from .limits import DEFAULT_K, Count, blank_means, check_k, require_utf8_query
 
 router = APIRouter(tags=["items"], dependencies=[Depends(require_utf8_query)])
@@ -54,6 +54,32 @@ def find_item(ctx: ServiceContext, item_id: str) -> ItemRecord:
             code="unknown_item",
         )
     return item
+
+
+MAX_IDS = 200
+
+
+@router.get("/items", response_model=ItemsResponse)
+async def get_items(
+    ctx: ContextDep,
+    ids: Annotated[
+        list[str],
+        Query(alias="id", description=f"Item ids, `id` repeated (at most {MAX_IDS})."),
+    ],
+) -> ItemsResponse:
+    """Several items' summaries at once, in the order asked (the map's pictures)."""
+    if len(ids) > MAX_IDS:
+        raise BadRequest(
+            f"{len(ids)} ids asked for; the limit is {MAX_IDS}: ask in several requests",
+            code="too_many_ids",
+        )
+    asked = list(dict.fromkeys(ids))  # each once, in the order asked
+    found = await run_in_threadpool(ctx.store.items_by_ids, asked)
+    size = ctx.settings.thumbnail_size
+    return ItemsResponse(
+        items=[item_summary(found[i], size) for i in asked if i in found],
+        unknown=[i for i in asked if i not in found],
+    )
 
 
 @router.get("/items/{item_id}", response_model=ItemDetail)

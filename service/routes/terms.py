@@ -25,6 +25,7 @@ from ..term_schemas import (
     ItemTermsResponse,
     MachineScore,
     ReviewDecision,
+    ReviewerResponse,
     Term,
     VocabulariesResponse,
     VocabularySummary,
@@ -60,6 +61,13 @@ def reviewer(ctx: ContextDep, authorization: Annotated[str | None, Header()] = N
 
 
 ReviewerDep = Annotated[str, Depends(reviewer)]
+
+
+@router.get("/reviewer", response_model=ReviewerResponse)
+async def whose_token(by: ReviewerDep) -> ReviewerResponse:
+    """The reviewer whose token the request carries (401 when none is): a client checks
+    a token, and says whose it is, before any decision."""
+    return ReviewerResponse(name=by)
 
 
 @router.get("/vocabularies", response_model=VocabulariesResponse)
