@@ -124,6 +124,19 @@ class MapStore:
                 )
             _save_info(conn, info)
 
+    def summary(self, generation: int) -> dict[str, Any] | None:
+        """For `regard stats` and /api/stats: None when there is no map."""
+        info = self.info()
+        if info is None:
+            return None
+        clusters = self.store.reader().execute("SELECT COUNT(*) FROM map_clusters").fetchone()[0]
+        return {
+            "items": self.count(),
+            "clusters": clusters,
+            "stale": info["generation"] != generation,
+            "updated_at": info["updated_at"],
+        }
+
     def landmarks(self) -> tuple[np.ndarray, np.ndarray]:
         """The landmarks' keys and places (removed ones too: they still place items)."""
         rows = (

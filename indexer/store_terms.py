@@ -254,6 +254,22 @@ class TermStore:
         )
         return None if row is None else json.loads(row[0])
 
+    def summary(self) -> dict[str, Any]:
+        """Counts for `regard stats` and /api/stats."""
+        conn = self.store.reader()
+        decided = dict(
+            conn.execute("SELECT decision, COUNT(*) FROM term_decisions GROUP BY decision")
+        )
+        return {
+            "vocabularies": conn.execute("SELECT COUNT(*) FROM vocabularies").fetchone()[0],
+            "concepts": conn.execute("SELECT COUNT(*) FROM concepts WHERE NOT retired").fetchone()[
+                0
+            ],
+            "accepted": decided.get("accepted", 0),
+            "rejected": decided.get("rejected", 0),
+            "reviewers": conn.execute("SELECT COUNT(*) FROM reviewers").fetchone()[0],
+        }
+
     # -- concepts and their vectors ----------------------------------------------------------
 
     def concepts_to_embed(self, fingerprint: str, prompt_set: str) -> list[StoredConcept]:

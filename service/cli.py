@@ -430,9 +430,10 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    from indexer.stats import store_stats
     from indexer.store import Store
 
-    stats = Store.open(args.store).stats()
+    stats = store_stats(Store.open(args.store))
     if args.json:
         print(json.dumps(stats, indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -448,6 +449,18 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print(f"skipped:   {stats['skipped']} canvas(es) with nothing to index")
     for reason, count in stats["skipped_by_reason"].items():
         print(f"           {count} × {reason}")
+    terms = stats["terms"]
+    print(
+        f"terms:     {terms['vocabularies']} vocabularies ({terms['concepts']} terms), "
+        f"{terms['accepted']} accepted, {terms['rejected']} rejected, "
+        f"{terms['reviewers']} reviewer(s)"
+    )
+    made = stats["map"]
+    if made is None:
+        print("map:       none (regard map makes it)")
+    else:
+        behind = ", behind the store: run regard map again" if made["stale"] else ""
+        print(f"map:       {made['items']} images in {made['clusters']} clusters{behind}")
     return EXIT_OK
 
 

@@ -163,6 +163,13 @@ class StatsResponse(BaseModel):
     manifests: int
     model: ModelInfo | None
     generation: int
+    terms: dict[str, int] = Field(
+        description="vocabularies, concepts (not retired), accepted and rejected terms, reviewers."
+    )
+    map: dict[str, Any] | None = Field(
+        description="The map: items on it, clusters, stale (the store changed since), "
+        "updated_at; null before `regard map`."
+    )
     index: dict[str, Any] = Field(
         description="The search index in use: kind (exact or ivf), why, its parameters, "
         "size, and whether it is being refreshed."

@@ -250,3 +250,14 @@ def test_the_maps_pictures_come_several_at_a_time(api) -> None:
     assert all(item["thumbnail_url"] for item in body["items"])
     too_many = api.get("/api/items", params=[("id", str(n)) for n in range(201)])
     assert too_many.json()["error"]["code"] == "too_many_ids"
+
+
+def test_stats_say_what_the_map_and_terms_hold(store: Path, api, capsys) -> None:
+    stats = api.get("/api/stats").json()
+    assert stats["map"]["items"] == stats["items"] and stats["map"]["stale"] is False
+    assert stats["map"]["clusters"] == len(api.get("/api/map").json()["clusters"])
+    assert stats["terms"]["vocabularies"] == 1 and stats["terms"]["concepts"] == 10
+    assert run("stats", "--store", str(store)) == 0
+    said = capsys.readouterr().out
+    assert f"map:       {stats['items']} images in {stats['map']['clusters']} clusters" in said
+    assert "terms:     1 vocabularies (10 terms)" in said

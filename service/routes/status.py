@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from indexer.stats import store_stats
+
 from ..context import ContextDep
 from ..schemas import HealthResponse, StatsResponse
 
@@ -16,7 +18,7 @@ router = APIRouter(tags=["status"])
 @router.get("/stats", response_model=StatsResponse)
 @router.head("/stats", include_in_schema=False)
 async def stats(ctx: ContextDep) -> StatsResponse:
-    counts = await run_in_threadpool(ctx.store.stats)
+    counts = await run_in_threadpool(store_stats, ctx.store)
     return StatsResponse(**counts, index=ctx.searcher.describe())
 
 
