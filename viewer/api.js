@@ -18,7 +18,10 @@ export const isAbort = (error) => error?.name === "AbortError";
 async function requestJson(path, params = {}, { signal } = {}, init = {}) {
   const url = new URL(path, document.baseURI);
   for (const [name, value] of Object.entries(params)) {
-    if (value !== null && value !== undefined) url.searchParams.set(name, value);
+    if (value === null || value === undefined) continue;
+    // A list is the parameter repeated (id=A&id=B).
+    if (Array.isArray(value)) for (const each of value) url.searchParams.append(name, each);
+    else url.searchParams.set(name, value);
   }
 
   let response;
@@ -100,4 +103,15 @@ export const api = {
   terms: (id, k, options) => getJson(termsPath(id), { k }, options),
   /** A reviewer's decision on a term: {vocabulary, concept, decision}; answers the term. */
   decideTerm: (id, decision, token, options) => sendJson("PUT", termsPath(id), decision, token, options),
+  /** The map of the collection: its counts, whether it is stale, its clusters. */
+  map: (options) => getJson("api/map", {}, options),
+  /** A page of the map's points, as columns: {total, offset, ids, x, y, cluster}. */
+  mapPoints: (offset, limit, options) => getJson("api/map/points", { offset, limit }, options),
+  /** One cluster and its `k` items nearest its centre: {cluster, k, results}. */
+  cluster: (id, k, options) => getJson(`api/clusters/${encodeURIComponent(id)}`, { k }, options),
+  /** Several items' summaries (at most MAX_SUMMARIES ids): {items, unknown}. */
+  summaries: (ids, options) => getJson("api/items", { id: ids }, options),
 };
+
+/** The most ids one /api/items request takes. */
+export const MAX_SUMMARIES = 200;

@@ -1,11 +1,14 @@
 // Regard's viewer: the entry point. It reads the state from the URL, fetches what
-// the state needs, and renders the header stats, the results and the detail panel. A
-// picture chosen or dropped for a search by image stays here, in memory (see state.js).
+// the state needs, and renders the header stats, the results or the map (map.js) and the
+// detail panel. A picture chosen or dropped for a search by image stays here, in memory
+// (see state.js).
 
 import { api, isAbort } from "./api.js";
 import { pictureBlock, referenceBlock, resultCard } from "./cards.js";
 import { detailContent, detailLoading } from "./detail.js";
 import { bilingual, formatCount, formatMs, h, replace } from "./dom.js";
+import { errorNotice } from "./errors.js";
+import { MapView } from "./map.js";
 import { parseRegion } from "./region.js";
 import { DEFAULT_K, K_STEP, readState, resultsKey, toUrl, viewOf } from "./state.js";
 
@@ -26,6 +29,8 @@ const ui = {
   more: $("#more"),
   detail: $("#detail"),
   detailBody: $("#detail-body"),
+  results: $("#results-view"),
+  mapLink: $("#map-link"),
 };
 
 // ---- navigation ---------------------------------------------------------------------
@@ -171,66 +176,35 @@ document.addEventListener("keydown", (event) => {
 let shownKey = null;
 let resultsRequest = null;
 
+// The map of the collection, made when it is first opened.
+let mapView = null;
+
 function render({ focusResults = false, focusCard = null } = {}) {
   const state = readState();
   // The box holds the query shown; a "more like this" view has none.
   ui.input.value = state.q ?? "";
-  const key = resultsKey(state);
-  if (key !== shownKey) {
-    shownKey = key;
-    loadResults(state, { focusResults, focusCard });
+  // The map opens over the view shown, which closing it shows again.
+  ui.mapLink.href = toUrl({ ...state, item: null, map: true, cluster: null, view: null });
+  if (state.map) {
+    ui.mapLink.setAttribute("aria-current", "page");
+    ui.results.hidden = true;
+    mapView ??= new MapView(document.querySelector("#map-view"), { navigate, links });
+    mapView.show(state, { focus: focusResults });
+  } else {
+    ui.mapLink.removeAttribute("aria-current");
+    const leavingMap = ui.results.hidden;
+    mapView?.hide();
+    ui.results.hidden = false;
+    const key = resultsKey(state);
+    if (key !== shownKey) {
+      shownKey = key;
+      loadResults(state, { focusResults, focusCard });
+    } else if (leavingMap) {
+      setTitle(shownTitle);
+      if (focusResults) ui.heading.focus({ preventScroll: true });
+    }
   }
   syncDetail(state.item);
-}
-
-// What each of the API's error codes means to a curator; the API's own message (in
-// English, for developers) follows it.
-const ERROR_TEXTS = {
-  empty_query: "Saisissez quelques mots à chercher, par exemple « fauteuil en fer forgé ».",
-  query_too_long: "La recherche est trop longue : raccourcissez-la.",
-  k_out_of_range: "Le service ne donne pas autant de résultats à la fois.",
-  unknown_item: "Cette image n’est pas dans la collection : le lien est peut-être ancien.",
-  no_vector: "Cette image n’est pas encore indexée : elle n’a pas encore de voisines.",
-  empty_upload: "Le fichier choisi est vide : choisissez une image.",
-  upload_too_large: (error) => {
-    const limit = uploadLimit(error.message);
-    return limit
-      ? `Cette image est trop lourde : le service en prend jusqu’à ${limit}. Choisissez-en une plus légère.`
-      : "Cette image est trop lourde pour le service : choisissez-en une plus légère.";
-  },
-  not_an_image: "Ce fichier n’est pas une image lisible : choisissez une photo ou un dessin (JPEG, PNG, WebP…).",
-  bad_region: "La partie choisie est vide ou sort de l’image : tracez-en une autre.",
-  picture_unavailable:
-    "Le service n’a pas pu obtenir cette image de son serveur d’images : réessayez dans un instant.",
-  network: "Le service ne répond pas : réessayez dans un instant.",
-  bad_response: "La réponse du service est illisible.",
-};
-
-/** The largest picture the service takes, as its message says it ("the limit is 33,554,432
- * bytes"), for people ("32 Mo"); null when the message does not say it. */
-function uploadLimit(message) {
-  const match = /limit is ([\d,.\s]+) bytes/i.exec(message ?? "");
-  const bytes = match ? Number(match[1].replace(/\D/g, "")) : Number.NaN;
-  if (!(bytes > 0)) return null;
-  const size = new Intl.NumberFormat("fr-FR", { maximumFractionDigits: 1 });
-  if (bytes >= 1024 ** 2) return `${size.format(bytes / 1024 ** 2)} Mo`;
-  if (bytes >= 1024) return `${size.format(bytes / 1024)} Ko`;
-  return `${formatCount(bytes)} octets`;
-}
-
-function errorNotice(error, { action = null, note = null } = {}) {
-  const wording = ERROR_TEXTS[error.code];
-  const text = (typeof wording === "function" ? wording(error) : wording) ?? "Le service n’a pas pu répondre.";
-  return h(
-    "div",
-    { class: "notice notice-error", role: "alert" },
-    h("p", { class: "notice-title" }, bilingual("Erreur", "error")),
-    h("p", { class: "notice-message" }, text),
-    h("p", { class: "notice-detail", lang: "en" }, error.message),
-    action,
-    note,
-    error.status ? h("p", { class: "notice-code" }, `${error.status} · ${error.code}`) : null,
-  );
 }
 
 function setBusy(busy, message) {
@@ -240,8 +214,13 @@ function setBusy(busy, message) {
   if (message !== undefined) replace(ui.status, message);
 }
 
+// The title of the results shown, given back to the page when the map closes.
+let shownTitle = null;
+
 function setTitle(text) {
-  document.title = text ? `${text} — Regard` : "Regard";
+  shownTitle = text;
+  // Results that arrive while the map is open keep their title for when it closes.
+  if (!ui.results.hidden) document.title = text ? `${text} — Regard` : "Regard";
 }
 
 async function loadResults(state, { focusResults, focusCard }) {
@@ -552,4 +531,4 @@ async function loadStats() {
 window.history.replaceState({ panel: false }, "", window.location.href);
 loadStats();
 render();
-if (viewOf(readState()) === "home") ui.input.focus();
+if (viewOf(readState()) === "home" && !readState().map) ui.input.focus();

@@ -9,6 +9,11 @@
 //                          and a reloaded or shared URL asks for the picture again
 //   &item=ID               the detail panel, open over any of these views
 //   &k=48                  how many results (default DEFAULT_K)
+//   &map=1                 the map of the collection, over any of these views (which
+//                          closing it shows again)
+//   &cluster=ID            with map: one cluster selected, its items listed
+//   &view=x,y,zoom         with map: the view's centre (0..1 across and down) and zoom
+//                          (1: the whole map), as map.js writes it
 
 export const DEFAULT_K = 24;
 export const K_STEP = 24;
@@ -23,6 +28,9 @@ export function readState(search = window.location.search) {
     picture: params.get("picture") || null,
     item: params.get("item") || null,
     k: Number.isFinite(k) && k > 0 ? k : DEFAULT_K,
+    map: params.has("map") && params.get("map") !== "0",
+    cluster: /^\d+$/.test(params.get("cluster") ?? "") ? Number(params.get("cluster")) : null,
+    view: params.get("view") || null,
   };
 }
 
@@ -56,9 +64,15 @@ export function toUrl(state) {
   }
   if (state.item) params.set("item", state.item);
   if (state.k && state.k !== DEFAULT_K) params.set("k", String(state.k));
-  // A region reads as it is written ("pct:10,20,30,40"): ":" and "," need no escape there.
+  if (state.map) {
+    params.set("map", "1");
+    if (state.cluster !== null && state.cluster !== undefined) params.set("cluster", String(state.cluster));
+    if (state.view) params.set("view", state.view);
+  }
+  // A region and a view read as they are written ("pct:10,20,30,40", "0.5,0.5,1"): ":"
+  // and "," need no escape there.
   const query = params
     .toString()
-    .replace(/(^|&)region=([^&]*)/, (_, sep, value) => `${sep}region=${value.replace(/%3A/gi, ":").replace(/%2C/gi, ",")}`);
+    .replace(/(^|&)(region|view)=([^&]*)/g, (_, sep, name, value) => `${sep}${name}=${value.replace(/%3A/gi, ":").replace(/%2C/gi, ",")}`);
   return query ? `?${query}` : "./";
 }

@@ -6,6 +6,7 @@
 
 import { api, isAbort, termExports } from "./api.js";
 import { bilingual, h, replace } from "./dom.js";
+import { errorNotice } from "./errors.js";
 import { langAttribute, pickValues } from "./iiif.js";
 
 /** How many terms of each vocabulary the panel asks for. */
@@ -46,34 +47,10 @@ const reviewerToken = {
 
 // ---- wording ----------------------------------------------------------------------------
 
-// The API's error codes for the terms, said for a cataloguer; the API's own message (in
-// English, for developers) follows, as in the rest of the viewer.
-const ERROR_TEXTS = {
-  token_required: "Il faut un jeton de relecteur pour accepter ou rejeter un terme : saisissez le vôtre.",
-  unknown_token:
-    "Ce jeton n’est celui d’aucun relecteur (mal recopié, ou retiré) : vérifiez-le, ou demandez-en un à un administrateur.",
-  unknown_vocabulary: "Ce vocabulaire n’est plus dans la collection : rouvrez la fiche pour voir ceux qui y sont.",
-  unknown_concept: "Ce terme n’est plus dans le vocabulaire : rouvrez la fiche pour voir ses termes actuels.",
-  unknown_item: "Cette image n’est pas dans la collection : le lien est peut-être ancien.",
-  k_out_of_range: "Le service ne donne pas autant de termes à la fois.",
-  invalid_request: "Le service n’a pas compris la demande.",
-  network: "Le service ne répond pas : réessayez dans un instant.",
-  bad_response: "La réponse du service est illisible.",
-};
-
 const isTokenRefused = (error) => error.code === "token_required" || error.code === "unknown_token";
 
-/** The viewer's error notice: the French wording, then the API's message and code. */
-function errorNotice(error) {
-  return h(
-    "div",
-    { class: "notice notice-error terms-error", role: "alert" },
-    h("p", { class: "notice-title" }, bilingual("Erreur", "error")),
-    h("p", { class: "notice-message" }, ERROR_TEXTS[error.code] ?? "Le service n’a pas pu répondre."),
-    h("p", { class: "notice-detail", lang: "en" }, error.message),
-    error.status ? h("p", { class: "notice-code" }, `${error.status} · ${error.code}`) : null,
-  );
-}
+/** The viewer's error notice (errors.js), about terms. */
+const termsError = (error) => errorNotice(error, { className: "terms-error", many: "termes" });
 
 /** A concept's label ({lang: text}) in the viewer's preferred language: fr, en, any. */
 function labelOf(labels) {
@@ -290,7 +267,7 @@ class Review {
         this.showTokenLine();
         this.askToken(row, decision, button, error);
       } else {
-        replace(row.problem, errorNotice(error));
+        replace(row.problem, termsError(error));
       }
     } finally {
       this.sending.delete(row);
@@ -341,7 +318,7 @@ class Review {
           close(button);
         },
       },
-      error ? errorNotice(error) : null,
+      error ? termsError(error) : null,
       h("label", { for: "reviewer-token", class: "token-label" }, bilingual("Jeton de relecteur", "reviewer’s token")),
       h(
         "p",
@@ -478,7 +455,7 @@ async function loadTerms(itemId, body, review) {
     review.tokenLine.hidden = !listed;
   } catch (error) {
     if (isAbort(error) || request.signal.aborted) return;
-    replace(body, error.code === "no_vector" ? noVector() : errorNotice(error));
+    replace(body, error.code === "no_vector" ? noVector() : termsError(error));
   } finally {
     if (shownRequest === request) {
       body.setAttribute("aria-busy", "false");
