@@ -75,16 +75,18 @@ class MapStore:
             conn.execute("DELETE FROM map_points")
             conn.execute("DELETE FROM map_clusters")
             _insert_points(conn, keys, places, clusters, is_landmark)
+            where = {int(key): place for key, place in zip(keys.tolist(), places, strict=True)}
             for cluster, (centroid, name) in enumerate(zip(centroids, names, strict=True)):
-                members = clusters == cluster
-                x, y = places[members].mean(axis=0) if members.any() else (0.5, 0.5)
+                # Its name goes where its most central item lies: on its main clump, where
+                # the mean of its places may fall in the gap between two clumps.
+                x, y = where[central[cluster][0]] if central[cluster] else (0.5, 0.5)
                 conn.execute(
                     "INSERT INTO map_clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         cluster,
                         float(x),
                         float(y),
-                        int(members.sum()),
+                        int(np.count_nonzero(clusters == cluster)),
                         np.asarray(centroid, dtype=np.float32).tobytes(),
                         json.dumps(name.names, ensure_ascii=False),
                         json.dumps([_term(c) for c in name.terms], ensure_ascii=False),

@@ -15,8 +15,8 @@ class ClusterTerm(BaseModel):
 
 class ClusterSummary(BaseModel):
     id: int
-    x: float = Field(description="Where its items' mean lies, across, 0..1.")
-    y: float = Field(description="Where its items' mean lies, down, 0..1.")
+    x: float = Field(description="Where its most central item lies, across, 0..1.")
+    y: float = Field(description="Where its most central item lies, down, 0..1.")
     size: int = Field(description="Its searchable items.")
     names: dict[str, str] = Field(
         description="Its name per language, from the terms that tell it from the rest of "
@@ -40,6 +40,10 @@ class MapResponse(BaseModel):
 
 
 class MapPointsResponse(BaseModel):
+    made_at: str = Field(
+        description="When the map was made: pages of two makings (`regard map` ran while a "
+        "client paged) differ here, and the client starts again."
+    )
     total: int = Field(description="Points on the whole map.")
     offset: int
     ids: list[str] = Field(description="Item ids, in the order of x, y and cluster.")

@@ -323,6 +323,21 @@ export class MapView {
       let request = api.mapPoints(0, POINTS_PAGE);
       while (request) {
         const page = await request;
+        if (page.made_at && page.made_at !== this.summary.made_at) {
+          // `regard map` made the map anew while we paged: the pages would not match.
+          stage.dataset.state = "partial";
+          status.classList.remove("is-busy");
+          replace(
+            this.ui.notice,
+            h(
+              "div",
+              { class: "notice", role: "status" },
+              h("p", {}, "La carte vient d’être refaite pendant son chargement : ",
+                h("a", { href: window.location.href }, "rechargez-la"), "."),
+            ),
+          );
+          return;
+        }
         const loaded = this.points.count + page.ids.length;
         // The next page is asked for before this one is drawn.
         request = page.ids.length > 0 && loaded < page.total ? api.mapPoints(loaded, POINTS_PAGE) : null;

@@ -55,10 +55,17 @@ async def map_points(
             code="limit_out_of_range",
         )
     maps = _map_store(ctx)
+    info = await run_in_threadpool(maps.info)
     page = await run_in_threadpool(maps.points, offset, limit)
     total = await run_in_threadpool(maps.count)
     return MapPointsResponse(
-        total=total, offset=offset, ids=page.ids, x=page.x, y=page.y, cluster=page.cluster
+        made_at=(info or {}).get("made_at", ""),
+        total=total,
+        offset=offset,
+        ids=page.ids,
+        x=page.x,
+        y=page.y,
+        cluster=page.cluster,
     )
 
 
