@@ -162,6 +162,8 @@ def _place_all(
     """Every searchable item's key, place, cluster and cosine to its cluster's centroid."""
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     done = 0
+    if progress:
+        progress("placing", 0, total)
     for keys, vectors in snapshot.chunks(ROWS_PER_CHUNK):
         vectors = vectors.astype(np.float32)
         clusters, cosines = map_clusters.assign(vectors, centroids)

@@ -108,3 +108,23 @@ def test_the_offline_demo_refuses_the_port_of_its_own_iiif_server():
     assert result.returncode == 2
     assert "port 8765 is the offline demo's IIIF test server" in result.stderr
     assert "choose another --port" in result.stderr
+
+
+def test_bench_map_measures_a_small_map_and_umap_on_every_item(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench_map"), "--sizes", "1500",
+         "--workdir", str(tmp_path), "--no-lock"],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    row = re.search(
+        r"\| 1,500 \| 1,500 \| (\d+) \| \d+ s \| \d+ s \| \d+ s \| [\d.]+ GiB "
+        r"\| (\d\.\d\d) \(1\.00\) \| [\d.]+ s \| \d+ ms \| \d+ ms \|",
+        result.stdout,
+    )
+    assert row, result.stdout
+    assert int(row.group(1)) == 19  # clusters: about sqrt(1500 / 4)
+    assert 10 / 1500 < float(row.group(2)) <= 1  # neighbours kept, better than chance
+    compared = re.search(r"overlap@10 (\d\.\d\d), against", result.stdout)
+    assert compared and 0 < float(compared.group(1)) <= 1
+    assert "docs/benchmarks.md" not in result.stderr  # written only with --write-docs
