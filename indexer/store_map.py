@@ -193,7 +193,7 @@ class MapStore:
 
     def members(self, cluster: int) -> np.ndarray:
         rows = self.store.reader().execute(
-            f"SELECT p.item_key {ON_MAP} AND p.cluster = ?", (cluster,)
+            f"SELECT p.item_key {ON_MAP} AND p.cluster = ? ORDER BY p.item_key", (cluster,)
         )
         return np.fromiter((row[0] for row in rows), dtype=np.int64)
 

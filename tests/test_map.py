@@ -261,3 +261,22 @@ def test_stats_say_what_the_map_and_terms_hold(store: Path, api, capsys) -> None
     said = capsys.readouterr().out
     assert f"map:       {stats['items']} images in {stats['map']['clusters']} clusters" in said
     assert "terms:     1 vocabularies (10 terms)" in said
+
+
+def test_a_clusters_items_export_as_csv(api) -> None:
+    import csv
+    import io
+
+    summary = api.get("/api/map").json()
+    cluster = max(summary["clusters"], key=lambda c: c["size"])
+    answer = api.get(f"/api/clusters/{cluster['id']}/items.csv")
+    assert answer.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert len(rows) == cluster["size"]
+    points = all_points(api)
+    members = {
+        i for i, c in zip(points["ids"], points["cluster"], strict=True) if c == cluster["id"]
+    }
+    assert {row["item_id"] for row in rows} == members
+    assert all(row["canvas_id"] and row["thumbnail_url"] for row in rows)
+    assert api.get("/api/clusters/999/items.csv").json()["error"]["code"] == "unknown_cluster"

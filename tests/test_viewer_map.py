@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from service.cli import main as regard
@@ -499,6 +500,10 @@ def test_a_selected_cluster_lists_its_items_and_survives_reload_and_history(
     assert heading.inner_text() == f"Groupe « {name_of(cluster)} »"
     assert viewer.page.evaluate("document.activeElement.id") == "map-cluster-heading"
     assert "Nom proposé par la machine" in viewer.page.inner_text("#map-cluster")
+    export = viewer.page.locator("#map-cluster .map-cluster-export")
+    assert export.get_attribute("href") == f"{map_url}api/clusters/{cluster['id']}/items.csv"
+    exported = httpx.get(export.get_attribute("href"), timeout=10).text.splitlines()
+    assert len(exported) == 1 + cluster["size"]  # the header, then each image
     # The map stays in view beside the cards, framed on the cluster's points.
     assert viewer.page.locator("#map-stage").is_visible()
     where = screen_points(viewer, points)

@@ -847,6 +847,17 @@ export class MapView {
           { href: toUrl({ ...state, item: null, cluster: null, view: null }), "data-nav": true, class: "map-cluster-leave" },
           bilingual("Tous les groupes", "all clusters"),
         ),
+        " · ",
+        h(
+          "a",
+          {
+            // Absolute: the viewer's links are http(s) or in-page, wherever it is served.
+            href: new URL(`api/clusters/${this.selected}/items.csv`, document.baseURI).href,
+            class: "map-cluster-export",
+            download: "",
+          },
+          bilingual("Exporter ce groupe (CSV)", "export this cluster"),
+        ),
       ),
       cluster?.terms?.length
         ? h(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from indexer.search import Hit
@@ -20,13 +23,22 @@ from ..map_schemas import (
     MapPointsResponse,
     MapResponse,
 )
-from ..presenters import hit
+from ..presenters import hit, item_summary
 from ..schemas import Hit as HitBody
 from .limits import blank_means, require_utf8_query
 
 router = APIRouter(tags=["map"], dependencies=[Depends(require_utf8_query)])
 
 SAMPLES = 4
+CLUSTER_COLUMNS = (
+    "item_id",
+    "label",
+    "manifest_id",
+    "manifest_label",
+    "canvas_id",
+    "thumbnail_url",
+    "large_url",
+)
 POINTS_PAGE = 50_000
 MAX_POINTS_PAGE = 200_000
 CENTRAL_MAX = 48  # as many as `regard map` keeps per cluster
@@ -82,6 +94,55 @@ async def cluster_items(
             code="k_out_of_range",
         )
     return await run_in_threadpool(_cluster, ctx, cluster_id, k)
+
+
+@router.get("/clusters/{cluster_id}/items.csv")
+async def cluster_csv(
+    ctx: ContextDep,
+    cluster_id: Annotated[int, Path(description="The cluster's id, as /api/map lists it.")],
+) -> StreamingResponse:
+    """Every item of a cluster, one a line, with its IIIF links: a selection to take
+    elsewhere (a spreadsheet, a collection database)."""
+    maps = _map_store(ctx)
+    if not any(c.id == cluster_id for c in await run_in_threadpool(maps.clusters)):
+        raise NotFound(
+            f"the map has no cluster {cluster_id}: /api/map lists them", code="unknown_cluster"
+        )
+    lines = await run_in_threadpool(_cluster_lines, ctx, maps, cluster_id)
+    return StreamingResponse(
+        iter(lines),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="regard-cluster-{cluster_id}.csv"'},
+    )
+
+
+def _cluster_lines(ctx: ServiceContext, maps: MapStore, cluster_id: int) -> list[str]:
+    keys = maps.members(cluster_id).tolist()
+    lines = [_csv_line(CLUSTER_COLUMNS)]
+    for start in range(0, len(keys), 900):
+        items = ctx.store.items_by_key(keys[start : start + 900])
+        for key in keys[start : start + 900]:
+            summary = item_summary(items[key], ctx.settings.thumbnail_size)
+            lines.append(
+                _csv_line(
+                    (
+                        summary.id,
+                        summary.label,
+                        summary.manifest_id,
+                        summary.manifest_label,
+                        summary.canvas_id,
+                        summary.thumbnail_url or "",
+                        summary.large_url or "",
+                    )
+                )
+            )
+    return lines
+
+
+def _csv_line(values: tuple[str, ...]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(values)
+    return out.getvalue()
 
 
 def _map_store(ctx: ServiceContext) -> MapStore:
