@@ -385,7 +385,10 @@ def run_until(store: Path, url: str, at_least: int, sig: int) -> subprocess.Pope
 # SIGTERM (systemd, docker stop) stops a run as Ctrl-C does.
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_run_resumes_without_downloading_again(tmp_path: Path, server, sig):
-    server.latency = 0.03  # slow enough to be stopped in the middle
+    # Slow enough to be stopped in the middle: at 0.03 s a request, on a busy machine, the
+    # 48 downloads could all finish before the signal, and a stopped run embeds the
+    # downloads that had finished (then it has nothing left to stop, and exits 0).
+    server.latency = 0.1
     url = server.shapes_manifest_url(per_pair=3, seed=900 + sig, twins=[])
     store = tmp_path / "store"
     process = run_until(store, url, at_least=8, sig=sig)
