@@ -70,14 +70,29 @@ def name_clusters(
         scorer.suggest_many(collection_mean[None, :], name, 10**9)[0] for name in vocabularies
     ]
     baseline = {s.concept.key: s.cosine for ranked in overall for s in ranked}
+    taken: set[frozenset[int]] = set()
     for row, named in enumerate(names):
         candidates = [s for shortlist in shortlists for s in shortlist[row]]
         candidates.sort(key=lambda s: (baseline[s.concept.key] - s.cosine, s.rank))
-        named.terms = [s.concept for s in candidates[:NAMING_TERMS]]
+        named.terms = _unused_pair([s.concept for s in candidates], taken)
+        taken.add(frozenset(c.key for c in named.terms))
         languages = {lang for concept in named.terms for lang in concept.labels}
         for lang in sorted(languages):
             named.names[lang] = " · ".join(_label(c, lang) for c in named.terms)
     return names
+
+
+def _unused_pair(ranked: list[StoredConcept], taken: set[frozenset[int]]) -> list[StoredConcept]:
+    """The best term, with the next best that gives a name no cluster has yet: two
+    clusters that read alike on the map cannot be told apart. The best pair when every
+    one is taken."""
+    best = ranked[:NAMING_TERMS]
+    if len(best) < NAMING_TERMS:
+        return best
+    for other in ranked[1:]:
+        if frozenset((ranked[0].key, other.key)) not in taken:
+            return [ranked[0], other]
+    return best
 
 
 def _label(concept: StoredConcept, language: str) -> str:

@@ -280,3 +280,26 @@ def test_a_clusters_items_export_as_csv(api) -> None:
     assert {row["item_id"] for row in rows} == members
     assert all(row["canvas_id"] and row["thumbnail_url"] for row in rows)
     assert api.get("/api/clusters/999/items.csv").json()["error"]["code"] == "unknown_cluster"
+
+
+def test_two_clusters_never_get_the_same_name(store: Path) -> None:
+    from indexer.map_clusters import name_clusters
+    from indexer.store_map import MapStore
+    from indexer.store_terms import TermStore
+    from indexer.terms import ModelScoring, TermScorer
+
+    opened = Store.open(store)
+    terms = TermStore(opened)
+    scorer = TermScorer(terms, ModelScoring.stored(terms))
+    clusters = MapStore(opened).clusters()
+    centre = clusters[0].centroid
+    mean = np.mean([c.centroid for c in clusters], axis=0)
+    mean /= np.linalg.norm(mean)
+    # The same centre twice, as two clusters too alike would be.
+    alone, first, second = (
+        *name_clusters(centre[None, :], mean, scorer, ["shapes-thesaurus"]),
+        *name_clusters(np.stack([centre, centre]), mean, scorer, ["shapes-thesaurus"]),
+    )
+    assert first.names == alone.names
+    assert second.names["fr"] != first.names["fr"]
+    assert second.terms[0].id == first.terms[0].id  # the best term stays, the other changes
