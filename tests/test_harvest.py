@@ -359,7 +359,7 @@ def run_until(store: Path, url: str, at_least: int, sig: int) -> subprocess.Pope
     process = subprocess.Popen(
         regard_command(
             "index", url, "--store", str(store), "--model", "regard-test", "--quiet",
-            "--batch-size", "4", "--workers", "2",
+            "--batch-size", "4", "--workers", "2", "--per-host", "2",
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -385,10 +385,10 @@ def run_until(store: Path, url: str, at_least: int, sig: int) -> subprocess.Pope
 # SIGTERM (systemd, docker stop) stops a run as Ctrl-C does.
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_run_resumes_without_downloading_again(tmp_path: Path, server, sig):
-    # Slow enough to be stopped in the middle: at 0.03 s a request, on a busy machine, the
-    # 48 downloads could all finish before the signal, and a stopped run embeds the
-    # downloads that had finished (then it has nothing left to stop, and exits 0).
-    server.latency = 0.1
+    # Slow enough to be stopped in the middle: 48 downloads two at a time take 6 s, longer
+    # than loading the model on a busy machine. At 0.03 s a request (4 at a time) they
+    # could all be done before 8 vectors were stored, the run over before the signal.
+    server.latency = 0.25
     url = server.shapes_manifest_url(per_pair=3, seed=900 + sig, twins=[])
     store = tmp_path / "store"
     process = run_until(store, url, at_least=8, sig=sig)
