@@ -235,6 +235,13 @@ def test_accepting_without_a_token_asks_for_it_then_records_the_reviewer(
     assert [a["body"][0]["source"]["id"] for a in mine] == [EX + "circle"]
     assert mine[0]["creator"] == {"type": "Person", "name": REVIEWER}
 
+    # The panel says whose token it keeps (asked of /api/reviewer).
+    owner = section.locator(".terms-token .token-owner")
+    viewer.page.wait_for_function(
+        "el => el.textContent.includes('Jeton de « ')", arg=owner.element_handle()
+    )
+    assert f"Jeton de « {REVIEWER} »" in owner.inner_text()
+
     # The token can be forgotten: the next decision asks for it again.
     section.get_by_role("button", name=re.compile("Oublier le jeton")).click()
     assert stored_token(viewer) is None
@@ -280,6 +287,11 @@ def test_a_wrong_token_is_refused_in_french_and_asked_for_again(
 ) -> None:
     item_id = item_ids["red circle 3"]
     section = open_with_token(viewer, item_id, "not-a-reviewers-token")
+    # Said before any decision: the token kept is nobody's.
+    owner = section.locator(".terms-token .token-owner")
+    viewer.page.wait_for_function(
+        "el => el.textContent.includes('aucun relecteur')", arg=owner.element_handle()
+    )
     circle = term_row(section, "circle")
     circle.get_by_role("button", name="Accepter « cercle »").click()
     form = circle.locator("form.token-form")

@@ -101,6 +101,9 @@ export const api = {
   vocabularies: (options) => getJson("api/vocabularies", {}, options),
   /** The draft subject terms of an item: each vocabulary's `k` best, then those decided. */
   terms: (id, k, options) => getJson(termsPath(id), { k }, options),
+  /** Whose a reviewer's token is: {name}, or an ApiError (401) for a token nobody has. */
+  reviewer: (token, options) =>
+    requestJson("api/reviewer", {}, options, { headers: { Authorization: `Bearer ${token}` } }),
   /** A reviewer's decision on a term: {vocabulary, concept, decision}; answers the term. */
   decideTerm: (id, decision, token, options) => sendJson("PUT", termsPath(id), decision, token, options),
   /** The map of the collection: its counts, whether it is stale, its clusters. */

@@ -363,9 +363,25 @@ class Review {
       );
       return;
     }
+    const token = reviewerToken.get();
+    const asked = (this.tokenAsked = (this.tokenAsked ?? 0) + 1);
+    // Whose token it is, said once the service answers, and said before any decision when
+    // it is nobody's (mistyped, or taken away by an administrator).
+    const say = (...words) => {
+      const line = asked === this.tokenAsked && this.tokenLine.querySelector(".token-owner");
+      if (line) replace(line, ...words);
+    };
+    api.reviewer(token).then(
+      ({ name }) => say(bilingual(`Jeton de « ${name} » enregistré dans ce navigateur.`, "reviewer’s token saved")),
+      (error) => {
+        if (isTokenRefused(error)) {
+          say(bilingual("Le jeton enregistré n’est celui d’aucun relecteur : oubliez-le, puis saisissez le bon.", "this token is nobody’s"));
+        }
+      },
+    );
     replace(
       this.tokenLine,
-      bilingual("Jeton de relecteur enregistré dans ce navigateur.", "reviewer’s token saved"),
+      h("span", { class: "token-owner" }, bilingual("Jeton de relecteur enregistré dans ce navigateur.", "reviewer’s token saved")),
       " ",
       h(
         "button",
