@@ -222,11 +222,10 @@ class TermStore:
         rows = self.store.reader().execute("SELECT name FROM vocabularies ORDER BY name")
         return [row[0] for row in rows]
 
-    def vocabulary(self, name: str) -> VocabularyInfo:
-        for info in self.vocabularies(self._fingerprint()):
-            if info.name == name:
-                return info
-        raise TermsError(self._unknown(self.store.reader(), name))
+    def require(self, name: str) -> None:
+        """Raise TermsError, naming the vocabularies there are, unless `name` is one."""
+        if name not in self.vocabulary_names():
+            raise TermsError(self._unknown(self.store.reader(), name))
 
     def revision(self) -> int:
         """Grows with every change to the vocabularies, their concepts or their vectors:
@@ -391,10 +390,6 @@ class TermStore:
             yield _decision(row)
 
     # -- helpers -------------------------------------------------------------------------------
-
-    def _fingerprint(self) -> str | None:
-        model = self.store.model
-        return None if model is None else model.key
 
     @staticmethod
     def _unknown(conn: sqlite3.Connection, name: str) -> str:

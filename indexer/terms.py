@@ -176,8 +176,7 @@ class TermScorer:
             cached = self._cache.get(vocabulary)
             if cached is not None and cached.revision == revision:
                 return cached
-        if vocabulary not in self.terms.vocabulary_names():
-            self.terms.vocabulary(vocabulary)  # raises TermsError naming the ones there are
+        self.terms.require(vocabulary)
         everything = self.terms.concepts(vocabulary)
         concepts, matrix = self.terms.concept_matrix(vocabulary, self.model.fingerprint)
         keep = _suggestable(concepts, everything)

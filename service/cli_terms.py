@@ -264,7 +264,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         error("this store has no vocabulary: add one with `regard vocab add FILE --store DIR`")
         return EXIT_FAILED
     for name in names:
-        terms.vocabulary(name)  # unknown: an error naming the ones there are
+        terms.require(name)
     items = []
     for item_id in args.items:
         item = store.get_item(item_id)
@@ -320,7 +320,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     store = Store.open(args.store)
     terms = TermStore(store)
     if args.vocabulary:
-        terms.vocabulary(args.vocabulary)  # unknown: an error naming the ones there are
+        terms.require(args.vocabulary)
     # Annotations publish what stands: accepted terms (and, asked for, the machine's).
     # The CSV keeps every decision.
     kind = "accepted" if args.format == "annotations" else None

@@ -158,7 +158,10 @@ def _vector(ctx: ServiceContext, item: ItemRecord) -> np.ndarray:
 
 def _vocabulary_names(ctx: ServiceContext, only: str | None) -> list[str]:
     try:
-        return [ctx.terms.vocabulary(only).name] if only else ctx.terms.vocabulary_names()
+        if only:
+            ctx.terms.require(only)
+            return [only]
+        return ctx.terms.vocabulary_names()
     except TermsError as error:
         raise NotFound(str(error), code="unknown_vocabulary") from error
 
