@@ -876,6 +876,10 @@ class Store:
         )
         return None if row is None else np.frombuffer(row[0], dtype=np.float16).astype(np.float32)
 
+    def searchable_count(self) -> int:
+        row = self._conn().execute("SELECT COUNT(*) FROM items WHERE state = 'indexed'")
+        return int(row.fetchone()[0])
+
     def stats(self) -> dict[str, Any]:
         conn = self._conn()
         states = dict(conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall())

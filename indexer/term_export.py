@@ -12,9 +12,7 @@ rejections too: they are what a model retrained on the museum's judgements needs
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .csv_lines import csv_line
 from .folders import is_folder_item
 from .iiif_labels import best_label
 from .store import ItemRecord, Store, now
@@ -171,10 +170,10 @@ def annotation_page(terms: Iterable[ExportedTerm]) -> Iterator[str]:
 
 def csv_rows(terms: Iterable[ExportedTerm]) -> Iterator[str]:
     """The CSV, header first, one term a line."""
-    yield _csv_line(CSV_COLUMNS)
+    yield csv_line(CSV_COLUMNS)
     for term in terms:
         item, concept, made, s = term.item, term.concept, term.decision, term.suggestion
-        yield _csv_line(
+        yield csv_line(
             (
                 item.id,
                 best_label(item.canvas_label) or best_label(item.manifest_label),
@@ -212,9 +211,3 @@ def _target(item: ItemRecord) -> dict[str, Any]:
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
-
-
-def _csv_line(values: tuple[Any, ...]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(values)
-    return out.getvalue()

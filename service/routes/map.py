@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from indexer.csv_lines import csv_line
 from indexer.search import Hit
 from indexer.store_map import Cluster, MapStore
+from indexer.store_vectors import vectors_by_key
 
 from ..context import ContextDep, ServiceContext
 from ..errors import BadRequest, NotFound
@@ -66,19 +66,7 @@ async def map_points(
             f"limit={limit} is out of range: ask for between 1 and {MAX_POINTS_PAGE} points",
             code="limit_out_of_range",
         )
-    maps = _map_store(ctx)
-    info = await run_in_threadpool(maps.info)
-    page = await run_in_threadpool(maps.points, offset, limit)
-    total = await run_in_threadpool(maps.count)
-    return MapPointsResponse(
-        made_at=(info or {}).get("made_at", ""),
-        total=total,
-        offset=offset,
-        ids=page.ids,
-        x=page.x,
-        y=page.y,
-        cluster=page.cluster,
-    )
+    return await run_in_threadpool(_points, ctx, offset, limit)
 
 
 @router.get("/clusters/{cluster_id}", response_model=ClusterResponse)
@@ -103,12 +91,7 @@ async def cluster_csv(
 ) -> StreamingResponse:
     """Every item of a cluster, one a line, with its IIIF links: a selection to take
     elsewhere (a spreadsheet, a collection database)."""
-    maps = _map_store(ctx)
-    if not any(c.id == cluster_id for c in await run_in_threadpool(maps.clusters)):
-        raise NotFound(
-            f"the map has no cluster {cluster_id}: /api/map lists them", code="unknown_cluster"
-        )
-    lines = await run_in_threadpool(_cluster_lines, ctx, maps, cluster_id)
+    lines = await run_in_threadpool(_cluster_lines, ctx, cluster_id)
     return StreamingResponse(
         iter(lines),
         media_type="text/csv; charset=utf-8",
@@ -116,15 +99,34 @@ async def cluster_csv(
     )
 
 
-def _cluster_lines(ctx: ServiceContext, maps: MapStore, cluster_id: int) -> list[str]:
+# -- the work, off the event loop ------------------------------------------------------------
+
+
+def _points(ctx: ServiceContext, offset: int, limit: int) -> MapPointsResponse:
+    maps, info = _map_store(ctx)
+    page = maps.points(offset, limit)
+    return MapPointsResponse(
+        made_at=info["made_at"],
+        total=maps.count(),
+        offset=offset,
+        ids=page.ids,
+        x=page.x,
+        y=page.y,
+        cluster=page.cluster,
+    )
+
+
+def _cluster_lines(ctx: ServiceContext, cluster_id: int) -> list[str]:
+    maps, _ = _map_store(ctx)
+    _find_cluster(maps, cluster_id)
     keys = maps.members(cluster_id).tolist()
-    lines = [_csv_line(CLUSTER_COLUMNS)]
+    lines = [csv_line(CLUSTER_COLUMNS)]
     for start in range(0, len(keys), 900):
         items = ctx.store.items_by_key(keys[start : start + 900])
         for key in keys[start : start + 900]:
             summary = item_summary(items[key], ctx.settings.thumbnail_size)
             lines.append(
-                _csv_line(
+                csv_line(
                     (
                         summary.id,
                         summary.label,
@@ -139,61 +141,73 @@ def _cluster_lines(ctx: ServiceContext, maps: MapStore, cluster_id: int) -> list
     return lines
 
 
-def _csv_line(values: tuple[str, ...]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(values)
-    return out.getvalue()
-
-
-def _map_store(ctx: ServiceContext) -> MapStore:
+def _map_store(ctx: ServiceContext) -> tuple[MapStore, dict[str, Any]]:
+    """The store's map and what made it; NotFound when there is none."""
     maps = MapStore(ctx.store)
-    if maps.info() is None:
+    info = maps.info()
+    if info is None:
         raise NotFound(
             "this store has no map yet: make one with `regard map --store DIR`",
             code="no_map",
         )
-    return maps
+    return maps, info
 
 
-def _summary(ctx: ServiceContext) -> MapResponse:
-    maps = _map_store(ctx)
-    info = maps.info() or {}
-    return MapResponse(
-        items=maps.count(),
-        searchable=ctx.store.stats()["items"],
-        stale=info["generation"] != ctx.store.generation,
-        made_at=info["made_at"],
-        updated_at=info["updated_at"],
-        landmarks=info["landmarks"],
-        clusters=[_cluster_summary(ctx, c, SAMPLES)[0] for c in maps.clusters()],
-    )
-
-
-def _cluster(ctx: ServiceContext, cluster_id: int, k: int) -> ClusterResponse:
-    maps = _map_store(ctx)
+def _find_cluster(maps: MapStore, cluster_id: int) -> Cluster:
     found = next((c for c in maps.clusters() if c.id == cluster_id), None)
     if found is None:
         raise NotFound(
             f"the map has no cluster {cluster_id}: /api/map lists them", code="unknown_cluster"
         )
-    summary, results = _cluster_summary(ctx, found, k)
-    return ClusterResponse(cluster=summary, k=k, results=results)
+    return found
 
 
-def _cluster_summary(
-    ctx: ServiceContext, cluster: Cluster, k: int
-) -> tuple[ClusterSummary, list[HitBody]]:
-    """The cluster, with its `k` items nearest its centre (searchable ones only)."""
-    items = ctx.store.items_by_key(cluster.central)
-    central = [
-        items[key] for key in cluster.central if key in items and items[key].state == "indexed"
-    ]
-    hits = []
-    for item in central[:k]:
-        vector = ctx.store.vector_of(item.key)
-        score = 0.0 if vector is None else float(np.dot(vector, cluster.centroid))
-        hits.append(hit(Hit(item, score), ctx.settings.thumbnail_size))
-    summary = ClusterSummary(
+def _summary(ctx: ServiceContext) -> MapResponse:
+    maps, info = _map_store(ctx)
+    clusters = maps.clusters()
+    samples = _central_hits(ctx, clusters, SAMPLES)
+    return MapResponse(
+        items=maps.count(),
+        searchable=ctx.store.searchable_count(),
+        stale=info["generation"] != ctx.store.generation,
+        made_at=info["made_at"],
+        updated_at=info["updated_at"],
+        landmarks=info["landmarks"],
+        clusters=[_cluster_summary(c, samples[c.id]) for c in clusters],
+    )
+
+
+def _cluster(ctx: ServiceContext, cluster_id: int, k: int) -> ClusterResponse:
+    maps, _ = _map_store(ctx)
+    found = _find_cluster(maps, cluster_id)
+    results = _central_hits(ctx, [found], k)[found.id]
+    return ClusterResponse(cluster=_cluster_summary(found, results), k=k, results=results)
+
+
+def _central_hits(ctx: ServiceContext, clusters: list[Cluster], k: int) -> dict[int, list[HitBody]]:
+    """Each cluster's first `k` searchable items nearest its centre, scored by their
+    cosine to it: the items and vectors of every cluster read at once."""
+    wanted = [key for cluster in clusters for key in cluster.central[:k]]
+    items = ctx.store.items_by_key(wanted)
+    found, vectors = vectors_by_key(ctx.store.reader(), np.array(wanted, dtype=np.int64))
+    vector_of = dict(zip(found.tolist(), vectors, strict=True))
+    hits: dict[int, list[HitBody]] = {}
+    for cluster in clusters:
+        # A vector is read for searchable items only: the others are left out.
+        keys = [key for key in cluster.central[:k] if key in vector_of and key in items]
+        hits[cluster.id] = [
+            hit(
+                Hit(items[key], float(np.dot(vector_of[key].astype(np.float32), cluster.centroid))),
+                ctx.settings.thumbnail_size,
+            )
+            for key in keys
+        ]
+    return hits
+
+
+def _cluster_summary(cluster: Cluster, hits: list[HitBody]) -> ClusterSummary:
+    """The cluster, with the first of its items nearest its centre as samples."""
+    return ClusterSummary(
         id=cluster.id,
         x=round(cluster.x, 5),
         y=round(cluster.y, 5),
@@ -202,4 +216,3 @@ def _cluster_summary(
         terms=[ClusterTerm(**term) for term in cluster.terms],
         samples=hits[:SAMPLES],
     )
-    return summary, hits
