@@ -59,9 +59,9 @@ def make_map(store: Store, settings: MapSettings, progress: Progress | None = No
                 "(regard index SOURCE --store DIR)"
             )
         if info is not None and _can_keep(info, settings, snapshot):
-            made, placed = _add_new(store, maps, info, snapshot, progress)
+            made, placed = _add_new(maps, info, snapshot, progress)
         else:
-            made, placed = "new", _make_new(store, maps, settings, snapshot, progress)
+            made, placed = "new", _make_new(maps, settings, snapshot, progress)
     named = _name_if_changed(store, maps)
     info = maps.info() or {}
     return MapReport(
@@ -82,7 +82,6 @@ def _can_keep(info: dict[str, Any], settings: MapSettings, snapshot: Snapshot) -
 
 
 def _make_new(
-    store: Store,
     maps: MapStore,
     settings: MapSettings,
     snapshot: Snapshot,
@@ -104,10 +103,11 @@ def _make_new(
     # Landmarks keep the places UMAP gave them: later items are placed among those.
     at = np.searchsorted(all_keys, landmark_keys)
     places[at] = landmark_places
+    stamp = now()
     info = {
         "generation": snapshot.generation,
-        "made_at": now(),
-        "updated_at": now(),
+        "made_at": stamp,
+        "updated_at": stamp,
         "landmarks": len(landmark_keys),
         "landmarks_asked": settings.landmarks,
         "clusters_asked": settings.clusters,
@@ -121,7 +121,6 @@ def _make_new(
 
 
 def _add_new(
-    store: Store,
     maps: MapStore,
     info: dict[str, Any],
     snapshot: Snapshot,
