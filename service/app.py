@@ -13,7 +13,7 @@ from indexer import __version__
 
 from .context import ServiceContext
 from .errors import install_error_handlers
-from .routes import items, search, status, terms
+from .routes import items, search, selection, status, terms
 from .routes import map as map_routes  # not `map`: the builtin
 from .settings import Settings
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings, context: ServiceContext | None = None) -> Fas
             allow_headers=["Content-Type"],
             max_age=3600,
         )
-    for module in (search, items, terms, map_routes, status):
+    for module in (search, items, terms, map_routes, selection, status):
         app.include_router(module.router, prefix="/api")
     app.mount("/", StaticFiles(directory=settings.viewer_dir, html=True), name="viewer")
     return app

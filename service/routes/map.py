@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from indexer.csv_lines import csv_line
 from indexer.search import Hit
 from indexer.store_map import Cluster, MapStore
 from indexer.store_vectors import vectors_by_key
@@ -23,22 +22,14 @@ from ..map_schemas import (
     MapPointsResponse,
     MapResponse,
 )
-from ..presenters import hit, item_summary
+from ..presenters import hit
 from ..schemas import Hit as HitBody
 from .limits import blank_means, require_utf8_query
+from .selection import item_csv_lines
 
 router = APIRouter(tags=["map"], dependencies=[Depends(require_utf8_query)])
 
 SAMPLES = 4
-CLUSTER_COLUMNS = (
-    "item_id",
-    "label",
-    "manifest_id",
-    "manifest_label",
-    "canvas_id",
-    "thumbnail_url",
-    "large_url",
-)
 POINTS_PAGE = 50_000
 MAX_POINTS_PAGE = 200_000
 CENTRAL_MAX = 48  # as many as `regard map` keeps per cluster
@@ -120,25 +111,11 @@ def _cluster_lines(ctx: ServiceContext, cluster_id: int) -> list[str]:
     maps, _ = _map_store(ctx)
     _find_cluster(maps, cluster_id)
     keys = maps.members(cluster_id).tolist()
-    lines = [csv_line(CLUSTER_COLUMNS)]
+    items = []
     for start in range(0, len(keys), 900):
-        items = ctx.store.items_by_key(keys[start : start + 900])
-        for key in keys[start : start + 900]:
-            summary = item_summary(items[key], ctx.settings.thumbnail_size)
-            lines.append(
-                csv_line(
-                    (
-                        summary.id,
-                        summary.label,
-                        summary.manifest_id,
-                        summary.manifest_label,
-                        summary.canvas_id,
-                        summary.thumbnail_url or "",
-                        summary.large_url or "",
-                    )
-                )
-            )
-    return lines
+        found = ctx.store.items_by_key(keys[start : start + 900])
+        items += [found[key] for key in keys[start : start + 900]]
+    return item_csv_lines(items, ctx.settings.thumbnail_size)
 
 
 def _map_store(ctx: ServiceContext) -> tuple[MapStore, dict[str, Any]]:
