@@ -10,7 +10,9 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 7
+from .store_records import fill_records
+
+SCHEMA_VERSION = 8
 
 
 def _run_statements(conn: sqlite3.Connection, script: str) -> None:
@@ -291,6 +293,29 @@ def _map_v7(conn: sqlite3.Connection) -> None:
     )
 
 
+def _records_v8(conn: sqlite3.Connection) -> None:
+    """The words of each item's catalogue record, searched beside the pictures (see
+    store_records): written for every item now, then with each manifest saved."""
+    conn.execute(
+        """
+        CREATE VIRTUAL TABLE IF NOT EXISTS item_records USING fts5(
+            title, body, tokenize = 'unicode61 remove_diacritics 2'
+        )
+        """
+    )
+    # Items leave the table only when a folder taken over deletes them: their records
+    # go with them. (One statement holding `;`: not for _run_statements.)
+    conn.execute(
+        """
+        CREATE TRIGGER IF NOT EXISTS item_records_deleted AFTER DELETE ON items BEGIN
+            DELETE FROM item_records WHERE rowid = old.key;
+        END
+        """
+    )
+    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM item_records)").fetchone()[0]:
+        fill_records(conn)
+
+
 def _is_json_list(text: str) -> bool:
     try:
         return isinstance(json.loads(text), list)
@@ -306,6 +331,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     5: _local_files_v5,
     6: _terms_v6,
     7: _map_v7,
+    8: _records_v8,
 }
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import IndexerError
 from .schema import migrate
+from .store_records import refresh_manifest_records
 from .store_takeover import ItemName, kept_searchable, take_over
 from .validators import Validators
 
@@ -521,6 +522,7 @@ class Store:
                 "INSERT INTO skips(manifest_id, canvas_id, reason) VALUES (?, ?, ?)",
                 [(manifest.id, skip.canvas_id, skip.reason) for skip in skips],
             )
+            refresh_manifest_records(conn, manifest.id)
             kept: dict[str, int] = {}
             if taking_over:
                 kept = {folder: 0 for folder in taking_over} | kept_searchable(conn)

@@ -1,0 +1,95 @@
+"""The words of an item's catalogue record, and a person's query over them.
+
+What a museum already wrote about an image (the manifest's label, summary and metadata
+values; the canvas's label and metadata values) is searched word by word beside the
+pictures (SQLite FTS5, see store_records). Here: which texts count, and how a query typed
+in a search box becomes an FTS5 expression that cannot be read as FTS5's own syntax.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+_TAG = re.compile(r"<[^>]*>")
+_WORD_CHARACTER = re.compile(r"\w")
+
+# Words that hold no subject, dropped from queries: "fauteuil en fer forgé" finds the
+# record "Fauteuil, fer forgé". French and English, the viewer's languages; compared
+# without accents or case.
+STOPWORDS = frozenset(
+    """
+    a à au aux avec ce ces d dans de des du en et l la le les ou par pour sa sans se ses
+    son sur un une
+    an and at by for from in of on or the to with
+    """.split()
+)
+
+
+def language_map_texts(lmap: Any) -> list[str]:
+    """Every value of a language map, in every language, without HTML (IIIF allows a
+    few tags in values: `<a href>`, `<b>`…; their names and URLs are not words of the
+    record)."""
+    if not isinstance(lmap, dict):
+        return []
+    texts = []
+    for values in lmap.values():
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, str):
+                text = " ".join(html.unescape(_TAG.sub(" ", value)).split())
+                if text:
+                    texts.append(text)
+    return texts
+
+
+def metadata_values(entries: Any) -> list[str]:
+    """The values of {label, value} metadata entries. Not their labels: "Date" or
+    "Technique" head every record of a collection and would make every one match."""
+    if not isinstance(entries, list):
+        return []
+    return [
+        text
+        for entry in entries
+        if isinstance(entry, dict)
+        for text in language_map_texts(entry.get("value"))
+    ]
+
+
+def record_title(manifest_label: Any, canvas_label: Any) -> str:
+    return _joined(language_map_texts(manifest_label) + language_map_texts(canvas_label))
+
+
+def record_body(summary: Any, metadata: Any, canvas_metadata: Any) -> str:
+    return _joined(
+        language_map_texts(summary) + metadata_values(metadata) + metadata_values(canvas_metadata)
+    )
+
+
+def _joined(texts: Iterable[str]) -> str:
+    # Each text once (a canvas label often repeats its manifest's), one per line.
+    return "\n".join(dict.fromkeys(texts))
+
+
+def _folded(word: str) -> str:
+    decomposed = unicodedata.normalize("NFD", word.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def query_words(query: str) -> list[str]:
+    """The words of a query that a record must hold: whitespace-separated, each with at
+    least one letter or digit, stopwords dropped. "2009.12.3" stays one word (searched
+    as a phrase of its parts), and so does "d'inventaire"."""
+    return [
+        word
+        for word in query.split()
+        if _WORD_CHARACTER.search(word) and _folded(word) not in STOPWORDS
+    ]
+
+
+def match_expression(words: list[str]) -> str:
+    """An FTS5 expression that every word must match, each as a quoted phrase: quotes,
+    `*`, `-`, `AND`, `NEAR` or `column:` typed by a person are then text, not syntax."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words)

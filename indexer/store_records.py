@@ -1,0 +1,121 @@
+"""The catalogue records' words in the store (the FTS5 table `item_records`), kept with
+the items they describe, and searched: which searchable items hold every word of a query.
+
+The table is derived, like the index: one row per item (rowid = the item's key), its
+`title` (manifest and canvas labels) and `body` (summary and metadata values), rewritten
+for a manifest's items in the transaction that saves the manifest. Accents and case are
+ignored (FTS5's unicode61 tokenizer, remove_diacritics 2): "Royere" finds "Royère".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .record_text import match_expression, query_words, record_body, record_title
+
+# Counting the items that match stops here: "fauteuil" in a million records is "more
+# than 10,000", found in milliseconds, where ranking them all would take a second.
+COUNT_CAP = 10_000
+# Labels weigh more than the rest: a record titled "Lampadaire" is about a floor lamp;
+# one whose notes mention a lamp may not be.
+_RANK = "bm25(item_records, 4.0, 1.0)"
+
+_RECORD_ROWS = """
+    SELECT i.key, i.canvas_label, i.canvas_metadata, m.label, m.summary, m.metadata
+    FROM items i JOIN manifests m ON m.id = i.manifest_id
+"""
+
+
+def _loads(text: str | None) -> object:
+    return None if text is None else json.loads(text)
+
+
+def _write(conn: sqlite3.Connection, rows: Iterable[sqlite3.Row | tuple]) -> None:
+    conn.executemany(
+        "INSERT INTO item_records(rowid, title, body) VALUES (?, ?, ?)",
+        (
+            (
+                key,
+                record_title(_loads(manifest_label), _loads(canvas_label)),
+                record_body(_loads(summary), _loads(metadata), _loads(canvas_metadata)),
+            )
+            for key, canvas_label, canvas_metadata, manifest_label, summary, metadata in rows
+        ),
+    )
+
+
+def refresh_manifest_records(conn: sqlite3.Connection, manifest_id: str) -> None:
+    """Rewrite the records of a manifest's items, within the caller's transaction."""
+    conn.execute(
+        "DELETE FROM item_records WHERE rowid IN (SELECT key FROM items WHERE manifest_id = ?)",
+        (manifest_id,),
+    )
+    _write(conn, conn.execute(_RECORD_ROWS + " WHERE i.manifest_id = ?", (manifest_id,)))
+
+
+def fill_records(conn: sqlite3.Connection) -> None:
+    """Write every item's record (a store made before the table was)."""
+    _write(conn, conn.execute(_RECORD_ROWS).fetchall())
+
+
+@dataclass(frozen=True)
+class RecordMatches:
+    words: list[str]  # what every record found holds
+    total: int  # searchable items found, counted up to COUNT_CAP + 1
+    more: bool  # total is a lower bound: more were found than counted
+    keys: list[int]  # the best first, at most the number asked for
+    # Every key found, when they were all counted (not `more`): hits are checked
+    # against it rather than asked of FTS5 again.
+    found: frozenset[int] | None
+
+
+NO_MATCHES = RecordMatches([], 0, False, [], frozenset())
+
+
+def find_records(conn: sqlite3.Connection, query: str, k: int) -> RecordMatches:
+    """The searchable items whose record holds every word of `query`: the `k` best
+    (labels first, then by FTS5's bm25), with how many there are. Past COUNT_CAP, the
+    first `k` in the collection's order: ranking more would cost more than it tells."""
+    words = query_words(query)
+    if not words:
+        return NO_MATCHES
+    expression = match_expression(words)
+    found = [
+        key
+        for (key,) in conn.execute(
+            "SELECT r.rowid FROM item_records r JOIN items i ON i.key = r.rowid "
+            "WHERE item_records MATCH ? AND i.state = 'indexed' LIMIT ?",
+            (expression, COUNT_CAP + 1),
+        )
+    ]
+    if len(found) > COUNT_CAP:
+        return RecordMatches(words, COUNT_CAP, True, found[:k], None)
+    ranked = [
+        key
+        for (key,) in conn.execute(
+            f"SELECT r.rowid FROM item_records r JOIN items i ON i.key = r.rowid "
+            f"WHERE item_records MATCH ? AND i.state = 'indexed' ORDER BY {_RANK} LIMIT ?",
+            (expression, k),
+        )
+    ]
+    return RecordMatches(words, len(found), False, ranked, frozenset(found))
+
+
+def holding_records(conn: sqlite3.Connection, matches: RecordMatches, keys: list[int]) -> set[int]:
+    """Which of `keys` are among `matches` (their records hold every word)."""
+    if not matches.words:
+        return set()
+    if matches.found is not None:
+        return {key for key in keys if key in matches.found}
+    expression = match_expression(matches.words)
+    return {
+        key
+        for key in keys
+        if conn.execute(
+            "SELECT 1 FROM item_records WHERE item_records MATCH ? AND rowid = ?",
+            (expression, key),
+        ).fetchone()
+    }
