@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -47,6 +47,29 @@ def clean_query(text: str) -> str:
     the same length against the service's limit, and the same text cache entry.
     """
     return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+class QueryCancelsOut(ValueError):
+    """The examples of a combined query sum to (nearly) nothing: e.g. the same picture
+    twice, once liked and once not."""
+
+
+def combined_query(plus: Sequence[np.ndarray], minus: Sequence[np.ndarray]) -> np.ndarray:
+    """One unit vector for several examples: the sum of the unit vectors to look like,
+    less those to look unlike, normalised (as rclip combines its queries). Each example
+    weighs the same, whatever its length."""
+    total = np.zeros_like(np.asarray(plus[0], dtype=np.float32))
+    for sign, vectors in ((1.0, plus), (-1.0, minus)):
+        for vector in vectors:
+            vector = np.asarray(vector, dtype=np.float32)
+            total += sign * vector / max(float(np.linalg.norm(vector)), 1e-12)
+    norm = float(np.linalg.norm(total))
+    if norm < 1e-3:
+        raise QueryCancelsOut(
+            "the examples cancel each other out: what the query should look like and what "
+            "it should not are the same; take one of them away"
+        )
+    return total / norm
 
 
 class TextEncoder(Protocol):
@@ -164,27 +187,45 @@ class Searcher:
     def search_text(self, query: str, k: int) -> list[Hit]:
         return self.search_vector(self.embed_text(query), k, modality="text")
 
+    def search_combined(
+        self,
+        query: str,
+        like: Sequence[np.ndarray],
+        unlike: Sequence[np.ndarray],
+        k: int,
+        exclude: Collection[int] = (),
+    ) -> list[Hit]:
+        """Images like the query's words and the `like` vectors together, and unlike the
+        `unlike` ones (see combined_query); `exclude`: keys never returned (the items
+        given as examples). Raises QueryCancelsOut."""
+        plus = [self.embed_text(query), *like] if query else list(like)
+        # The words set how far the index looks (a text query sits further from the
+        # pictures than a picture does: see vector_index's probes per modality).
+        modality: Modality = "text" if query else "image"
+        return self.search_vector(combined_query(plus, unlike), k, exclude, modality)
+
     def search_vector(
         self,
         vector: np.ndarray,
         k: int,
-        exclude: int | None = None,
+        exclude: Collection[int] = (),
         modality: Modality = "image",
     ) -> list[Hit]:
         index = self.index()
-        wanted = k + (1 if exclude is not None else 0)
+        excluded = frozenset(exclude)
+        wanted = k + len(excluded)
         # Items that left since the index was built take places: ask for more, within
         # reason (after a large removal, the rebuild under way will set it right).
         most = min(index.size, max(OVERFETCH * wanted, 256))
         while True:
             neighbours = self._run_search(index.search, vector[None, :], wanted, modality)[0]
-            hits = self._searchable_hits(neighbours, exclude)
+            hits = self._searchable_hits(neighbours, excluded)
             if len(hits) >= k or len(neighbours) < wanted or wanted >= most:
                 return hits[:k]
             wanted = min(2 * wanted, most)
 
-    def _searchable_hits(self, neighbours: list[Neighbour], exclude: int | None) -> list[Hit]:
-        keys = [n.key for n in neighbours if n.key != exclude]
+    def _searchable_hits(self, neighbours: list[Neighbour], exclude: frozenset[int]) -> list[Hit]:
+        keys = [n.key for n in neighbours if n.key not in exclude]
         records = self.store.items_by_key(keys)
         return [
             Hit(records[n.key], n.score)
@@ -197,7 +238,7 @@ class Searcher:
         vector = self.store.vector_of(item.key)
         if vector is None:
             return None
-        return self.search_vector(vector, k, exclude=item.key)
+        return self.search_vector(vector, k, exclude=(item.key,))
 
 
 def _model_key(encoder: TextEncoder) -> str:

@@ -15,7 +15,16 @@ from indexer.imageapi_tiles import one_tile_picture
 from indexer.search import Hit as SearchHit
 from indexer.store import ItemRecord
 
-from .schemas import Crop, Hit, ItemDetail, ItemSummary, Link, MetadataEntry, Provider
+from .schemas import (
+    Crop,
+    Hit,
+    ItemDetail,
+    ItemSummary,
+    Link,
+    MetadataEntry,
+    Provider,
+    TextHit,
+)
 
 PREVIEW_SIZE = 1024
 # The picture a link opens in a tab: a master file can be hundreds of megapixels, which
@@ -133,6 +142,11 @@ def item_summary(item: ItemRecord, thumbnail_size: int) -> ItemSummary:
 
 def hit(result: SearchHit, thumbnail_size: int) -> Hit:
     return Hit(**_summary_fields(result.item, thumbnail_size), score=round(result.score, 5))
+
+
+def text_hit(result: SearchHit, thumbnail_size: int, in_record: bool) -> TextHit:
+    fields = _summary_fields(result.item, thumbnail_size)
+    return TextHit(**fields, score=round(result.score, 5), in_record=in_record)
 
 
 def item_detail(item: ItemRecord, thumbnail_size: int) -> ItemDetail:

@@ -111,12 +111,44 @@ class ItemDetail(ItemSummary):
     failure_reason: str | None = None
 
 
+class TextHit(Hit):
+    in_record: bool = Field(
+        False, description="Its catalogue record also holds every word of the query."
+    )
+
+
+class RecordsFound(BaseModel):
+    words: list[str] = Field(
+        description="The words every record found holds: the query's, less words such as "
+        '"en", "de" or "the" that name no subject.'
+    )
+    total: int = Field(description="How many searchable items' records hold them all.")
+    more: bool = Field(
+        description="True when there are more than `total` (counting stopped there); the "
+        "results are then the first in the collection's order, not the best."
+    )
+    results: list[ItemSummary] = Field(
+        description="At most k of them, best first: the words in a label count most."
+    )
+
+
 class SearchResponse(BaseModel):
     query: str = Field(description="The query as searched: trimmed, single-spaced, NFC.")
+    like: list[ItemSummary] = Field(
+        default_factory=list, description="The items the results should look like too."
+    )
+    unlike: list[ItemSummary] = Field(
+        default_factory=list, description="The items the results should look unlike."
+    )
     k: int
     max_k: int = Field(description="The most results one request may ask for (REGARD_MAX_K).")
     took_ms: float
-    results: list[Hit]
+    results: list[TextHit] = Field(description="Found by looking at the pictures, closest first.")
+    records: RecordsFound | None = Field(
+        None,
+        description="Found in the catalogue records: items whose record holds every word "
+        "of the query; null without words, or with records=false.",
+    )
 
 
 class SimilarResponse(BaseModel):

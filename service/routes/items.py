@@ -25,6 +25,7 @@ from indexer.store import ItemRecord
 
 from ..context import ContextDep, ServiceContext
 from ..errors import BadGateway, BadRequest, NotFound
+from ..item_lookup import find_item, why_no_vector
 from ..presenters import hit, item_detail, item_summary
 from ..schemas import ItemDetail, ItemsResponse, SimilarResponse
 from .limits import DEFAULT_K, Count, blank_means, check_k, require_utf8_query
@@ -32,28 +33,6 @@ from .limits import DEFAULT_K, Count, blank_means, check_k, require_utf8_query
 router = APIRouter(tags=["items"], dependencies=[Depends(require_utf8_query)])
 
 ItemId = Annotated[str, Path(description="Regard's id of the image, as search returns it.")]
-
-
-def why_no_vector(item: ItemRecord) -> str:
-    if item.state == "failed":
-        return (
-            f"its image failed ({item.failure_reason}); `regard index` tries it again, "
-            "and `regard failures` lists every failure (an image over the pixel limit "
-            "needs a larger --max-pixels)"
-        )
-    if item.state == "removed":
-        return "it has left its collection (removed), so it is no longer searched"
-    return "it is not embedded yet: run (or finish) `regard index` on its collection"
-
-
-def find_item(ctx: ServiceContext, item_id: str) -> ItemRecord:
-    item = ctx.store.get_item(item_id)
-    if item is None:
-        raise NotFound(
-            f"no item with id {item_id!r} in this collection: ids come from /api/search",
-            code="unknown_item",
-        )
-    return item
 
 
 MAX_IDS = 200
@@ -194,4 +173,4 @@ async def _similar_to_part(
         part_tensor, item, part, ctx.fetcher, ctx.encoder.encoder, DEFAULT_MAX_PIXELS
     )
     vector = await run_in_threadpool(ctx.encoder.embed_tensors, [tensor])
-    return part, await run_in_threadpool(ctx.searcher.search_vector, vector[0], k, item.key)
+    return part, await run_in_threadpool(ctx.searcher.search_vector, vector[0], k, (item.key,))

@@ -18,6 +18,7 @@ from indexer.terms import Suggestion
 
 from ..context import ContextDep, ServiceContext
 from ..errors import BadRequest, NotFound, Unauthorized
+from ..item_lookup import find_item, why_no_vector
 from ..term_schemas import (
     Concept,
     ConceptRef,
@@ -31,7 +32,7 @@ from ..term_schemas import (
     VocabularySummary,
     VocabularyTerms,
 )
-from .items import ItemId, find_item, why_no_vector
+from .items import ItemId
 from .limits import blank_means, require_utf8_query
 
 router = APIRouter(tags=["terms"], dependencies=[Depends(require_utf8_query)])
