@@ -380,6 +380,15 @@ class TermStore:
         )
         return [_decision(row) for row in rows]
 
+    def decisions_for_items(self, item_keys: Sequence[int]) -> list[Decision]:
+        if not item_keys:
+            return []
+        marks = ",".join("?" * len(item_keys))
+        rows = self.store.reader().execute(
+            f"SELECT * FROM term_decisions WHERE item_key IN ({marks})", list(item_keys)
+        )
+        return [_decision(row) for row in rows]
+
     def all_decisions(self, decision: str | None = None) -> Iterator[Decision]:
         """Every decision (or every one of a kind), by item then concept order."""
         where, params = ("WHERE decision = ?", (decision,)) if decision else ("", ())

@@ -4,13 +4,17 @@ terms from a museum's thesaurus, the people who review them, and what they decid
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cli_common import EXIT_FAILED, EXIT_OK, error, positive_int, store_arg
+
+if TYPE_CHECKING:
+    from indexer.term_precedents import ListedTerm
 
 VOCAB_FORMATS = ("csv", "skos", "joconde")
 DEFAULT_TERMS = 10
@@ -26,7 +30,8 @@ def add_parsers(commands: Any) -> None:
         help="draft subject terms for items, from the store's vocabularies",
         description="The terms of each vocabulary that the model finds closest to each "
         "item, best first, with their scores: machine suggestions, for a cataloguer to "
-        "accept or reject (in the viewer, or through the API).",
+        "accept or reject (in the viewer, or through the API). Terms that cataloguers "
+        "accepted on the most similar images come first; those they rejected there, last.",
     )
     store_arg(suggest)
     suggest.add_argument("items", nargs="+", metavar="ITEM", help="item ids (as the API gives)")
@@ -253,8 +258,10 @@ def cmd_reviewer(args: argparse.Namespace) -> int:
 
 def cmd_suggest(args: argparse.Namespace) -> int:
     from indexer.encoders import encoder_for_store
+    from indexer.search import Searcher
     from indexer.store import Store
     from indexer.store_terms import TermStore
+    from indexer.term_precedents import decisions_nearby, listed_terms
     from indexer.terms import ModelScoring, TermScorer
 
     store = Store.open(args.store)
@@ -269,31 +276,22 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     for item_id in args.items:
         item = store.get_item(item_id)
         vector = None if item is None else store.vector_of(item.key)
-        if vector is None:
+        if item is None or vector is None:
             error(f"no searchable item {item_id!r} in {args.store}: ids are as the API gives them")
             return EXIT_FAILED
-        items.append((item_id, vector))
+        items.append((item, vector))
     encoder = encoder_for_store(store, args.device, runtime="float32")
     scorer = TermScorer(terms, ModelScoring.of(encoder))
-    out = [
-        {
-            "item": item_id,
-            "vocabulary": name,
-            "terms": [
-                {
-                    "rank": s.rank,
-                    "id": s.concept.id,
-                    "labels": s.concept.labels,
-                    "score": s.score,
-                    "cosine": s.cosine,
-                    "scoring": s.scoring,
-                }
-                for s in scorer.suggest(vector, name, args.k)
-            ],
-        }
-        for item_id, vector in items
-        for name in names
-    ]
+    # As the API lists them: decisions on the most similar images move terms up or down.
+    searcher = Searcher(store, encoder)
+    out: list[dict[str, Any]] = []
+    for item, vector in items:
+        nearby = decisions_nearby(searcher, terms, item.key, vector)
+        for name in names:
+            listed = listed_terms(scorer, vector, name, args.k, nearby)
+            out.append(
+                {"item": item.id, "vocabulary": name, "terms": [_printed(t) for t in listed]}
+            )
     if args.json:
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -303,7 +301,29 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         for term in group["terms"]:
             label = " / ".join(term["labels"].values())
             print(f"  {term['rank']:>3}. {term['score']:.4f}  {label}  <{term['id']}>")
+            if term["precedent"]:
+                p = term["precedent"]
+                print(
+                    f"       on the {p['looked_at']} most similar images: accepted "
+                    f"{p['accepted']}, rejected {p['rejected']}"
+                )
     return EXIT_OK
+
+
+def _printed(listed: ListedTerm) -> dict[str, Any]:
+    s, precedent = listed.suggestion, listed.precedent
+    return {
+        "rank": s.rank,
+        "id": s.concept.id,
+        "labels": s.concept.labels,
+        "score": s.score,
+        "cosine": s.cosine,
+        "scoring": s.scoring,
+        # The nearest image's key is the store's own number, not an id to print.
+        "precedent": None
+        if precedent is None
+        else {k: v for k, v in dataclasses.asdict(precedent).items() if k != "nearest_key"},
+    }
 
 
 # -- export ----------------------------------------------------------------------------------

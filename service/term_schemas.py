@@ -53,6 +53,17 @@ class MachineScore(BaseModel):
     suggested_at: str
 
 
+class TermPrecedent(BaseModel):
+    """What cataloguers decided for this term on the images most like the item: why it is
+    put forward (accepted more often) or back (rejected more often) in the list."""
+
+    accepted: int = Field(description="Of the item's nearest images, how many have it accepted.")
+    rejected: int = Field(description="And how many have it rejected.")
+    looked_at: int = Field(description="How many of the item's nearest images were looked at.")
+    nearest_item: str = Field(description="The most similar of them with a decision on it.")
+    similarity: float = Field(description="That image's cosine to the item.")
+
+
 class ReviewDecision(BaseModel):
     decision: Literal["accepted", "rejected"]
     by: str = Field(description="The reviewer who decided.")
@@ -66,12 +77,17 @@ class Term(BaseModel):
         "when it was decided). None for a term the model cannot score (retired)."
     )
     decision: ReviewDecision | None = None
+    precedent: TermPrecedent | None = Field(
+        None, description="Decisions on this term for similar images, when there are some."
+    )
 
 
 class VocabularyTerms(BaseModel):
     vocabulary: str
     terms: list[Term] = Field(
-        description="The model's top k, best first, then the other terms decided for this item."
+        description="First the terms that decisions on similar images back (see "
+        "`precedent`), then the model's top k, best first, then those that decisions on "
+        "similar images speak against, then the other terms decided for this item."
     )
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from indexer.store import Store
@@ -340,3 +341,27 @@ def test_the_csv_export_lists_every_decision(
         (EX + "blue", "rejected", REVIEWER)
     ]
     assert rows[0]["vocabulary"] == VOCABULARY
+
+
+def test_a_term_accepted_on_a_twin_comes_first_and_says_why(
+    viewer: Page, terms_url: str, item_ids: dict[str, str], token: str
+) -> None:
+    """Decisions on the most similar images put a term forward (term_precedents.py)."""
+    twin, item_id = item_ids["twin of red circle 1"], item_ids["red circle 1"]
+    star = {"vocabulary": VOCABULARY, "concept": EX + "star"}
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{terms_url}api/items/{urllib.parse.quote(twin)}/terms"
+    accepted = httpx.put(url, json={**star, "decision": "accepted"}, headers=headers)
+    assert accepted.status_code == 200, accepted.text
+    try:
+        precedent = terms_of(terms_url, item_id)[0]["precedent"]
+        section = open_item(viewer, item_id)
+        first = section.locator("li.term").first
+        assert first.get_attribute("data-concept") == EX + "star"
+        line = first.locator(".term-precedent")
+        assert line.inner_text() == (
+            f"accepté pour 1 des {precedent['looked_at']} images les plus semblables"
+        )
+        assert "is-backed" in line.get_attribute("class")
+    finally:
+        httpx.put(url, json={**star, "decision": "undecided"}, headers=headers)

@@ -143,6 +143,28 @@ function decisionNode(decision) {
   );
 }
 
+const similarityFormat = new Intl.NumberFormat("fr-FR", { maximumFractionDigits: 2 });
+
+/** What cataloguers decided for the term on the images most like this one: why it was put
+ * forward or back in the list (see indexer/term_precedents.py). */
+function precedentNode(precedent) {
+  if (!precedent) return null;
+  const { accepted, rejected, looked_at: lookedAt, similarity } = precedent;
+  const counts = [
+    accepted ? `accepté pour ${accepted}` : null,
+    rejected ? `rejeté pour ${rejected}` : null,
+  ].filter(Boolean);
+  const leaning = accepted > rejected ? "is-backed" : rejected > accepted ? "is-opposed" : "";
+  return h(
+    "p",
+    {
+      class: `term-precedent ${leaning}`.trim(),
+      title: `La plus semblable de ces images a une similarité de ${similarityFormat.format(similarity)} avec celle-ci (1 : identique).`,
+    },
+    `${counts.join(", ")} des ${lookedAt} images les plus semblables`,
+  );
+}
+
 /** A term of the list: its label, the machine's word, the reviewers' decision, and the
  * buttons that change it. The buttons stay in place as the term changes, so that the
  * keyboard's focus and the mouse stay on them. */
@@ -183,7 +205,10 @@ class TermRow {
 
   /** Shows the term as the API now gives it. */
   show(term) {
-    this.term = term;
+    // A decision's answer is about this item alone: what was decided for the most similar
+    // images, which placed the term in the list, stays as it was.
+    const precedent = term.precedent ?? this.term.precedent;
+    this.term = { ...term, precedent };
     const { concept, suggestion, decision } = term;
     const label = labelOf(concept.labels);
     const state = decision?.decision ?? "undecided";
@@ -201,6 +226,7 @@ class TermRow {
         machineNodes(suggestion),
       ),
       broaderNode(concept.broader),
+      precedentNode(precedent),
       decisionNode(decision),
     );
     // The button of the decision standing does nothing more; "cancel" only when decided.

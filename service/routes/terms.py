@@ -14,6 +14,7 @@ from indexer.reviewers import reviewer_of
 from indexer.store import ItemRecord, now
 from indexer.store_terms import Decision, MachineSuggestion, StoredConcept, TermsError
 from indexer.term_export import annotation_page, csv_rows, decided_terms
+from indexer.term_precedents import Precedent, decisions_nearby, listed_terms
 from indexer.terms import Suggestion
 
 from ..context import ContextDep, ServiceContext
@@ -28,6 +29,7 @@ from ..term_schemas import (
     ReviewDecision,
     ReviewerResponse,
     Term,
+    TermPrecedent,
     VocabulariesResponse,
     VocabularySummary,
     VocabularyTerms,
@@ -173,24 +175,49 @@ def _item_terms(ctx: ServiceContext, item_id: str, only: str | None, k: int) -> 
     names = _vocabulary_names(ctx, only)
     decisions = ctx.terms.decisions_for_item(item.key)
     decided = ctx.terms.concepts_by_key([d.concept_key for d in decisions])
+    nearby = decisions_nearby(ctx.searcher, ctx.terms, item.key, vector)
+    nearest_ids = {
+        key: found.id
+        for key, found in ctx.store.items_by_key([p.nearest_key for p in nearby.values()]).items()
+    }
     stamp = now()
+    fingerprint = ctx.scorer.model.fingerprint
     groups = []
     for name in names:
         terms = [
-            _term(ctx, s.concept, s.machine(ctx.scorer.model.fingerprint, stamp), None)
-            for s in ctx.scorer.suggest(vector, name, k)
+            _term(
+                ctx,
+                listed.suggestion.concept,
+                listed.suggestion.machine(fingerprint, stamp),
+                None,
+                _precedent(listed.precedent, nearest_ids),
+            )
+            for listed in listed_terms(ctx.scorer, vector, name, k, nearby)
         ]
-        by_key = {t.concept.id: t for t in terms}
+        by_id = {t.concept.id: t for t in terms}
         for made in decisions:
             concept = decided[made.concept_key]
             if concept.vocabulary != name:
                 continue
-            if concept.id in by_key:
-                by_key[concept.id].decision = _review(made)
+            if concept.id in by_id:
+                by_id[concept.id].decision = _review(made)
             else:
-                terms.append(_term(ctx, concept, made.suggestion, made))
+                precedent = _precedent(nearby.get(concept.key), nearest_ids)
+                terms.append(_term(ctx, concept, made.suggestion, made, precedent))
         groups.append(VocabularyTerms(vocabulary=name, terms=terms))
     return ItemTermsResponse(item=item.id, k=k, vocabularies=groups)
+
+
+def _precedent(found: Precedent | None, nearest_ids: dict[int, str]) -> TermPrecedent | None:
+    if found is None or found.nearest_key not in nearest_ids:
+        return None
+    return TermPrecedent(
+        accepted=found.accepted,
+        rejected=found.rejected,
+        looked_at=found.looked_at,
+        nearest_item=nearest_ids[found.nearest_key],
+        similarity=found.similarity,
+    )
 
 
 def _decide(ctx: ServiceContext, item_id: str, request: DecisionRequest, by: str) -> Term:
@@ -227,6 +254,7 @@ def _term(
     concept: StoredConcept,
     suggestion: MachineSuggestion | None,
     made: Decision | None,
+    precedent: TermPrecedent | None = None,
 ) -> Term:
     return Term(
         concept=Concept(
@@ -251,6 +279,7 @@ def _term(
             suggested_at=suggestion.suggested_at,
         ),
         decision=None if made is None else _review(made),
+        precedent=precedent,
     )
 
 
