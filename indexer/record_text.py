@@ -89,7 +89,37 @@ def query_words(query: str) -> list[str]:
     ]
 
 
+def _number_forms(word: str) -> list[str]:
+    """A word and its plural or singular in French and English, by their regular
+    endings: "fauteuil" also finds "fauteuils", "lampes" also "lampe", "bijou" "bijoux",
+    "boxes" "box". Whole words only: "table" does not find "tableau" (as a prefix would).
+    Words with digits or signs ("2009.12.3", "d'inventaire") stay as they are."""
+    if not word.isalpha() or len(word) < 3:
+        return [word]
+    # Singulars of four letters at least: "prix", "gris", "lits" are too short to tell
+    # a plural from a word, and stay as they are.
+    folded = word.casefold()
+    if folded.endswith("es") and len(word) >= 6:
+        forms = [word, word[:-1], word[:-2]]  # lampes: lampe; glasses: glass
+    elif folded.endswith(("s", "x")) and len(word) >= 5:
+        forms = [word, word[:-1]]  # fauteuils, bijoux
+    elif folded.endswith(("s", "x")):
+        forms = [word]
+    else:
+        forms = [word, word + "s", word + "x"]
+        if folded.endswith(("ch", "sh", "z")):
+            forms.append(word + "es")  # bench: benches
+    return forms
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
 def match_expression(words: list[str]) -> str:
-    """An FTS5 expression that every word must match, each as a quoted phrase: quotes,
-    `*`, `-`, `AND`, `NEAR` or `column:` typed by a person are then text, not syntax."""
-    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+    """An FTS5 expression that every word must match (in one of its number forms), each
+    form a quoted phrase: quotes, `*`, `-`, `AND`, `NEAR` or `column:` typed by a person
+    are then text, not syntax."""
+    return " AND ".join(
+        "(" + " OR ".join(_quoted(form) for form in _number_forms(word)) + ")" for word in words
+    )

@@ -45,7 +45,14 @@ def test_a_query_keeps_its_subject_words_and_no_fts5_syntax():
     assert query_words("The lamp - of Royère") == ["lamp", "Royère"]
     assert query_words("2009.12.3 d'inventaire") == ["2009.12.3", "d'inventaire"]
     # Quotes and operators typed by a person are searched as text.
-    assert match_expression(['say "hi"', "NEAR(x"]) == '"say ""hi""" "NEAR(x"'
+    assert match_expression(['say "hi"', "NEAR(x"]) == '("say ""hi""") AND ("NEAR(x")'
+
+
+def test_a_word_finds_its_plural_and_singular_but_not_longer_words():
+    assert match_expression(["fauteuils"]) == '("fauteuils" OR "fauteuil")'
+    assert match_expression(["lampes"]) == '("lampes" OR "lampe" OR "lamp")'
+    assert match_expression(["table"]) == '("table" OR "tables" OR "tablex")'  # not tableau
+    assert match_expression(["prix", "12"]) == '("prix") AND ("12")'
 
 
 def test_record_values_lose_their_html_but_keep_their_words():
@@ -60,7 +67,7 @@ def test_a_saved_manifest_is_found_by_its_words_accents_and_case_aside(tmp_path)
     store = make_store(tmp_path, n_images=3)  # "Fauteuil", by "Jean Royère"
     embed(store)
     conn = store.reader()
-    found = find_records(conn, "royere FAUTEUIL", k=10)
+    found = find_records(conn, "royere FAUTEUILS", k=10)
     assert (found.total, found.more, len(found.keys)) == (3, False, 3)
     # Metadata labels are not words of the record: "Maker" heads the value, says nothing.
     assert find_records(conn, "maker", k=10).total == 0
