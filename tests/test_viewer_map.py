@@ -1,7 +1,8 @@
 """The map of the collection in the viewer, in Debian's Chromium against `regard serve`:
 points drawn by page in their clusters' colours (WebGL, or Canvas 2D without it), the
 clusters named and listed, a cluster's items as result cards, pictures when few points
-are in view, the detail panel over the map, and the map's state in the URL.
+are in view, the detail panel over the map, the map's state in the URL, and the lasso
+that selects points and exports them.
 
 The store is a copy of the shapes store with the shapes thesaurus and a map, made by the
 CLI (`regard vocab add`, `regard map`) as tests/test_map.py makes it; the browser and the
@@ -11,6 +12,8 @@ through SwiftShader: the fallback is exercised by a page whose canvases refuse W
 
 from __future__ import annotations
 
+import csv
+import json
 import math
 import re
 import shutil
@@ -725,3 +728,92 @@ def test_a_stale_map_says_how_many_images_it_lacks(
             )
     finally:
         stop_service(service)
+
+
+# ---- the lasso --------------------------------------------------------------------------
+
+
+def clear_line(values: list[float], start: float, gap: float = 6) -> float:
+    """A coordinate from `start` on, at least `gap` pixels from each of `values`."""
+    at = start
+    while any(abs(at - v) < gap for v in values):
+        at += 1
+    return at
+
+
+def draw_line(viewer: Page, corners: list[tuple[float, float]], *, release: bool = True) -> None:
+    """The mouse pressed at the first corner, moved through the others and back, released."""
+    mouse = viewer.page.mouse
+    mouse.move(*on_page(viewer, *corners[0]))
+    mouse.down()
+    for (ax, ay), (bx, by) in zip(corners, corners[1:] + corners[:1], strict=True):
+        for t in (0.25, 0.5, 0.75, 1.0):
+            mouse.move(*on_page(viewer, ax + (bx - ax) * t, ay + (by - ay) * t))
+    if release:
+        mouse.up()
+
+
+def test_the_lasso_selects_the_points_inside_it_and_exports_them(
+    viewer: Page, points: dict[str, Any]
+) -> None:
+    open_map(viewer)
+    where = screen_points(viewer, points)
+    width, height = stage_size(viewer)
+    xs, ys = [p[0] for p in where], [p[1] for p in where]
+    left, right = clear_line(xs, width * 0.3), clear_line(xs, width * 0.65)
+    top, bottom = clear_line(ys, height * 0.2), clear_line(ys, height * 0.7)
+    corners = [(left, top), (right, top), (right, bottom), (left, bottom)]
+    inside = [
+        points["ids"][i]
+        for i, (sx, sy) in enumerate(where)
+        if left < sx < right and top < sy < bottom
+    ]
+    assert 0 < len(inside) < len(where)
+    before = transform(viewer)
+
+    toggle = viewer.page.get_by_role("button", name=re.compile("^Sélection au lasso"))
+    toggle.click()
+    assert toggle.get_attribute("aria-pressed") == "true"
+    draw_line(viewer, corners)
+    heading = viewer.page.locator("#map-selection-heading")
+    assert heading.inner_text() == f"{len(inside)} images sélectionnées"
+    assert viewer.page.get_attribute("#map-stage", "data-selected") == str(len(inside))
+    # The map stayed where it was, and no point's panel opened.
+    next_frame(viewer)
+    assert transform(viewer) == before
+    assert url_state(viewer) == {"map": ["1"]}
+    # The selected images as cards, in the map's order, unranked.
+    cards = viewer.page.locator("#map-selection .card")
+    cards.nth(min(len(inside), 48) - 1).wait_for()
+    assert cards.evaluate_all("cards => cards.map(c => c.dataset.id)") == inside[:48]
+    assert viewer.page.locator("#map-selection .card-score").count() == 0
+
+    # Exported as CSV and as a IIIF manifest, downloaded by the browser.
+    with viewer.page.expect_download() as csv_download:
+        viewer.page.get_by_role("button", name=re.compile("^Exporter CSV")).click()
+    assert csv_download.value.suggested_filename == f"regard-selection-{len(inside)}.csv"
+    with open(csv_download.value.path(), encoding="utf-8") as exported:
+        assert [row["item_id"] for row in csv.DictReader(exported)] == inside
+    with viewer.page.expect_download() as iiif_download:
+        viewer.page.get_by_role("button", name=re.compile("^Exporter IIIF")).click()
+    with open(iiif_download.value.path(), encoding="utf-8") as exported:
+        manifest = json.load(exported)
+    assert manifest["type"] == "Manifest" and len(manifest["items"]) == len(inside)
+
+    # Escape drops a line being drawn, then leaves the lasso; a drag pans again.
+    draw_line(viewer, [(5, 5), (width - 5, 5), (width - 5, height - 5)], release=False)
+    viewer.page.keyboard.press("Escape")
+    viewer.page.mouse.up()
+    assert viewer.page.get_attribute("#map-stage", "data-selected") == str(len(inside))
+    viewer.page.keyboard.press("Escape")
+    assert toggle.get_attribute("aria-pressed") == "false"
+    viewer.page.mouse.move(*on_page(viewer, width / 2, height / 2))
+    viewer.page.mouse.down()
+    viewer.page.mouse.move(*on_page(viewer, width / 2 + 40, height / 2 + 30), steps=5)
+    viewer.page.mouse.up()
+    wait_for_transform_change(viewer, before)
+    # Effacer: no selection left.
+    viewer.page.get_by_role("button", name=re.compile("^Effacer")).click()
+    assert viewer.page.locator("#map-selection").is_hidden()
+    next_frame(viewer)
+    assert viewer.page.get_attribute("#map-stage", "data-selected") == "0"

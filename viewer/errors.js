@@ -49,6 +49,9 @@ const ERROR_TEXTS = {
   unknown_cluster: "Ce groupe n’est plus sur la carte (elle a été refaite depuis) : choisissez-en un dans la liste.",
   limit_out_of_range: "Le service ne donne pas autant de points de la carte à la fois.",
   too_many_ids: "Le service ne donne pas autant d’images à la fois.",
+  empty_selection: "La sélection est vide : entourez quelques points de la carte au lasso.",
+  selection_too_large: "La sélection est trop grande pour un seul export : entourez-en une partie.",
+  unknown_items: "Ces images ne sont plus dans la collection (la carte date d’avant leur retrait) : rien à exporter.",
   // any request
   invalid_request: "Le service n’a pas compris la demande.",
   network: "Le service ne répond pas : réessayez dans un instant.",

@@ -15,6 +15,7 @@ import { bilingual, formatCount, h, replace } from "./dom.js";
 import { errorNotice } from "./errors.js";
 import { Camera, ZOOM_STEP, attachGestures } from "./map-camera.js";
 import { clusterColour, createRenderer } from "./map-gl.js";
+import { Lasso } from "./map-lasso.js";
 import { readState, toUrl } from "./state.js";
 
 /** Points asked for per request: the API's default page. */
@@ -181,6 +182,8 @@ export class MapView {
       note: $("#map-machine-note"),
       list: $("#map-clusters"),
       cluster: $("#map-cluster"),
+      lasso: $("#map-lasso"),
+      selection: $("#map-selection"),
     };
     this.camera = new Camera();
     this.points = new Points();
@@ -256,6 +259,7 @@ export class MapView {
     this.root.querySelector("[data-zoom=in]").addEventListener("click", () => this.zoomBy(ZOOM_STEP));
     this.root.querySelector("[data-zoom=out]").addEventListener("click", () => this.zoomBy(1 / ZOOM_STEP));
     this.root.querySelector("[data-zoom=all]").addEventListener("click", () => this.whole());
+    this.lasso = new Lasso(this, { toggle: this.ui.lasso, panel: this.ui.selection });
     new ResizeObserver(() => {
       this.measure();
       this.requestDraw();
@@ -546,6 +550,7 @@ export class MapView {
     ui.stage.dataset.transform = [camera.scale, ox, oy].map((v) => Number(v.toFixed(4))).join(",");
     this.placeLabels();
     this.placePictures();
+    this.lasso?.draw();
   }
 
   /** The clusters' names at their places, largest clusters first (the selected one before
@@ -807,11 +812,12 @@ export class MapView {
     }
   }
 
-  /** A result card, its ids its own (the search's cards, hidden under the map, have theirs). */
-  card(hit, rank) {
+  /** A result card, its ids its own (the search's cards, hidden under the map, have theirs;
+   * the lasso's, `prefix`). */
+  card(hit, rank, prefix = "map-card-title") {
     const card = resultCard(hit, rank, this.links);
     const title = card.querySelector(".card-title");
-    const own = `map-card-title-${rank}`;
+    const own = `${prefix}-${rank}`;
     for (const described of card.querySelectorAll(`[aria-describedby="${title.id}"]`)) {
       described.setAttribute("aria-describedby", own);
     }
