@@ -90,7 +90,11 @@ export const termExports = {
 };
 
 export const api = {
-  search: (q, k, options) => getJson("api/search", { q, k }, options),
+  /** The images closest to a text and to the items it likes, away from those it unlikes
+   * ({like, unlike}: lists of ids; with likes the text may be empty), and the items whose
+   * catalogue record holds every word of the text (`records`, null without words). */
+  search: (q, k, { like = [], unlike = [] } = {}, options) =>
+    getJson("api/search", { q: q ?? "", k, like, unlike, records: "true" }, options),
   /** The images like a picture (a File or Blob). */
   searchImage: (file, k, options) => postPicture("api/search/image", { k }, file, options),
   /** The neighbours of an item, or of a part of it (`region`: "pct:x,y,w,h", or null). */

@@ -9,14 +9,17 @@ import { detailContent, detailLoading } from "./detail.js";
 import { bilingual, formatCount, formatMs, h, replace } from "./dom.js";
 import { errorNotice } from "./errors.js";
 import { MapView } from "./map.js";
+import { forget, queryChips, remember } from "./query-chips.js";
+import { recordsContent, recordsCount } from "./records.js";
 import { parseRegion } from "./region.js";
-import { DEFAULT_K, K_STEP, readState, resultsKey, toUrl, viewOf } from "./state.js";
+import { DEFAULT_K, K_STEP, MAX_EXAMPLES, readState, resultsKey, toUrl, viewOf } from "./state.js";
 
 const $ = (selector) => document.querySelector(selector);
 
 const ui = {
   form: $("#search"),
   input: $("#q"),
+  chips: $("#query-chips"),
   pictureButton: $("#picture-button"),
   pictureInput: $("#picture-input"),
   dropHint: $("#drop-hint"),
@@ -25,6 +28,8 @@ const ui = {
   heading: $("#results-heading"),
   status: $("#status"),
   notice: $("#notice"),
+  records: $("#records"),
+  visualHeading: $("#visual-heading"),
   grid: $("#grid"),
   more: $("#more"),
   detail: $("#detail"),
@@ -35,10 +40,40 @@ const ui = {
 
 // ---- navigation ---------------------------------------------------------------------
 
+/**
+ * The search an item can join as an example: the search shown, or the "more like this" of
+ * a whole item, which becomes a search that likes that item; null elsewhere (a picture's
+ * or a part's neighbours, the map).
+ */
+function searchToRefine(state) {
+  if (state.map) return null;
+  const view = viewOf(state);
+  if (view === "search") return { q: state.q, like: state.like, unlike: state.unlike };
+  if (view === "similar" && !state.region) return { q: null, like: [state.similar], unlike: [] };
+  return null;
+}
+
+/** The URL of the search shown with `id` added to its `kind` ("like" or "unlike"); null
+ * when there is no such search, when it has the item already, or has all it may have. */
+function withExample(kind, id) {
+  const search = searchToRefine(readState());
+  if (!search || search.like.includes(id) || search.unlike.includes(id)) return null;
+  if (search.like.length + search.unlike.length >= MAX_EXAMPLES) return null;
+  return toUrl({ ...search, [kind]: [...search[kind], id] });
+}
+
 /** URLs of the viewer's own views, keeping the current view under a detail panel. */
 const links = {
   detail: (id) => toUrl({ ...readState(), item: id }),
   similar: (id, region = null) => toUrl({ similar: id, region }),
+  like: (id) => withExample("like", id),
+  unlike: (id) => withExample("unlike", id),
+  /** The search shown without one of its examples (a chip's ×). */
+  without: (id) => {
+    const state = readState();
+    const others = (ids) => ids.filter((each) => each !== id);
+    return toUrl({ ...state, item: null, k: DEFAULT_K, like: others(state.like), unlike: others(state.unlike) });
+  },
 };
 
 function navigate(url, { replace: replaceEntry = false, focusResults = false, focusCard = null } = {}) {
@@ -69,9 +104,23 @@ window.addEventListener("popstate", () => render());
 ui.form.addEventListener("submit", (event) => {
   event.preventDefault();
   // An empty query is sent too: the service's message says what to do. Submitting
-  // the same query again searches again (after an error, say).
+  // the same query again searches again (after an error, say). The items liked and
+  // unliked (the chips under the box) stay in the search.
   shownKey = null;
-  navigate(toUrl({ q: ui.input.value.trim() }));
+  const state = readState();
+  const search = viewOf(state) === "search" ? state : { like: [], unlike: [] };
+  navigate(toUrl({ q: ui.input.value.trim(), like: search.like, unlike: search.unlike }));
+});
+
+// Other forms marked data-nav (the detail panel's "Plus comme ceci, avec…") are searches
+// too: their fields are the URL's parameters.
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest?.("form[data-nav]");
+  if (!form || event.defaultPrevented) return;
+  event.preventDefault();
+  const state = readState(`?${new URLSearchParams(new FormData(form))}`);
+  shownKey = null;
+  navigate(toUrl({ ...state, q: state.q?.trim() ?? null }), { focusResults: true });
 });
 
 // ---- search by image ----------------------------------------------------------------
@@ -173,6 +222,13 @@ document.addEventListener("keydown", (event) => {
 
 // ---- rendering ----------------------------------------------------------------------
 
+/** The chips of the items the search likes and unlikes, under the search box. */
+function showChips(state = readState()) {
+  const chips = viewOf(state) === "search" ? queryChips(state, links) : null;
+  replace(ui.chips, chips);
+  ui.chips.hidden = chips === null;
+}
+
 let shownKey = null;
 let resultsRequest = null;
 
@@ -183,6 +239,7 @@ function render({ focusResults = false, focusCard = null } = {}) {
   const state = readState();
   // The box holds the query shown; a "more like this" view has none.
   ui.input.value = state.q ?? "";
+  showChips(state);
   // The map opens over the view shown, which closing it shows again.
   ui.mapLink.href = toUrl({ ...state, item: null, map: true, cluster: null, view: null });
   if (state.map) {
@@ -244,7 +301,7 @@ async function loadResults(state, { focusResults, focusCard }) {
   const options = { signal: request.signal };
   try {
     const response = await {
-      search: () => api.search(state.q, state.k, options),
+      search: () => api.search(state.q, state.k, state, options),
       similar: () => api.similar(state.similar, state.k, state.region, options),
       picture: () => api.searchImage(picture, state.k, options),
     }[view]();
@@ -273,9 +330,29 @@ function hideReference() {
   releasePicture();
 }
 
+/** The catalogue records found by a search's words, above the images found by the model
+ * ("Par l’image"); hidden without `records` (no words, or not a search). */
+function showRecords(records) {
+  replace(ui.records, records ? recordsContent(records, links) : null);
+  ui.records.hidden = !records;
+  ui.visualHeading.hidden = !(records?.total > 0);
+}
+
+/** A search's heading and title: its words, or the items it is like when it has none. */
+function searchHeading(response) {
+  if (response.query) return [response.query, `Résultats pour « ${response.query} »`];
+  const like = response.like ?? [];
+  if (like.length === 1) {
+    const label = like[0].label || like[0].id;
+    return [`Comme ${label}`, `Images comme « ${label} »`];
+  }
+  return ["Comme les images choisies", "Images comme celles choisies"];
+}
+
 function showHome() {
   setTitle(null);
   hideReference();
+  showRecords(null);
   replace(ui.heading, bilingual("Explorer la collection", "Explore the collection"));
   replace(
     ui.status,
@@ -294,6 +371,7 @@ const pictureHeading = () => bilingual("Images semblables à votre image", "imag
 function showPictureForgotten() {
   setTitle("Images semblables à votre image");
   hideReference();
+  showRecords(null);
   replace(ui.heading, pictureHeading());
   replace(ui.status);
   replace(ui.grid);
@@ -348,10 +426,16 @@ function showResults(view, state, response) {
     ui.reference.hidden = false;
     replace(ui.heading, pictureHeading());
   } else {
-    setTitle(response.query);
+    const [title, heading] = searchHeading(response);
+    setTitle(title);
     hideReference();
-    replace(ui.heading, bilingual(`Résultats pour « ${response.query} »`, "results"));
+    replace(ui.heading, bilingual(heading, "results"));
+    remember(response.like ?? [], response.unlike ?? [], response.records?.results ?? []);
+    showChips(state);
   }
+  // Chips show the items met here when one becomes an example.
+  remember(results, response.item ?? []);
+  showRecords(view === "search" ? (response.records ?? null) : null);
 
   if (results.length === 0) {
     replace(ui.status);
@@ -364,20 +448,17 @@ function showResults(view, state, response) {
         h(
           "p",
           { class: "notice-message" },
-          view !== "similar"
-            ? bilingual(
-                "La collection ne contient encore aucune image indexée.",
-                "The collection holds no indexed image yet.",
-              )
-            : bilingual("Cette image n’a pas encore de voisines.", "This image has no neighbours yet."),
+          emptyMessage(view, state),
         ),
       ),
     );
   } else {
     const count = results.length === 1 ? "1 image" : `${formatCount(results.length)} images`;
+    // With records above them, the count says which is which.
+    const records = response.records?.total > 0 ? `${recordsCount(response.records)} dans les notices · ` : "";
     replace(
       ui.status,
-      `${count}, les plus proches d’abord (${formatMs(response.took_ms)})`,
+      `${records}${count}${records ? " par l’image" : ""}, les plus proches d’abord (${formatMs(response.took_ms)})`,
       " ",
       h("span", { class: "en", lang: "en" }, "closest first"),
     );
@@ -388,6 +469,17 @@ function showResults(view, state, response) {
   );
   // The service has no offset: more results means asking for a larger k.
   ui.more.hidden = !(results.length >= state.k && state.k < maxK);
+}
+
+function emptyMessage(view, state) {
+  if (view === "similar") return bilingual("Cette image n’a pas encore de voisines.", "This image has no neighbours yet.");
+  if (view === "search" && state.like.length + state.unlike.length > 0) {
+    return bilingual(
+      "La collection n’a pas d’autres images que celles de la recherche.",
+      "The collection holds no other images than those of the search.",
+    );
+  }
+  return bilingual("La collection ne contient encore aucune image indexée.", "The collection holds no indexed image yet.");
 }
 
 // The results on screen stay there when a request fails: a curator keeps what they were
@@ -404,6 +496,7 @@ const keptNote = () =>
 
 function showNothingFor(view, state) {
   hideReference();
+  showRecords(null);
   const query = state.q?.trim();
   let heading = bilingual("Résultats", "results");
   if (view === "search" && query) heading = bilingual(`Résultats pour « ${query} »`, "results");
@@ -431,7 +524,21 @@ function showError(view, state, error) {
           ),
         )
       : null;
-  replace(ui.notice, errorNotice(error, { action, note: kept ? keptNote() : null }));
+  const examples = view === "search" ? [...state.like, ...state.unlike] : [];
+  replace(ui.notice, errorNotice(error, { action, note: kept ? keptNote() : null, examples: examples.length }));
+  if (error.code === "unknown_item" && examples.length) markGone(examples, state);
+}
+
+/** Which of a search's examples the collection no longer has: their chips say so. */
+async function markGone(ids, state) {
+  try {
+    const answer = await api.summaries(ids);
+    remember(answer.items);
+    forget(answer.unknown);
+  } catch {
+    return; // the notice says what went wrong already
+  }
+  if (resultsKey(readState()) === resultsKey(state)) showChips();
 }
 
 // ---- the detail panel ---------------------------------------------------------------
@@ -458,6 +565,7 @@ async function syncDetail(itemId) {
   try {
     const item = await api.item(itemId, { signal: request.signal });
     if (request.signal.aborted) return;
+    remember(item);
     replace(ui.detailBody, detailContent(item, links));
   } catch (error) {
     if (isAbort(error) || request.signal.aborted) return;

@@ -104,14 +104,38 @@ export function iiifLinks(item) {
 }
 
 /**
- * One search hit as a grid cell. `links` builds the viewer's own URLs:
- * links.detail(id) and links.similar(id).
+ * "Plus comme ceci" and "Moins comme ceci" under a card: the search shown, with the item
+ * added to what its results should look like, or unlike (links.like(id), links.unlike(id):
+ * null where the view is no search an item can join).
  */
-export function resultCard(hit, rank, links) {
-  const titleId = `card-title-${rank}`;
+function refineLinks(hit, links, titleId) {
+  const like = links.like?.(hit.id);
+  const unlike = links.unlike?.(hit.id);
+  if (!like && !unlike) return null;
+  const link = (href, className, text, title) =>
+    href && h("a", { class: className, href, "data-nav": true, "aria-describedby": titleId, title }, text);
+  return h(
+    "p",
+    { class: "card-refine" },
+    link(like, "like-link", "Plus comme ceci", "Ajouter à la recherche, comme exemple · more like this, in this search"),
+    link(unlike, "unlike-link", "Moins comme ceci", "Écarter de la recherche ce qui lui ressemble · less like this"),
+  );
+}
+
+/**
+ * One search hit as a grid cell. `links` builds the viewer's own URLs:
+ * links.detail(id) and links.similar(id), and, in a search, links.like(id) and
+ * links.unlike(id). A hit without a score (a catalogue record's) shows none; one whose
+ * record also holds the words searched (`in_record`) says so. `idPrefix` keeps the ids of
+ * two lists of cards apart; `titleTag` is the title's heading level (under a section's h2);
+ * a `compact` card (a catalogue record's: class record-card, not card, which names the
+ * ranked results) has only its picture, title and manifest; its panel has the rest.
+ */
+export function resultCard(hit, rank, links, { idPrefix = "card", titleTag = "h2", compact = false } = {}) {
+  const titleId = `${idPrefix}-title-${rank}`;
   return h(
     "li",
-    { class: "card", "data-id": hit.id },
+    { class: compact ? "record-card" : "card", "data-id": hit.id },
     h(
       "a",
       {
@@ -123,30 +147,47 @@ export function resultCard(hit, rank, links) {
       },
       // The label right below names the link: the image itself needs no second name.
       imageFrame([hit.thumbnail_url], { crop: cropOf(hit) }),
-      h("h2", { class: "card-title", id: titleId }, hit.label || "Sans titre"),
+      h(titleTag, { class: "card-title", id: titleId }, hit.label || "Sans titre"),
     ),
     h("p", { class: "card-manifest", title: hit.manifest_label }, hit.manifest_label),
-    h(
-      "p",
-      { class: "card-score", title: "Similarité cosinus avec la requête · cosine similarity" },
-      h("span", { class: "card-score-label" }, "score "),
-      h("data", { class: "score", value: hit.score }, formatScore(hit.score)),
-    ),
-    h(
-      "p",
-      { class: "card-actions" },
-      h(
-        "a",
-        {
-          class: "similar-link",
-          href: links.similar(hit.id),
-          "data-nav": true,
-          "aria-describedby": titleId,
-        },
-        bilingual("Similaires", "more like this"),
-      ),
-      iiifLinks(hit),
-    ),
+    typeof hit.score === "number"
+      ? h(
+          "p",
+          { class: "card-score", title: "Similarité cosinus avec la requête · cosine similarity" },
+          h("span", { class: "card-score-label" }, "score "),
+          h("data", { class: "score", value: hit.score }, formatScore(hit.score)),
+        )
+      : null,
+    hit.in_record
+      ? h(
+          "p",
+          {
+            class: "card-badge in-record",
+            title: "Sa notice contient aussi tous les mots cherchés · its record holds every word too",
+          },
+          "aussi dans la notice",
+        )
+      : null,
+    compact
+      ? null
+      : [
+          h(
+            "p",
+            { class: "card-actions" },
+            h(
+              "a",
+              {
+                class: "similar-link",
+                href: links.similar(hit.id),
+                "data-nav": true,
+                "aria-describedby": titleId,
+              },
+              bilingual("Similaires", "more like this"),
+            ),
+            iiifLinks(hit),
+          ),
+          refineLinks(hit, links, titleId),
+        ],
   );
 }
 

@@ -162,6 +162,19 @@ function summaryNode(summary) {
   return h("div", { class: "detail-summary", lang: langAttribute(lang) }, languageMapNodes(summary));
 }
 
+/** "Moins comme ceci": the search under the panel, away from this item; null where the
+ * view is no search it can join (links.unlike). */
+function unlikeLink(item, links) {
+  const href = links.unlike?.(item.id);
+  return href
+    ? h(
+        "a",
+        { class: "button button-secondary unlike-link", href, "data-nav": true },
+        bilingual("Moins comme ceci", "less like this"),
+      )
+    : null;
+}
+
 function section(title, facts, ...lead) {
   const before = lead.filter(Boolean);
   if (facts.length === 0 && before.length === 0) return null;
@@ -170,6 +183,38 @@ function section(title, facts, ...lead) {
     before,
     facts.length ? h("dl", { class: "facts" }, facts) : null,
   ];
+}
+
+/**
+ * "Plus comme ceci, avec…": a search for the images like this one and like the words
+ * typed (?like=ID&q=…); without words, like this one alone. A form marked data-nav, which
+ * app.js turns into a URL of the viewer's.
+ */
+function refineForm(item) {
+  return h(
+    "form",
+    { class: "refine", action: "./", method: "get", role: "search", "data-nav": true },
+    h("input", { type: "hidden", name: "like", value: item.id }),
+    h(
+      "label",
+      { class: "refine-label", for: "refine-q" },
+      bilingual("Plus comme ceci, avec…", "more like this, with…"),
+    ),
+    h(
+      "span",
+      { class: "refine-row" },
+      h("input", {
+        id: "refine-q",
+        name: "q",
+        type: "search",
+        autocomplete: "off",
+        spellcheck: "false",
+        enterkeyhint: "search",
+        placeholder: "« en bleu », « sans pied »…",
+      }),
+      h("button", { type: "submit", class: "button-secondary" }, bilingual("Chercher", "search")),
+    ),
+  );
 }
 
 /** The panel's content for a loaded item. `links` builds the viewer's own URLs. */
@@ -230,7 +275,9 @@ export function detailContent(item, links) {
         ),
         " ",
         partButton,
+        unlikeLink(item, links),
       ),
+      refineForm(item),
       section(bilingual("Image", "this picture"), imageFacts(item)),
       section(
         bilingual("Notice du manifeste", "manifest record"),

@@ -4,6 +4,7 @@
 // search (app.js), the draft subject terms (terms.js) and the map (map.js).
 
 import { bilingual, formatCount, h } from "./dom.js";
+import { MAX_EXAMPLES } from "./state.js";
 
 /** The largest picture the service takes, as its message says it ("the limit is 33,554,432
  * bytes"), for people ("32 Mo"); null when the message does not say it. */
@@ -58,22 +59,41 @@ const ERROR_TEXTS = {
   bad_response: "La réponse du service est illisible.",
 };
 
-/** The French wording of an error; `context.many` names what a `k_out_of_range` was about. */
+// ---- combined searches (?like=, ?unlike=: app.js, query-chips.js) ----------------------
+// Their own codes, and the codes said of an item (unknown_item, no_vector) when the item is
+// one of a search's examples, shown as a chip under the search box.
+const EXAMPLE_TEXTS = {
+  unknown_item:
+    "Une image de cette recherche n’est plus dans la collection : retirez-la (×) sous la barre de recherche.",
+  no_vector:
+    "Une image de cette recherche n’est pas indexée (pas encore, ou plus) : elle ne peut pas servir d’exemple ; retirez-la (×) sous la barre de recherche.",
+};
+const COMBINED_TEXTS = {
+  too_many_examples: `Une recherche prend au plus ${MAX_EXAMPLES} images en exemple : retirez-en (×) sous la barre de recherche.`,
+  like_and_unlike: "Une même image ne peut pas être à la fois « comme » et « pas comme » : retirez-la de l’un des deux.",
+  query_cancels_out:
+    "Les images à suivre et celles à éviter s’annulent : retirez-en une (×) sous la barre de recherche.",
+};
+// ---- end of combined searches ------------------------------------------------------------
+
+/** The French wording of an error; `context.many` names what a `k_out_of_range` was about,
+ * `context.examples` how many items the search had as examples (see EXAMPLE_TEXTS). */
 export function errorText(error, context = {}) {
-  const wording = ERROR_TEXTS[error.code];
+  const wording =
+    (context.examples ? EXAMPLE_TEXTS[error.code] : undefined) ?? COMBINED_TEXTS[error.code] ?? ERROR_TEXTS[error.code];
   return (typeof wording === "function" ? wording(error, context) : wording) ?? "Le service n’a pas pu répondre.";
 }
 
 /**
  * The viewer's error notice. `action` and `note` (nodes) go under the message; `className`
- * is added to the notice's; `many` is passed to the wording (see `errorText`).
+ * is added to the notice's; `many` and `examples` are passed to the wording (see `errorText`).
  */
-export function errorNotice(error, { action = null, note = null, className = null, many } = {}) {
+export function errorNotice(error, { action = null, note = null, className = null, many, examples } = {}) {
   return h(
     "div",
     { class: ["notice notice-error", className].filter(Boolean).join(" "), role: "alert" },
     h("p", { class: "notice-title" }, bilingual("Erreur", "error")),
-    h("p", { class: "notice-message" }, errorText(error, { many })),
+    h("p", { class: "notice-message" }, errorText(error, { many, examples })),
     h("p", { class: "notice-detail", lang: "en" }, error.message),
     action,
     note,

@@ -1,6 +1,9 @@
 // The viewer's state lives in the URL, so that every view can be shared and the
 // back button works:
 //   ?q=red+circle          search results (an empty q is sent as is: the API explains)
+//   &like=ID&unlike=ID     with q, or alone: a combined search, the text's meaning plus
+//                          each liked item's picture, minus each unliked one's (at most
+//                          MAX_EXAMPLES in all; repeatable); likes alone need no q
 //   ?similar=ID            the neighbours of one item
 //   &region=pct:x,y,w,h    with similar: the neighbours of a part of the item, in
 //                          percentages of its picture as the viewer shows it
@@ -17,12 +20,19 @@
 
 export const DEFAULT_K = 24;
 export const K_STEP = 24;
+/** The most items one search may like and unlike, together (the API's limit). */
+export const MAX_EXAMPLES = 8;
+
+/** A parameter's values, each once, in their order. */
+const idsOf = (params, name) => [...new Set(params.getAll(name).filter(Boolean))];
 
 export function readState(search = window.location.search) {
   const params = new URLSearchParams(search);
   const k = Number.parseInt(params.get("k") ?? "", 10);
   return {
     q: params.has("q") ? params.get("q") : null,
+    like: idsOf(params, "like"),
+    unlike: idsOf(params, "unlike"),
     similar: params.get("similar") || null,
     region: params.get("region") || null,
     picture: params.get("picture") || null,
@@ -38,7 +48,7 @@ export function readState(search = window.location.search) {
 export function viewOf(state) {
   if (state.similar) return "similar";
   if (state.picture) return "picture";
-  if (state.q !== null) return "search";
+  if (state.q !== null || state.like.length || state.unlike.length) return "search";
   return "home";
 }
 
@@ -47,7 +57,9 @@ export function resultsKey(state) {
   const view = viewOf(state);
   if (view === "similar") return `similar\u0000${state.similar}\u0000${state.region ?? ""}\u0000${state.k}`;
   if (view === "picture") return `picture\u0000${state.picture}\u0000${state.k}`;
-  if (view === "search") return `search\u0000${state.q}\u0000${state.k}`;
+  if (view === "search") {
+    return ["search", state.q ?? "", state.like.join(" "), state.unlike.join(" "), state.k].join("\u0000");
+  }
   return "home";
 }
 
@@ -59,8 +71,15 @@ export function toUrl(state) {
     if (state.region) params.set("region", state.region);
   } else if (state.picture) {
     params.set("picture", state.picture);
-  } else if (state.q !== null && state.q !== undefined) {
-    params.set("q", state.q);
+  } else {
+    const like = state.like ?? [];
+    const unlike = state.unlike ?? [];
+    // Liked items are a search of their own: an empty q beside them says nothing.
+    if (state.q !== null && state.q !== undefined && (state.q !== "" || like.length === 0)) {
+      params.set("q", state.q);
+    }
+    for (const id of like) params.append("like", id);
+    for (const id of unlike) params.append("unlike", id);
   }
   if (state.item) params.set("item", state.item);
   if (state.k && state.k !== DEFAULT_K) params.set("k", String(state.k));
