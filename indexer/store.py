@@ -395,8 +395,10 @@ class Store:
             raise ModelMismatchError(
                 f"the store in {self.path} holds vectors of {current.name} "
                 f"({current.key}), not of {name} ({requested.key}); a store never mixes "
-                f"two models: index into a new --store, or leave out --model/--pretrained "
-                f"to use the store's own"
+                f"two models: index into a new store (`regard index --from-store "
+                f"{self.path} --store NEW_DIR --model {name} …` indexes the same sources and "
+                f"carries over the vocabularies, reviewers and decisions), or leave out "
+                f"--model/--pretrained to use the store's own"
             )
 
     # -- runs and failures ---------------------------------------------------------------

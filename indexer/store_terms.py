@@ -159,7 +159,7 @@ class TermStore:
                     changed += 1
             retired = [key for key, _ in old.values()]
             conn.executemany("UPDATE concepts SET retired = 1 WHERE key = ?", _rows(retired))
-            _bump_revision(conn)
+            bump_revision(conn)
         return SaveCounts(added, changed, unchanged, len(retired))
 
     def remove_vocabulary(self, name: str, forget_decisions: bool = False) -> int:
@@ -183,7 +183,7 @@ class TermStore:
                 conn.execute(f"DELETE FROM {table} WHERE concept_key IN ({in_vocabulary})", (name,))
             conn.execute("DELETE FROM concepts WHERE vocabulary = ?", (name,))
             conn.execute("DELETE FROM vocabularies WHERE name = ?", (name,))
-            _bump_revision(conn)
+            bump_revision(conn)
         return decided
 
     def vocabularies(self, fingerprint: str | None = None) -> list[VocabularyInfo]:
@@ -290,7 +290,7 @@ class TermStore:
         ]
         with self.store.writing() as conn:
             conn.executemany("INSERT OR REPLACE INTO concept_vectors VALUES (?, ?, ?, ?)", rows)
-            _bump_revision(conn)
+            bump_revision(conn)
 
     def concept_matrix(self, name: str, fingerprint: str) -> tuple[list[StoredConcept], np.ndarray]:
         """A vocabulary's live concepts that have a vector of this model, with the vectors
@@ -407,7 +407,7 @@ class TermStore:
         return f"no vocabulary named {name!r} ({known}): add one with `regard vocab add FILE`"
 
 
-def _bump_revision(conn: sqlite3.Connection) -> None:
+def bump_revision(conn: sqlite3.Connection) -> None:
     conn.execute(
         "INSERT INTO meta VALUES ('terms_revision', '1') ON CONFLICT(key) DO UPDATE SET "
         "value = CAST(value AS INTEGER) + 1"

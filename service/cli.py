@@ -56,11 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index.add_argument(
         "sources",
-        nargs="+",
+        nargs="*",
         metavar="SOURCE",
         help="IIIF manifest or collection (URL or JSON file), or a folder of image files",
     )
     _store_arg(index)
+    index.add_argument(
+        "--from-store",
+        type=Path,
+        metavar="DIR",
+        help="index the sources of that store (when no SOURCE is given) and carry over "
+        "its vocabularies, reviewers and decisions: to move a collection to another "
+        "--model without losing what people did",
+    )
     index.add_argument(
         "--model",
         metavar="NAME",
@@ -226,17 +234,51 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     IndexSettings.from_env()  # read at the end of the run: a bad value is said before it
 
+    old = _store_to_carry_from(args)
+    if not args.sources:
+        _error(
+            "give at least one SOURCE (a IIIF manifest or collection, or a folder), or "
+            "--from-store DIR to index the sources of another store"
+        )
+        return EXIT_USAGE
     store_existed, folder_existed = Store.exists(args.store), args.store.exists()
     store = Store.open(args.store, create=True)
     try:
         with _sigterm_as_ctrl_c(), indexing_lock(store.path):
-            return _index_into(store, args, store_existed, folder_existed)
+            return _index_into(store, args, store_existed, folder_existed, old)
     finally:
         store.close()  # also when another run holds the lock
+        if old is not None:
+            old.close()
+
+
+def _store_to_carry_from(args: argparse.Namespace) -> Store | None:
+    """The store of --from-store, open; its sources become the run's when none is given."""
+    from indexer.store import Store, StoreError
+    from indexer.store_carry import sources_of
+
+    if args.from_store is None:
+        return None
+    if args.from_store.resolve() == args.store.resolve():
+        raise StoreError(
+            f"--from-store and --store are the same store ({args.store}): a store never "
+            "mixes two models; give a new folder as --store"
+        )
+    old = Store.open(args.from_store)
+    if not args.sources:
+        args.sources = sources_of(old)
+        if not args.sources:
+            old.close()
+            raise StoreError(f"the store in {args.from_store} was never indexed from a source")
+    return old
 
 
 def _index_into(
-    store: Store, args: argparse.Namespace, store_existed: bool, folder_existed: bool
+    store: Store,
+    args: argparse.Namespace,
+    store_existed: bool,
+    folder_existed: bool,
+    carry_from: Store | None = None,
 ) -> int:
     from indexer.encoders import encoder_for_indexing
     from indexer.fetch import FetchSettings
@@ -287,9 +329,37 @@ def _index_into(
         )
         return EXIT_FAILED
     print_summary(report, store.stats())
+    if carry_from is not None:
+        _carry_over(carry_from, store, encoder)
     if report.index_refused:
         _error(f"the search index was not built: {report.index_refused}")
     return EXIT_FAILED if harvest.source_failures or report.index_refused else EXIT_OK
+
+
+def _carry_over(old: Store, new: Store, encoder: Encoder) -> None:
+    """What people made in `old`, into `new`; its vocabularies' terms embedded by the new
+    store's model."""
+    from indexer.store_carry import carry_over
+    from indexer.store_terms import TermStore
+    from indexer.terms import ModelScoring
+    from indexer.vocab_import import embed_missing
+
+    carried = carry_over(old, new)
+    terms = TermStore(new)
+    embedded = 0
+    if terms.vocabulary_names():
+        terms.save_scoring(ModelScoring.of(encoder).to_dict())
+        embedded = embed_missing(terms, encoder.embed_texts, encoder.fingerprint.key)
+    print(
+        f"carried over from {old.path}: {carried.vocabularies} vocabularies "
+        f"({carried.concepts} terms; {embedded} embedded now by {encoder.name}), "
+        f"{carried.reviewers} reviewers, {carried.decisions} decisions"
+    )
+    if carried.decisions_left:
+        _error(
+            f"{carried.decisions_left} decisions are on images this store does not hold yet "
+            "(not carried over): run the same command again once they are indexed"
+        )
 
 
 UNREAD_NAMED = 20  # sources named one by one on stderr; a paged collection may fail hundreds
