@@ -457,9 +457,14 @@ def test_the_map_pans_and_zooms_and_keeps_its_view_in_the_url(viewer: Page) -> N
         pytest.approx(sy, abs=0.5),
     )
 
-    # The view is in the URL; a reload finds it again.
-    viewer.page.wait_for_function("location.search.includes('view=')")
+    # The view is in the URL; a reload finds it again. The URL is written 250 ms after a
+    # move: the drag's view may be there before the wheel's.
     zoomed = transform(viewer)
+    viewer.page.wait_for_function(
+        "zoom => { const view = new URLSearchParams(location.search).get('view');"
+        " return view !== null && Math.abs(Number(view.split(',')[2]) / zoom - 1) < 1e-3; }",
+        arg=zoomed[0] / whole[0],
+    )
     (view,) = url_state(viewer)["view"]
     assert float(view.split(",")[2]) == pytest.approx(zoomed[0] / whole[0], rel=1e-3)
     viewer.page.reload()
