@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from .record_text import match_expression, query_words, record_body, record_title
@@ -75,20 +75,27 @@ class RecordMatches:
 NO_MATCHES = RecordMatches([], 0, False, [], frozenset())
 
 
-def find_records(conn: sqlite3.Connection, query: str, k: int) -> RecordMatches:
+def find_records(
+    conn: sqlite3.Connection, query: str, k: int, exclude: Collection[int] = ()
+) -> RecordMatches:
     """The searchable items whose record holds every word of `query`: the `k` best
     (labels first, then by FTS5's bm25), with how many there are. Past COUNT_CAP, the
-    first `k` in the collection's order: ranking more would cost more than it tells."""
+    first `k` in the collection's order: ranking more would cost more than it tells.
+    `exclude`: keys never counted nor returned (a search's example images)."""
     words = query_words(query)
     if not words:
         return NO_MATCHES
     expression = match_expression(words)
+    left_out = ",".join(str(int(key)) for key in exclude)
+    matching = (
+        "FROM item_records r JOIN items i ON i.key = r.rowid "
+        "WHERE item_records MATCH ? AND i.state = 'indexed'"
+        + (f" AND r.rowid NOT IN ({left_out})" if left_out else "")
+    )
     found = [
         key
         for (key,) in conn.execute(
-            "SELECT r.rowid FROM item_records r JOIN items i ON i.key = r.rowid "
-            "WHERE item_records MATCH ? AND i.state = 'indexed' LIMIT ?",
-            (expression, COUNT_CAP + 1),
+            f"SELECT r.rowid {matching} LIMIT ?", (expression, COUNT_CAP + 1)
         )
     ]
     if len(found) > COUNT_CAP:
@@ -96,9 +103,7 @@ def find_records(conn: sqlite3.Connection, query: str, k: int) -> RecordMatches:
     ranked = [
         key
         for (key,) in conn.execute(
-            f"SELECT r.rowid FROM item_records r JOIN items i ON i.key = r.rowid "
-            f"WHERE item_records MATCH ? AND i.state = 'indexed' ORDER BY {_RANK} LIMIT ?",
-            (expression, k),
+            f"SELECT r.rowid {matching} ORDER BY {_RANK} LIMIT ?", (expression, k)
         )
     ]
     return RecordMatches(words, len(found), False, ranked, frozenset(found))

@@ -162,6 +162,16 @@ def test_words_and_pictures_pull_the_results_between_them(api: TestClient, shape
     assert len(blue) > sum(" blue " in f" {labels[h['id']]} " for h in by_picture)
 
 
+def test_the_examples_are_left_out_of_the_records_too(api: TestClient, shapes_store):
+    labels = labels_of(shapes_store, "en")
+    red_circle = next(i for i, label in labels.items() if label.startswith("red circle"))
+    plain = search(api, q="rouge cercle", k=100)["records"]
+    pushed = search(api, q="rouge cercle", unlike=red_circle, k=100)["records"]
+    assert red_circle in {r["id"] for r in plain["results"]}
+    assert red_circle not in {r["id"] for r in pushed["results"]}
+    assert pushed["total"] == plain["total"] - 1
+
+
 def test_unlike_pushes_a_picture_kind_away(api: TestClient, shapes_store):
     labels = labels_of(shapes_store, "en")
     red_square = next(i for i, label in labels.items() if label.startswith("red square"))

@@ -141,7 +141,8 @@ def _search(
     in_record: set[int] = set()
     if records and query:
         conn = ctx.store.reader()
-        matches = find_records(conn, query, k)
+        examples = [item.key for item in liked + unliked]
+        matches = find_records(conn, query, k, exclude=examples)
         by_key = ctx.store.items_by_key(matches.keys)
         record_items = [by_key[key] for key in matches.keys if key in by_key]
         in_record = holding_records(conn, matches, [h.item.key for h in hits])
