@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from indexer.csv_lines import csv_line
 from indexer.iiif import best_label
 from indexer.imageapi import (
     ImageService,
@@ -166,3 +169,33 @@ def item_detail(item: ItemRecord, thumbnail_size: int) -> ItemDetail:
         state=item.state,
         failure_reason=item.failure_reason,
     )
+
+
+# The columns of every export of items (a cluster, a selection): each with its IIIF links.
+ITEM_COLUMNS = (
+    "item_id",
+    "label",
+    "manifest_id",
+    "manifest_label",
+    "canvas_id",
+    "thumbnail_url",
+    "large_url",
+)
+
+
+def item_csv_lines(items: Iterable[ItemRecord], thumbnail_size: int) -> list[str]:
+    """The header, then one line per item, with the links the API gives it."""
+    lines = [csv_line(ITEM_COLUMNS)]
+    for item in items:
+        summary = item_summary(item, thumbnail_size)
+        values = (
+            summary.id,
+            summary.label,
+            summary.manifest_id,
+            summary.manifest_label,
+            summary.canvas_id,
+            summary.thumbnail_url or "",
+            summary.large_url or "",
+        )
+        lines.append(csv_line(values))
+    return lines

@@ -25,7 +25,8 @@ from indexer.iiif import Manifest, best_label, parse_document
 from indexer.iiif_out import SelectedImage, selection_manifest
 from indexer.store import ItemRecord, Store
 from service.app import create_app
-from service.routes.selection import ITEM_COLUMNS, MAX_SELECTION
+from service.presenters import ITEM_COLUMNS
+from service.routes.selection import MAX_SELECTION
 from service.settings import Settings
 from tests.iiif_server import IIIFTestServer
 from tests.regard_fixtures import index

@@ -22,10 +22,9 @@ from ..map_schemas import (
     MapPointsResponse,
     MapResponse,
 )
-from ..presenters import hit
+from ..presenters import hit, item_csv_lines
 from ..schemas import Hit as HitBody
 from .limits import blank_means, require_utf8_query
-from .selection import item_csv_lines
 
 router = APIRouter(tags=["map"], dependencies=[Depends(require_utf8_query)])
 

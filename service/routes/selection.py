@@ -1,11 +1,11 @@
 """A selection of items (a lasso on the map, a list from elsewhere) exported as CSV or as a
-IIIF Presentation 3 Manifest; and the CSV lines every export of items shares."""
+IIIF Presentation 3 Manifest."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Literal
 from urllib.parse import quote, urljoin
 
@@ -14,28 +14,17 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from indexer.csv_lines import csv_line
 from indexer.iiif_canvas import stable_id
 from indexer.iiif_out import PRESENTATION_3, SelectedImage, selection_manifest
 from indexer.store import ItemRecord
 
 from ..context import ContextDep, ServiceContext
 from ..errors import BadRequest, NotFound, TooLarge
-from ..presenters import item_summary
+from ..presenters import item_csv_lines, item_summary
 from .limits import require_utf8_query
 
 router = APIRouter(tags=["map"], dependencies=[Depends(require_utf8_query)])
 
-# The columns of every export of items (a cluster, a selection): each with its IIIF links.
-ITEM_COLUMNS = (
-    "item_id",
-    "label",
-    "manifest_id",
-    "manifest_label",
-    "canvas_id",
-    "thumbnail_url",
-    "large_url",
-)
 # A lasso over a dense map can take tens of thousands; a manifest of 100,000 canvases is
 # already some 100 MB for a viewer to read.
 MAX_SELECTION = 100_000
@@ -49,24 +38,6 @@ class Selection(BaseModel):
     label: str | None = Field(
         None, max_length=500, description="The selection's name (the manifest's label)."
     )
-
-
-def item_csv_lines(items: Iterable[ItemRecord], thumbnail_size: int) -> list[str]:
-    """The header, then one line per item, with the links the API gives it."""
-    lines = [csv_line(ITEM_COLUMNS)]
-    for item in items:
-        summary = item_summary(item, thumbnail_size)
-        values = (
-            summary.id,
-            summary.label,
-            summary.manifest_id,
-            summary.manifest_label,
-            summary.canvas_id,
-            summary.thumbnail_url or "",
-            summary.large_url or "",
-        )
-        lines.append(csv_line(values))
-    return lines
 
 
 @router.post(
