@@ -76,6 +76,14 @@ class TextEncoder(Protocol):
     def embed_texts(self, texts: list[str]) -> np.ndarray: ...
 
 
+class VectorsOnly:
+    """The text encoder of a searcher that only searches with stored vectors (a report
+    over the store): no model is loaded, and a text query is a programming error."""
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        raise RuntimeError("this searcher searches with stored vectors only, not with words")
+
+
 @dataclass(frozen=True)
 class Hit:
     item: ItemRecord

@@ -47,6 +47,17 @@ def add_parsers(commands: Any) -> None:
     suggest.add_argument("--device", metavar="DEVICE", help="torch device (default: cpu or cuda)")
     suggest.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    decisions = commands.add_parser(
+        "decisions",
+        help="what reviewers decided, and how the model's suggestions fared",
+        description="For each vocabulary: the terms accepted and rejected, at each of the "
+        "model's ranks when they were decided, and how often the decisions on the most "
+        "similar images would have said the same (each decided image looked at as if "
+        "new): whether the suggestions earn their place, and whether the list learns.",
+    )
+    store_arg(decisions)
+    decisions.add_argument("--json", action="store_true", help="print JSON instead of text")
+
     export = commands.add_parser(
         "export",
         help="write the terms cataloguers decided: W3C Web Annotations or CSV",
@@ -326,6 +337,55 @@ def _printed(listed: ListedTerm) -> dict[str, Any]:
     }
 
 
+# -- decisions -------------------------------------------------------------------------------
+
+
+def cmd_decisions(args: argparse.Namespace) -> int:
+    from indexer.decision_report import RANK_GROUPS, UNSCORED, decision_report
+    from indexer.search import Searcher, VectorsOnly
+    from indexer.store import Store
+    from indexer.store_terms import TermStore
+
+    store = Store.open(args.store)
+    reports = decision_report(TermStore(store), Searcher(store, VectorsOnly()))
+    if args.json:
+        out = [
+            {
+                "vocabulary": r.vocabulary,
+                "accepted": r.decisions.accepted,
+                "rejected": r.decisions.rejected,
+                "reviewers": sorted(r.reviewers),
+                "by_rank": {name: vars(tally) for name, tally in r.by_rank.items()},
+                "similar_images": {
+                    "agreed": r.agreed,
+                    "disagreed": r.disagreed,
+                    "silent": r.silent,
+                },
+            }
+            for r in reports
+        ]
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not reports:
+        print("no decision yet: reviewers accept or reject terms in the viewer")
+    for r in reports:
+        people = len(r.reviewers)
+        print(
+            f"{r.vocabulary}: {r.decisions.accepted} accepted, {r.decisions.rejected} "
+            f"rejected, by {people} reviewer{'s' if people != 1 else ''}"
+        )
+        for name in [*(group for group, _, _ in RANK_GROUPS), UNSCORED]:
+            tally = r.by_rank[name]
+            if tally.accepted or tally.rejected:
+                at = "chosen without the model's word" if name == UNSCORED else f"rank {name}"
+                print(f"  {at:<34} {tally.accepted:>6} accepted {tally.rejected:>6} rejected")
+        print(
+            f"  decisions on the most similar images agreed with {r.agreed}, went against "
+            f"{r.disagreed}, said nothing of {r.silent}"
+        )
+    return EXIT_OK
+
+
 # -- export ----------------------------------------------------------------------------------
 
 
@@ -371,5 +431,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "vocab": cmd_vocab,
     "reviewer": cmd_reviewer,
     "suggest": cmd_suggest,
+    "decisions": cmd_decisions,
     "export": cmd_export,
 }

@@ -13,13 +13,12 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from indexer.folders import folder_id_key, read_folder, renamed_into
 from indexer.iiif_canvas import stable_id
-from indexer.search import Searcher
+from indexer.search import Searcher, VectorsOnly
 from indexer.store import Store
 from indexer.store_takeover import ItemName
 from models.shapes import ShapeSpec, render
@@ -216,11 +215,6 @@ def ids_of(root: Path) -> dict[str, str]:
     return {image.canvas_label["none"][0]: image.item_id for image in read_folder(root).images}
 
 
-class NoTexts:
-    def embed_texts(self, texts: list[str]) -> np.ndarray:
-        raise AssertionError("searched by vector only")
-
-
 def test_a_folder_holding_one_of_the_store_takes_over_its_items_and_vectors(
     archive, tmp_path, capsys
 ):
@@ -250,7 +244,7 @@ def test_a_folder_holding_one_of_the_store_takes_over_its_items_and_vectors(
     with closing(Store.open(store)) as opened:
         vector = opened.vector_of(key_of["a.jpg"])
         assert vector is not None
-        [hit] = Searcher(opened, NoTexts()).search_vector(vector, 1)
+        [hit] = Searcher(opened, VectorsOnly()).search_vector(vector, 1)
     assert hit.item.id == ids["box1/a.jpg"] and hit.item.manifest_id == uri
     with TestClient(create_app(Settings(store=store))) as client:
         picture = client.get(f"/api/items/{ids['box1/sub/b.jpg']}/image")

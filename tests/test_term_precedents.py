@@ -121,3 +121,36 @@ def test_decisions_on_a_twin_reorder_the_items_terms(store: Path, api: TestClien
     decide(api, twin, last.removeprefix(EX), "undecided", token)
     restored = terms_of(api, original, k=8)
     assert concept_ids({"terms": restored}) == concept_ids({"terms": before})
+
+
+def test_the_decisions_report_counts_ranks_and_replays_each_decision(
+    store: Path, api: TestClient, capsys
+):
+    labels = items_by_label(store)
+    pair = [labels["twin of red circle 1"], labels["red circle 1"]]
+    token = _new_token(store, "Jean Royère")
+    ranked = [t["concept"]["id"].removeprefix(EX) for t in terms_of(api, pair[1], k=8)]
+    first, last = ranked[0], ranked[-1]
+    # The twins agree: each one's decisions are what the other's neighbours say.
+    for item_id in pair:
+        assert decide(api, item_id, last, "accepted", token).status_code == 200
+        assert decide(api, item_id, first, "rejected", token).status_code == 200
+    try:
+        assert run("decisions", "--store", str(store), "--json") == 0
+        (report,) = json.loads(capsys.readouterr().out)
+        assert report["vocabulary"] == VOCABULARY
+        assert (report["accepted"], report["rejected"]) == (2, 2)
+        assert report["reviewers"] == ["Jean Royère"]
+        # The model ranked the accepted term last (8th) and the rejected one first.
+        assert report["by_rank"]["1"] == {"accepted": 0, "rejected": 2}
+        assert report["by_rank"]["4-10"] == {"accepted": 2, "rejected": 0}
+        assert report["similar_images"] == {"agreed": 4, "disagreed": 0, "silent": 0}
+
+        assert run("decisions", "--store", str(store)) == 0
+        text = capsys.readouterr().out
+        assert f"{VOCABULARY}: 2 accepted, 2 rejected, by 1 reviewer" in text
+        assert "agreed with 4, went against 0, said nothing of 0" in text
+    finally:
+        for item_id in pair:
+            decide(api, item_id, last, "undecided", token)
+            decide(api, item_id, first, "undecided", token)
