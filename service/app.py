@@ -45,6 +45,8 @@ def create_app(settings: Settings, context: ServiceContext | None = None) -> Fas
             allow_origins=settings.allowed_origins,
             allow_methods=["GET", "HEAD", "POST"],
             allow_headers=["Content-Type"],
+            # What a selection's export left out, for a page to say it.
+            expose_headers=["X-Regard-Skipped", "X-Regard-Skipped-Ids"],
             max_age=3600,
         )
     for module in (search, items, terms, map_routes, selection, status):

@@ -38,6 +38,26 @@ class Settings(BaseSettings):
         "commas or spaces, or * for any. None by default.",
     )
 
+    public_url: str | None = Field(
+        None,
+        description="The address people reach the service at, when it is behind a proxy or "
+        "under a path (https://collections.example.org/regard/): the links it writes into "
+        "exported manifests start with it. Default: the address each request came to.",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError(
+                f"{value!r} is not the service's address: give an http(s) URL, as "
+                "https://collections.example.org/regard/ (no query)"
+            )
+        return value.strip().rstrip("/") + "/"
+
     @field_validator("cors_origins")
     @classmethod
     def _origins_only(cls, value: str) -> str:

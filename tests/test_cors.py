@@ -51,6 +51,15 @@ def test_a_site_named_in_the_setting_may_call_the_api_from_its_pages(shapes_stor
         assert "content-type" in preflight.headers["access-control-allow-headers"].lower()
         sent = httpx.post(by_picture, content=b"", headers={"Origin": SITE})
         assert sent.status_code == 400 and sent.headers[ALLOW] == SITE  # its error is readable
+        # A selection's export says what it left out in headers the site's page may read.
+        exported = httpx.post(
+            f"{service.url}/api/export/selection",
+            json={"ids": [answer.json()["results"][0]["id"], "gone"]},
+            headers={"Origin": SITE},
+        )
+        assert exported.status_code == 200 and exported.headers["x-regard-skipped"] == "1"
+        exposed = exported.headers["access-control-expose-headers"].lower()
+        assert "x-regard-skipped" in exposed and "x-regard-skipped-ids" in exposed
     finally:
         stop_service(service)
 
@@ -81,3 +90,12 @@ def test_a_value_that_is_no_origin_stops_serve_before_any_work(
     monkeypatch.setenv("REGARD_CORS_ORIGINS", f"{SITE} {given}")
     assert regard(["serve", "--store", str(shapes_store)]) == 2
     assert named in capsys.readouterr().err
+
+
+def test_a_public_address_that_is_no_url_stops_serve(
+    shapes_store: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("REGARD_PUBLIC_URL", "collections.example.org/regard")
+    assert regard(["serve", "--store", str(shapes_store)]) == 2
+    error = capsys.readouterr().err
+    assert "REGARD_PUBLIC_URL" in error and "https://" in error

@@ -194,6 +194,18 @@ def test_a_selection_exports_as_a_presentation_3_manifest(
     assert other.json()["label"] == {"none": ["X"]}
 
 
+def test_behind_a_proxy_the_manifest_is_named_at_the_public_address(
+    shapes_store: Path,
+) -> None:
+    public = "https://collections.example.org/regard"
+    items = searchable(shapes_store)[:2]
+    with TestClient(create_app(Settings(store=shapes_store, public_url=public))) as client:
+        answer = client.post(EXPORT, params={"format": "iiif"}, json={"ids": [i.id for i in items]})
+    manifest = answer.json()
+    assert manifest["id"].startswith(public + "/api/export/selection/")
+    assert all(canvas["id"].startswith(manifest["id"] + "/") for canvas in manifest["items"])
+
+
 def test_the_manifest_reads_back_as_the_same_images(
     api: TestClient, moved: TestClient, shapes_store: Path, moved_store: Path
 ) -> None:

@@ -79,7 +79,7 @@ async def export_selection(
         lines = await run_in_threadpool(item_csv_lines, chosen, size)
         headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
         return StreamingResponse(iter(lines), media_type="text/csv; charset=utf-8", headers=headers)
-    base = str(request.base_url)
+    base = ctx.settings.public_url or str(request.base_url)
     # Named after what it holds: the same selection gets the same ids. Not kept: the
     # id names the manifest (and its canvases under it), it does not fetch it.
     digest = stable_id("\n".join(asked))
