@@ -123,3 +123,8 @@ def match_expression(words: list[str]) -> str:
     return " AND ".join(
         "(" + " OR ".join(_quoted(form) for form in _number_forms(word)) + ")" for word in words
     )
+
+
+def phrase_expression(query: str) -> str:
+    """The whole query as one FTS5 phrase: its words in order, next to each other."""
+    return _quoted(" ".join(query.split()))

@@ -14,7 +14,13 @@ import sqlite3
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from .record_text import match_expression, query_words, record_body, record_title
+from .record_text import (
+    match_expression,
+    phrase_expression,
+    query_words,
+    record_body,
+    record_title,
+)
 
 # Counting the items that match stops here: "fauteuil" in a million records is "more
 # than 10,000", found in milliseconds, where ranking them all would take a second.
@@ -78,35 +84,39 @@ NO_MATCHES = RecordMatches([], 0, False, [], frozenset())
 def find_records(
     conn: sqlite3.Connection, query: str, k: int, exclude: Collection[int] = ()
 ) -> RecordMatches:
-    """The searchable items whose record holds every word of `query`: the `k` best
-    (labels first, then by FTS5's bm25), with how many there are. Past COUNT_CAP, the
-    first `k` in the collection's order: ranking more would cost more than it tells.
+    """The searchable items whose record holds every word of `query`, with how many there
+    are, and the `k` best: first those that hold the query word for word ("RY 500", an
+    inventory number typed with its space; "table basse"), then by FTS5's bm25, words in
+    labels weighing most. Past COUNT_CAP, those that hold it word for word, then the
+    first in the collection's order: ranking more would cost more than it tells.
     `exclude`: keys never counted nor returned (a search's example images)."""
     words = query_words(query)
     if not words:
         return NO_MATCHES
-    expression = match_expression(words)
     left_out = ",".join(str(int(key)) for key in exclude)
+    # "+i.state": found through the records (MATCH), then each item by its key; with the
+    # index on state, SQLite would walk every searchable item and ask FTS5 of each.
     matching = (
         "FROM item_records r JOIN items i ON i.key = r.rowid "
-        "WHERE item_records MATCH ? AND i.state = 'indexed'"
+        "WHERE item_records MATCH ? AND +i.state = 'indexed'"
         + (f" AND r.rowid NOT IN ({left_out})" if left_out else "")
     )
-    found = [
-        key
-        for (key,) in conn.execute(
-            f"SELECT r.rowid {matching} LIMIT ?", (expression, COUNT_CAP + 1)
-        )
-    ]
-    if len(found) > COUNT_CAP:
-        return RecordMatches(words, COUNT_CAP, True, found[:k], None)
-    ranked = [
-        key
-        for (key,) in conn.execute(
-            f"SELECT r.rowid {matching} ORDER BY {_RANK} LIMIT ?", (expression, k)
-        )
-    ]
-    return RecordMatches(words, len(found), False, ranked, frozenset(found))
+
+    def keys(expression: str, order: str, limit: int) -> list[int]:
+        rows = conn.execute(f"SELECT r.rowid {matching} {order} LIMIT ?", (expression, limit))
+        return [key for (key,) in rows]
+
+    expression = match_expression(words)
+    found = keys(expression, "", COUNT_CAP + 1)
+    more = len(found) > COUNT_CAP
+    order = "" if more else f"ORDER BY {_RANK}"
+    # Word for word: the query as typed, stopwords and signs included, as one phrase.
+    exact = keys(phrase_expression(query), order, k) if len(words) > 1 else []
+    if more:
+        first = list(dict.fromkeys([*exact, *found]))[:k]
+        return RecordMatches(words, COUNT_CAP, True, first, None)
+    best = list(dict.fromkeys([*exact, *keys(expression, order, k)]))[:k]
+    return RecordMatches(words, len(found), False, best, frozenset(found))
 
 
 def holding_records(conn: sqlite3.Connection, matches: RecordMatches, keys: list[int]) -> set[int]:

@@ -87,6 +87,30 @@ def test_a_manifest_saved_again_is_searched_as_it_is_now(tmp_path):
     assert len(removed) == 1 and not removed & set(found.keys)
 
 
+def test_a_record_that_holds_the_query_word_for_word_comes_first(tmp_path):
+    """"RY 500", an inventory number typed with its space: the record numbered so comes
+    before one that holds "RY" and "500" apart, even with "500" in its label."""
+    store = make_store(tmp_path, n_images=0)
+    row, images = manifest(2)
+    numbered = [("Chaise, projet 500", "RY 12"), ("Chaise, projet 12", "RY 500")]
+    images = [
+        replace(
+            image,
+            canvas_label={"fr": [label]},
+            canvas_metadata=[{"label": {"fr": ["Inventaire"]}, "value": {"none": [number]}}],
+        )
+        for image, (label, number) in zip(images, numbered, strict=True)
+    ]
+    store.save_manifest(row, images)
+    embed(store)
+    found = find_records(store.reader(), "RY 500", k=10)
+    assert found.total == 2
+    assert [store.items_by_key([key])[key].id for key in found.keys] == [
+        images[1].id,
+        images[0].id,
+    ]
+
+
 def test_a_store_made_before_records_were_searched_gets_them_when_opened(
     tmp_path, shapes_store: Path
 ):
