@@ -128,3 +128,17 @@ def test_bench_map_measures_a_small_map_and_umap_on_every_item(tmp_path: Path):
     compared = re.search(r"overlap@10 (\d\.\d\d), against", result.stdout)
     assert compared and 0 < float(compared.group(1)) <= 1
     assert "docs/benchmarks.md" not in result.stderr  # written only with --write-docs
+
+
+def test_bench_records_times_each_kind_of_query(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench_records"), "--sizes", "3000",
+         "--workdir", str(tmp_path), "--no-lock"],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "3,000 items: records filled in" in result.stdout
+    found = dict(re.findall(r"^  (.+?) {2,}(\S.*?)  p50 [\d.]+ ms", result.stdout, re.M))
+    assert int(found["an inventory number typed with its space (RY n)"]) >= 1
+    assert found["a word every record holds (Royère)"].strip() == "3,000"
+    assert found["words none holds (the search benchmark's)"].strip() == "0"
