@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 _TAG = re.compile(r"<[^>]*>")
@@ -73,7 +73,8 @@ def _joined(texts: Iterable[str]) -> str:
     return "\n".join(dict.fromkeys(texts))
 
 
-def _folded(word: str) -> str:
+def folded(word: str) -> str:
+    """Lower case without accents: how FTS5's tokenizer compares words."""
     decomposed = unicodedata.normalize("NFD", word.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -85,7 +86,7 @@ def query_words(query: str) -> list[str]:
     return [
         word
         for word in query.split()
-        if _WORD_CHARACTER.search(word) and _folded(word) not in STOPWORDS
+        if _WORD_CHARACTER.search(word) and folded(word) not in STOPWORDS
     ]
 
 
@@ -98,33 +99,38 @@ def _number_forms(word: str) -> list[str]:
         return [word]
     # Singulars of four letters at least: "prix", "gris", "lits" are too short to tell
     # a plural from a word, and stay as they are.
-    folded = word.casefold()
-    if folded.endswith("es") and len(word) >= 6:
+    lower = word.casefold()
+    if lower.endswith("es") and len(word) >= 6:
         forms = [word, word[:-1], word[:-2]]  # lampes: lampe; glasses: glass
-    elif folded.endswith(("s", "x")) and len(word) >= 5:
+    elif lower.endswith(("s", "x")) and len(word) >= 5:
         forms = [word, word[:-1]]  # fauteuils, bijoux
-    elif folded.endswith(("s", "x")):
+    elif lower.endswith(("s", "x")):
         forms = [word]
     else:
         forms = [word, word + "s", word + "x"]
-        if folded.endswith(("ch", "sh", "z")):
+        if lower.endswith(("ch", "sh", "z")):
             forms.append(word + "es")  # bench: benches
     return forms
 
 
-def _quoted(text: str) -> str:
+def quoted(text: str) -> str:
+    """Text as one FTS5 string: a phrase of its words, whatever signs it holds."""
     return '"' + text.replace('"', '""') + '"'
 
 
-def match_expression(words: list[str]) -> str:
-    """An FTS5 expression that every word must match (in one of its number forms), each
-    form a quoted phrase: quotes, `*`, `-`, `AND`, `NEAR` or `column:` typed by a person
-    are then text, not syntax."""
-    return " AND ".join(
-        "(" + " OR ".join(_quoted(form) for form in _number_forms(word)) + ")" for word in words
-    )
+def match_expression(
+    words: list[str], alternatives: Mapping[str, Sequence[str]] | None = None
+) -> str:
+    """An FTS5 expression that every word must match (in one of its number forms, or
+    as one of its `alternatives`), each form a quoted phrase: quotes, `*`, `-`, `AND`,
+    `NEAR` or `column:` typed by a person are then text, not syntax."""
+    groups = []
+    for word in words:
+        forms = [*_number_forms(word), *(alternatives or {}).get(word, ())]
+        groups.append("(" + " OR ".join(quoted(form) for form in dict.fromkeys(forms)) + ")")
+    return " AND ".join(groups)
 
 
 def phrase_expression(query: str) -> str:
     """The whole query as one FTS5 phrase: its words in order, next to each other."""
-    return _quoted(" ".join(query.split()))
+    return quoted(" ".join(query.split()))

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
 
 from .record_text import (
     match_expression,
     phrase_expression,
     query_words,
+    quoted,
     record_body,
     record_title,
 )
@@ -76,20 +77,31 @@ class RecordMatches:
     # Every key found, when they were all counted (not `more`): hits are checked
     # against it rather than asked of FTS5 again.
     found: frozenset[int] | None
+    expression: str = ""  # the FTS5 expression searched
+    # Other words looked for, from the store's vocabularies: by word of the query (or
+    # the whole query), the labels of the concepts it names.
+    also: dict[str, list[str]] = field(default_factory=dict)
 
 
 NO_MATCHES = RecordMatches([], 0, False, [], frozenset())
+Alternatives = Callable[[str], list[str]]
 
 
 def find_records(
-    conn: sqlite3.Connection, query: str, k: int, exclude: Collection[int] = ()
+    conn: sqlite3.Connection,
+    query: str,
+    k: int,
+    exclude: Collection[int] = (),
+    alternatives: Alternatives | None = None,
 ) -> RecordMatches:
-    """The searchable items whose record holds every word of `query`, with how many there
-    are, and the `k` best: first those that hold the query word for word ("RY 500", an
-    inventory number typed with its space; "table basse"), then by FTS5's bm25, words in
-    labels weighing most. Past COUNT_CAP, those that hold it word for word, then the
-    first in the collection's order: ranking more would cost more than it tells.
-    `exclude`: keys never counted nor returned (a search's example images)."""
+    """The searchable items whose record holds every word of `query` (or, where
+    `alternatives` gives them, another label of the concept a word or the whole query
+    names), with how many there are, and the `k` best: first those that hold the query
+    word for word ("RY 500", an inventory number typed with its space; "table basse"),
+    then by FTS5's bm25, words in labels weighing most. Past COUNT_CAP, those that hold
+    it word for word, then the first in the collection's order: ranking more would cost
+    more than it tells. `exclude`: keys never counted nor returned (a search's example
+    images)."""
     words = query_words(query)
     if not words:
         return NO_MATCHES
@@ -106,7 +118,12 @@ def find_records(
         rows = conn.execute(f"SELECT r.rowid {matching} {order} LIMIT ?", (expression, limit))
         return [key for (key,) in rows]
 
-    expression = match_expression(words)
+    also = _also(query, words, alternatives)
+    expression = match_expression(words, also)
+    whole = " ".join(query.split())
+    if len(words) > 1 and also.get(whole):
+        # The whole query is a label ("floor lamp"): its concept's other labels too.
+        expression = f"({expression}) OR " + " OR ".join(quoted(a) for a in also[whole])
     found = keys(expression, "", COUNT_CAP + 1)
     more = len(found) > COUNT_CAP
     order = "" if more else f"ORDER BY {_RANK}"
@@ -114,9 +131,16 @@ def find_records(
     exact = keys(phrase_expression(query), order, k) if len(words) > 1 else []
     if more:
         first = list(dict.fromkeys([*exact, *found]))[:k]
-        return RecordMatches(words, COUNT_CAP, True, first, None)
+        return RecordMatches(words, COUNT_CAP, True, first, None, expression, also)
     best = list(dict.fromkeys([*exact, *keys(expression, order, k)]))[:k]
-    return RecordMatches(words, len(found), False, best, frozenset(found))
+    return RecordMatches(words, len(found), False, best, frozenset(found), expression, also)
+
+
+def _also(query: str, words: list[str], alternatives: Alternatives | None) -> dict[str, list[str]]:
+    if alternatives is None:
+        return {}
+    asked = [*words, " ".join(query.split())] if len(words) > 1 else words
+    return {text: found for text in asked if (found := alternatives(text))}
 
 
 def holding_records(conn: sqlite3.Connection, matches: RecordMatches, keys: list[int]) -> set[int]:
@@ -125,7 +149,7 @@ def holding_records(conn: sqlite3.Connection, matches: RecordMatches, keys: list
         return set()
     if matches.found is not None:
         return {key for key in keys if key in matches.found}
-    expression = match_expression(matches.words)
+    expression = matches.expression
     return {
         key
         for key in keys

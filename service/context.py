@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from indexer.encoders import encoder_for_store
 from indexer.fetch import Fetcher, FetchSettings
 from indexer.index_plan import IndexSettings
+from indexer.record_synonyms import ThesaurusWords
 from indexer.search import Searcher
 from indexer.store import Store
 from indexer.store_terms import TermStore
@@ -31,6 +32,7 @@ class ServiceContext:
     searcher: Searcher
     terms: TermStore
     scorer: TermScorer
+    thesaurus: ThesaurusWords
     # Fetches the part of an item a search asks with, from its image server: an answer
     # is awaited by a person, so it waits less and retries once.
     fetcher: Fetcher = field(
@@ -60,7 +62,7 @@ class ServiceContext:
         encoder.run(searcher.index)
         terms = TermStore(store)
         scorer = TermScorer(terms, ModelScoring.of(encoder.encoder))
-        return cls(settings, store, encoder, searcher, terms, scorer)
+        return cls(settings, store, encoder, searcher, terms, scorer, ThesaurusWords(terms))
 
     def close(self) -> None:
         self.encoder.close()

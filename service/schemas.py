@@ -122,6 +122,12 @@ class RecordsFound(BaseModel):
         description="The words every record found holds: the query's, less words such as "
         '"en", "de" or "the" that name no subject.'
     )
+    also: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Other words looked for, from the store's vocabularies: for a word of "
+        'the query (or the whole query), the other labels of the concept it names ("armchair": '
+        '["fauteuil"]). A record holding one of them holds that word.',
+    )
     total: int = Field(description="How many searchable items' records hold them all.")
     more: bool = Field(
         description="True when there are more than `total` (counting stopped there); the "

@@ -19,10 +19,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from indexer.record_synonyms import ThesaurusWords, label_bridges
 from indexer.record_text import language_map_texts, match_expression, query_words
 from indexer.search import QueryCancelsOut, combined_query
 from indexer.store import Store
 from indexer.store_records import find_records
+from indexer.store_terms import StoredConcept, TermStore
+from indexer.vocabulary import Concept, Vocabulary
 from tests.test_store import embed, make_store, manifest
 
 
@@ -88,7 +91,7 @@ def test_a_manifest_saved_again_is_searched_as_it_is_now(tmp_path):
 
 
 def test_a_record_that_holds_the_query_word_for_word_comes_first(tmp_path):
-    """"RY 500", an inventory number typed with its space: the record numbered so comes
+    """ "RY 500", an inventory number typed with its space: the record numbered so comes
     before one that holds "RY" and "500" apart, even with "500" in its label."""
     store = make_store(tmp_path, n_images=0)
     row, images = manifest(2)
@@ -127,6 +130,47 @@ def test_a_store_made_before_records_were_searched_gets_them_when_opened(
         store.close()
     stars = {i for i, label in labels_of(old, "fr").items() if "étoile jaune" in label}
     assert stars and found.total == len(stars)
+
+
+def test_the_thesaurus_bridges_the_words_of_a_query_and_of_the_records(tmp_path):
+    """A record in French only is found by the English label of its concept, by its
+    preferred label when it says the alternative one, and a retired concept bridges
+    nothing."""
+    store = make_store(tmp_path, n_images=0)
+    row, images = manifest(1)
+    store.save_manifest(replace(row, label={"fr": ["Lampe sur pied"]}, metadata=[]), images)
+    embed(store)
+    lamp = Concept(
+        "https://example.org/lampadaire",
+        {"fr": "lampadaire", "en": "floor lamp"},
+        {"fr": ("lampe sur pied",)},
+    )
+    stool = Concept("https://example.org/tabouret", {"fr": "tabouret", "en": "stool"}, {})
+    terms = TermStore(store)
+    vocabulary = Vocabulary((lamp, stool), "csv", {}, ("fr", "en"))
+    terms.save_vocabulary("mobilier", vocabulary, "mobilier.csv")
+    bridge = ThesaurusWords(terms).alternatives
+    conn = store.reader()
+    assert find_records(conn, "floor lamp", 10).total == 0  # without the thesaurus
+    by_english = find_records(conn, "floor lamp", 10, alternatives=bridge)
+    assert by_english.total == 1
+    assert by_english.also == {"floor lamp": ["lampadaire", "lampe sur pied"]}
+    assert find_records(conn, "lampadaire", 10, alternatives=bridge).total == 1
+    # A concept gone from its file bridges nothing (read again as the terms change).
+    terms.save_vocabulary("mobilier", replace(vocabulary, concepts=(stool,)), "mobilier.csv")
+    assert find_records(conn, "lampadaire", 10, alternatives=bridge).total == 0
+
+
+def test_concepts_bridge_their_labels_in_every_language_each_once():
+    chair = StoredConcept(
+        1, "v", "x", {"fr": "Fauteuil", "en": "armchair"}, {"fr": ["siège à bras"]}, [], None, False
+    )
+    gone = StoredConcept(2, "v", "y", {"fr": "chaise", "en": "chair"}, {}, [], None, True)
+    bridges = label_bridges([chair, gone])
+    assert bridges["armchair"] == ["Fauteuil", "siège à bras"]
+    assert bridges["fauteuil"] == ["armchair", "siège à bras"]  # accents and case aside
+    assert bridges["siege a bras"] == ["Fauteuil", "armchair"]
+    assert "chair" not in bridges
 
 
 # ---- combining examples ---------------------------------------------------------------

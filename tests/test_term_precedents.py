@@ -154,3 +154,12 @@ def test_the_decisions_report_counts_ranks_and_replays_each_decision(
         for item_id in pair:
             decide(api, item_id, last, "undecided", token)
             decide(api, item_id, first, "undecided", token)
+
+
+def test_search_looks_for_the_other_labels_of_a_concept_the_query_names(api: TestClient):
+    """The store's thesaurus bridges the words of a search and of the records: "rond",
+    an alternative label of "cercle", finds the circles, and the answer says so."""
+    records = api.get("/api/search", params={"q": "rond", "k": 100}).json()["records"]
+    assert sorted(records["also"]["rond"]) == ["cercle", "circle", "disc"]
+    circles = [r for r in records["results"] if "circle" in r["labels"].get("en", [""])[0]]
+    assert records["total"] > 0 and len(circles) == len(records["results"])

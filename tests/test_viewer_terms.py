@@ -365,3 +365,16 @@ def test_a_term_accepted_on_a_twin_comes_first_and_says_why(
         assert "is-backed" in line.get_attribute("class")
     finally:
         httpx.put(url, json={**star, "decision": "undecided"}, headers=headers)
+
+
+def test_a_search_says_which_labels_the_thesaurus_added(viewer: Page, terms_url: str) -> None:
+    """ "rond" is an alternative label of "cercle" in the store's thesaurus: the records
+    found say so, with the other labels looked for."""
+    status, body = get_json(terms_url, "api/search", q="rond")
+    assert status == 200 and body["records"]["total"] > 0
+    viewer.open("?q=rond")
+    note = viewer.page.locator("#records .records-note")
+    note.wait_for()
+    labels = body["records"]["also"]["rond"]
+    assert "d’après le thésaurus, « rond » : aussi " in note.inner_text()
+    assert all(f"« {label} »" in note.inner_text() for label in labels)

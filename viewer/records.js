@@ -15,10 +15,19 @@ export function recordsCount({ total, more }) {
   return more ? `plus de ${count}` : count;
 }
 
-/** « a », « b » et « c » */
-function wordList(words) {
+/** « a », « b » et « c » (or `ou`, for alternatives) */
+function wordList(words, conjunction = "et") {
   const quoted = words.map((word) => `« ${word} »`);
-  return quoted.length > 1 ? `${quoted.slice(0, -1).join(", ")} et ${quoted.at(-1)}` : (quoted[0] ?? "");
+  return quoted.length > 1 ? `${quoted.slice(0, -1).join(", ")} ${conjunction} ${quoted.at(-1)}` : (quoted[0] ?? "");
+}
+
+/** The other labels the store's thesaurus gave for words of the query, as the API's
+ * `also` lists them: « armchair » : aussi « fauteuil ». */
+function thesaurusNote(also) {
+  const bridges = Object.entries(also ?? {}).filter(([, labels]) => labels.length);
+  if (bridges.length === 0) return "";
+  const each = bridges.map(([word, labels]) => `« ${word} » : aussi ${wordList(labels, "ou")}`);
+  return `, ou, d’après le thésaurus, ${each.join(" ; ")}`;
 }
 
 /** The line under the heading: which words, and which of the records are shown. */
@@ -28,7 +37,7 @@ function recordsNote(records) {
   let which = "";
   if (records.more) which = ` En voici ${formatCount(shown)}, dans l’ordre de la collection.`;
   else if (shown < records.total) which = ` En voici ${formatCount(shown)}, les mieux placées.`;
-  return `Leur notice contient ${words} (accents et majuscules ignorés).${which}`;
+  return `Leur notice contient ${words} (accents et majuscules ignorés)${thesaurusNote(records.also)}.${which}`;
 }
 
 /**

@@ -73,6 +73,7 @@ async def search(
         if found.records is None
         else RecordsFound(
             words=found.records.words,
+            also=found.records.also,
             total=found.records.total,
             more=found.records.more,
             results=[item_summary(item, size) for item in found.record_items],
@@ -142,7 +143,7 @@ def _search(
     if records and query:
         conn = ctx.store.reader()
         examples = [item.key for item in liked + unliked]
-        matches = find_records(conn, query, k, exclude=examples)
+        matches = find_records(conn, query, k, examples, ctx.thesaurus.alternatives)
         by_key = ctx.store.items_by_key(matches.keys)
         record_items = [by_key[key] for key in matches.keys if key in by_key]
         in_record = holding_records(conn, matches, [h.item.key for h in hits])
