@@ -782,7 +782,10 @@ def test_the_lasso_selects_the_points_inside_it_and_exports_them(
     draw_line(viewer, corners)
     heading = viewer.page.locator("#map-selection-heading")
     assert heading.inner_text() == f"{len(inside)} images sélectionnées"
-    assert viewer.page.get_attribute("#map-stage", "data-selected") == str(len(inside))
+    # The rings are drawn with the map's next frame, which says how many it drew.
+    viewer.page.wait_for_function(
+        "n => document.querySelector('#map-stage').dataset.selected === n", arg=str(len(inside))
+    )
     # The map stayed where it was, and no point's panel opened.
     next_frame(viewer)
     assert transform(viewer) == before

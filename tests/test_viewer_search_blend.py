@@ -10,6 +10,7 @@ the browser, the service and the `Page` helper are tests/test_viewer.py's.
 
 from __future__ import annotations
 
+import csv
 import re
 
 from tests import test_viewer
@@ -184,3 +185,19 @@ def test_an_example_the_collection_lacks_is_named_on_its_chip(viewer: Page, base
     viewer.page.wait_for_url(re.compile(r"\?q=circle$"))
     viewer.wait_for_cards()
     assert viewer.page.locator("#notice .notice-error").count() == 0
+
+
+def test_the_images_on_screen_export_as_csv_named_after_the_search(
+    viewer: Page, base_url: str
+) -> None:
+    expected = search_api(base_url, q="circle")
+    shown = list(
+        dict.fromkeys(item["id"] for item in expected["records"]["results"] + expected["results"])
+    )
+    viewer.open("?q=circle")
+    viewer.wait_for_cards()
+    with viewer.page.expect_download() as download:
+        viewer.page.locator("#exports").get_by_role("button", name=re.compile("^CSV")).click()
+    assert download.value.suggested_filename == "regard-recherche-circle.csv"
+    with open(download.value.path(), encoding="utf-8") as exported:
+        assert [row["item_id"] for row in csv.DictReader(exported)] == shown

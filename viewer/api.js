@@ -46,21 +46,54 @@ async function requestJson(path, params = {}, { signal } = {}, init = {}) {
   } catch (error) {
     if (isAbort(error)) throw error;
   }
-  if (!response.ok) {
-    const problem = body?.error;
-    throw new ApiError(
-      problem?.status ?? response.status,
-      problem?.code ?? "http_error",
-      problem?.message ?? `HTTP ${response.status} ${response.statusText}`.trim(),
-    );
-  }
+  if (!response.ok) throw answeredError(response, body);
   if (body === null) {
     throw new ApiError(response.status, "bad_response", "the answer is not JSON");
   }
   return body;
 }
 
+/** The API's error in a failed answer (its JSON body, or null when it had none). */
+function answeredError(response, body) {
+  const problem = body?.error;
+  return new ApiError(
+    problem?.status ?? response.status,
+    problem?.code ?? "http_error",
+    problem?.message ?? `HTTP ${response.status} ${response.statusText}`.trim(),
+  );
+}
+
 const getJson = (path, params, options) => requestJson(path, params, options);
+
+/**
+ * Images exported as a file the browser downloads: CSV, or ("iiif") a IIIF Presentation
+ * 3 manifest for Mirador or Universal Viewer, in the order given, named `label` when
+ * given. Answers how many of them the collection no longer has (left out of the file).
+ */
+export async function downloadExport(ids, format, label = null) {
+  let response;
+  try {
+    response = await fetch(new URL(`api/export/selection?format=${format}`, document.baseURI), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ ids, label }),
+    });
+  } catch (error) {
+    throw new ApiError(0, "network", `the service is not answering: ${error.message}`);
+  }
+  if (!response.ok) throw answeredError(response, await response.json().catch(() => null));
+  const blob = await response.blob();
+  const named = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") ?? "")?.[1];
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = named ?? `regard-selection.${format === "csv" ? "csv" : "json"}`;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  window.setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+  return { skipped: Number(response.headers.get("X-Regard-Skipped") ?? 0) };
+}
 
 /** A picture's bytes, sent as they are under their own type (image/jpeg, image/png…). */
 const postPicture = (path, params, file, options) =>

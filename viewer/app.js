@@ -8,6 +8,7 @@ import { pictureBlock, referenceBlock, resultCard } from "./cards.js";
 import { detailContent, detailLoading } from "./detail.js";
 import { bilingual, formatCount, formatMs, h, replace } from "./dom.js";
 import { errorNotice } from "./errors.js";
+import { exportControls } from "./exports.js";
 import { MapView } from "./map.js";
 import { forget, queryChips, remember } from "./query-chips.js";
 import { recordsContent, recordsCount } from "./records.js";
@@ -32,6 +33,7 @@ const ui = {
   visualHeading: $("#visual-heading"),
   grid: $("#grid"),
   more: $("#more"),
+  exports: $("#exports"),
   detail: $("#detail"),
   detailBody: $("#detail-body"),
   results: $("#results-view"),
@@ -363,6 +365,7 @@ function showHome() {
   );
   replace(ui.grid);
   ui.more.hidden = true;
+  ui.exports.hidden = true;
 }
 
 const pictureHeading = () => bilingual("Images semblables à votre image", "images like your picture");
@@ -376,6 +379,7 @@ function showPictureForgotten() {
   replace(ui.status);
   replace(ui.grid);
   ui.more.hidden = true;
+  ui.exports.hidden = true;
   replace(
     ui.notice,
     h(
@@ -406,6 +410,7 @@ function showResults(view, state, response) {
     const label = response.item.label || response.item.id;
     // The part searched, as the service read it (a link may give it in pixels).
     const part = parseRegion(response.region ?? state.region);
+    exportLabel = part ? `Semblables à une partie de ${label}` : `Semblables à ${label}`;
     setTitle(part ? `Similaires à une partie de ${label}` : `Similaires à ${label}`);
     releasePicture();
     replace(ui.reference, referenceBlock(response.item, links, part));
@@ -418,6 +423,7 @@ function showResults(view, state, response) {
     );
   } else if (view === "picture") {
     const file = pictures.get(state.picture);
+    exportLabel = "Semblables à votre image";
     setTitle("Images semblables à votre image");
     replace(
       ui.reference,
@@ -427,6 +433,7 @@ function showResults(view, state, response) {
     replace(ui.heading, pictureHeading());
   } else {
     const [title, heading] = searchHeading(response);
+    exportLabel = response.query ? `Recherche « ${response.query} »` : title;
     setTitle(title);
     hideReference();
     replace(ui.heading, bilingual(heading, "results"));
@@ -469,7 +476,18 @@ function showResults(view, state, response) {
   );
   // The service has no offset: more results means asking for a larger k.
   ui.more.hidden = !(results.length >= state.k && state.k < maxK);
+  // What is shown, as it is shown: the catalogue's matches, then the pictures' hits.
+  shownIds = [...new Set([...(response.records?.results ?? []), ...results].map((item) => item.id))];
+  ui.exports.hidden = shownIds.length === 0;
 }
+
+// The images on screen and their name, for "Exporter ces images" (exports.js).
+let shownIds = [];
+let exportLabel = null;
+replace(
+  ui.exports,
+  exportControls({ ids: () => shownIds, label: () => exportLabel, what: "ces images" }),
+);
 
 function emptyMessage(view, state) {
   if (view === "similar") return bilingual("Cette image n’a pas encore de voisines.", "This image has no neighbours yet.");
@@ -497,6 +515,7 @@ const keptNote = () =>
 function showNothingFor(view, state) {
   hideReference();
   showRecords(null);
+  ui.exports.hidden = true;
   const query = state.q?.trim();
   let heading = bilingual("Résultats", "results");
   if (view === "search" && query) heading = bilingual(`Résultats pour « ${query} »`, "results");

@@ -5,9 +5,10 @@
 // /api/export/selection). The map does not move: the selection is made in its context.
 // Escape ends a drawing, then the lasso mode.
 
-import { ApiError, MAX_SUMMARIES, api, isAbort } from "./api.js";
+import { MAX_SUMMARIES, api, downloadExport, isAbort } from "./api.js";
 import { bilingual, formatCount, h, replace } from "./dom.js";
 import { errorNotice } from "./errors.js";
+import { leftOutNote } from "./exports.js";
 
 /** The selected images listed as cards (the others are exported, not shown). */
 const CARDS_SHOWN = 48;
@@ -281,40 +282,11 @@ export class Lasso {
     const status = this.panel.querySelector(".map-selection-status");
     replace(status, h("p", { class: "status is-busy" }, bilingual("Préparation de l’export…", "exporting")));
     try {
-      const response = await fetch(new URL(`api/export/selection?format=${format}`, document.baseURI), {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ ids: this.ids() }),
-      }).catch((error) => {
-        throw new ApiError(0, "network", `the service is not answering: ${error.message}`);
-      });
-      if (!response.ok) throw await apiError(response);
-      const blob = await response.blob();
-      const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") ?? "")?.[1];
-      const link = h("a", { href: URL.createObjectURL(blob), download: name ?? `regard-selection.${format === "csv" ? "csv" : "json"}`, hidden: true });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      window.setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
-      const skipped = Number(response.headers.get("X-Regard-Skipped") ?? 0);
-      replace(
-        status,
-        skipped > 0
-          ? h("p", { class: "map-cluster-more" }, `${formatCount(skipped)} ${skipped === 1 ? "image n’est plus" : "images ne sont plus"} dans la collection : l’export ne les contient pas.`)
-          : null,
-      );
+      const { skipped } = await downloadExport(this.ids(), format);
+      replace(status, skipped > 0 ? h("p", { class: "map-cluster-more" }, leftOutNote(skipped)) : null);
     } catch (error) {
       replace(status, errorNotice(error));
     }
   }
 }
 
-/** The API's error in a failed answer, as api.js words it. */
-async function apiError(response) {
-  const problem = await response.json().then((body) => body?.error, () => null);
-  return new ApiError(
-    problem?.status ?? response.status,
-    problem?.code ?? "http_error",
-    problem?.message ?? `HTTP ${response.status}`,
-  );
-}
