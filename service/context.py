@@ -16,6 +16,7 @@ from indexer.index_plan import IndexSettings
 from indexer.record_synonyms import ThesaurusWords
 from indexer.search import Searcher
 from indexer.store import Store
+from indexer.store_map import MapCounts
 from indexer.store_terms import TermStore
 from indexer.terms import ModelScoring, TermScorer
 from indexer.text_cache import TextEmbeddingCache
@@ -33,6 +34,8 @@ class ServiceContext:
     terms: TermStore
     scorer: TermScorer
     thesaurus: ThesaurusWords
+    # The map's cluster sizes, counted once per map and state of the store.
+    map_counts: MapCounts = field(default_factory=MapCounts)
     # Fetches the part of an item a search asks with, from its image server: an answer
     # is awaited by a person, so it waits less and retries once.
     fetcher: Fetcher = field(

@@ -46,6 +46,10 @@ class MapPointsResponse(BaseModel):
     )
     total: int = Field(description="Points on the whole map.")
     offset: int
+    next: int | None = Field(
+        description="Give it as `after` for the next page (each page then comes as fast "
+        "as the first); null after the last page."
+    )
     ids: list[str] = Field(description="Item ids, in the order of x, y and cluster.")
     x: list[float] = Field(description="Across, 0..1 (left to right).")
     y: list[float] = Field(description="Down, 0..1 (top to bottom).")

@@ -347,7 +347,7 @@ def test_every_point_is_drawn_in_its_clusters_colour(
 
 
 def test_points_come_in_pages_each_drawn_before_the_next_arrives(
-    viewer: Page, points: dict[str, Any], summary: dict[str, Any]
+    viewer: Page, points: dict[str, Any], summary: dict[str, Any], map_url: str
 ) -> None:
     page_size = 20
     held: list[Any] = []
@@ -357,7 +357,7 @@ def test_points_come_in_pages_each_drawn_before_the_next_arrives(
         query = dict(urllib.parse.parse_qsl(parts.query))
         query["limit"] = str(page_size)
         url = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
-        if query.get("offset", "0") == "0":
+        if query.get("after", "0") == "0":
             route.continue_(url=url)
         else:
             held.append((route, url))
@@ -400,7 +400,12 @@ def test_points_come_in_pages_each_drawn_before_the_next_arrives(
         for url in viewer.requests
         if "/api/map/points" in url
     ]
-    assert [int(q["offset"]) for q in asked] == list(range(0, points["total"], page_size))
+    # Each page after the last point of the one before, as the API gives it.
+    afters, after = [], 0
+    while after is not None:
+        afters.append(after)
+        after = get_json(map_url, "api/map/points", after=after, limit=page_size)[1]["next"]
+    assert [int(q["after"]) for q in asked] == afters
 
 
 # ---- moving about -----------------------------------------------------------------------

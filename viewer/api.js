@@ -145,8 +145,9 @@ export const api = {
   decideTerm: (id, decision, token, options) => sendJson("PUT", termsPath(id), decision, token, options),
   /** The map of the collection: its counts, whether it is stale, its clusters. */
   map: (options) => getJson("api/map", {}, options),
-  /** A page of the map's points, as columns: {total, offset, ids, x, y, cluster}. */
-  mapPoints: (offset, limit, options) => getJson("api/map/points", { offset, limit }, options),
+  /** A page of the map's points after the point `after` (0: the first page), as columns:
+   * {total, next, ids, x, y, cluster}; `next` is the next page's `after` (null: none). */
+  mapPoints: (after, limit, options) => getJson("api/map/points", { after, limit }, options),
   /** One cluster and its `k` items nearest its centre: {cluster, k, results}. */
   cluster: (id, k, options) => getJson(`api/clusters/${encodeURIComponent(id)}`, { k }, options),
   /** Several items' summaries (at most MAX_SUMMARIES ids): {items, unknown}. */

@@ -342,9 +342,8 @@ export class MapView {
           );
           return;
         }
-        const loaded = this.points.count + page.ids.length;
         // The next page is asked for before this one is drawn.
-        request = page.ids.length > 0 && loaded < page.total ? api.mapPoints(loaded, POINTS_PAGE) : null;
+        request = page.next !== null && page.ids.length > 0 ? api.mapPoints(page.next, POINTS_PAGE) : null;
         const [start, end] = this.points.add(page);
         this.renderer.addRange(this.points, start, end);
         if (request) {

@@ -46,17 +46,21 @@ async def map_summary(ctx: ContextDep) -> MapResponse:
 @router.get("/map/points", response_model=MapPointsResponse)
 async def map_points(
     ctx: ContextDep,
-    offset: Annotated[int, Query(ge=0, description="Points to skip.")] = 0,
+    after: Annotated[
+        int,
+        Query(ge=0, description="Points after this one: the `next` of the page before."),
+    ] = 0,
+    offset: Annotated[int, Query(ge=0, description="Points to skip (slower: use after).")] = 0,
     limit: Annotated[PointsPage, Query(description="Points in this page.")] = POINTS_PAGE,
 ) -> MapPointsResponse:
     """The map's points a page at a time (a browser draws the first while the next
-    come), as columns: ids, x, y, cluster."""
+    come), as columns: ids, x, y, cluster; `next` asks for the page after."""
     if not 1 <= limit <= MAX_POINTS_PAGE:
         raise BadRequest(
             f"limit={limit} is out of range: ask for between 1 and {MAX_POINTS_PAGE} points",
             code="limit_out_of_range",
         )
-    return await run_in_threadpool(_points, ctx, offset, limit)
+    return await run_in_threadpool(_points, ctx, after, offset, limit)
 
 
 @router.get("/clusters/{cluster_id}", response_model=ClusterResponse)
@@ -92,13 +96,14 @@ async def cluster_csv(
 # -- the work, off the event loop ------------------------------------------------------------
 
 
-def _points(ctx: ServiceContext, offset: int, limit: int) -> MapPointsResponse:
+def _points(ctx: ServiceContext, after: int, offset: int, limit: int) -> MapPointsResponse:
     maps, info = _map_store(ctx)
-    page = maps.points(offset, limit)
+    page = maps.points(limit, after=after, offset=offset)
     return MapPointsResponse(
         made_at=info["made_at"],
-        total=maps.count(),
+        total=sum(ctx.map_counts.sizes(maps, info).values()),
         offset=offset,
+        next=page.last_key if len(page.ids) == limit else None,
         ids=page.ids,
         x=page.x,
         y=page.y,
@@ -107,8 +112,8 @@ def _points(ctx: ServiceContext, offset: int, limit: int) -> MapPointsResponse:
 
 
 def _cluster_lines(ctx: ServiceContext, cluster_id: int) -> list[str]:
-    maps, _ = _map_store(ctx)
-    _find_cluster(maps, cluster_id)
+    maps, info = _map_store(ctx)
+    _find_cluster(ctx, maps, info, cluster_id)
     keys = maps.members(cluster_id).tolist()
     items = []
     for start in range(0, len(keys), 900):
@@ -129,8 +134,9 @@ def _map_store(ctx: ServiceContext) -> tuple[MapStore, dict[str, Any]]:
     return maps, info
 
 
-def _find_cluster(maps: MapStore, cluster_id: int) -> Cluster:
-    found = next((c for c in maps.clusters() if c.id == cluster_id), None)
+def _find_cluster(ctx: ServiceContext, maps: MapStore, info: dict, cluster_id: int) -> Cluster:
+    clusters = maps.clusters(ctx.map_counts.sizes(maps, info))
+    found = next((c for c in clusters if c.id == cluster_id), None)
     if found is None:
         raise NotFound(
             f"the map has no cluster {cluster_id}: /api/map lists them", code="unknown_cluster"
@@ -140,10 +146,11 @@ def _find_cluster(maps: MapStore, cluster_id: int) -> Cluster:
 
 def _summary(ctx: ServiceContext) -> MapResponse:
     maps, info = _map_store(ctx)
-    clusters = maps.clusters()
+    sizes = ctx.map_counts.sizes(maps, info)
+    clusters = maps.clusters(sizes)
     samples = _central_hits(ctx, clusters, SAMPLES)
     return MapResponse(
-        items=maps.count(),
+        items=sum(sizes.values()),
         searchable=ctx.store.searchable_count(),
         stale=info["generation"] != ctx.store.generation,
         made_at=info["made_at"],
@@ -154,8 +161,8 @@ def _summary(ctx: ServiceContext) -> MapResponse:
 
 
 def _cluster(ctx: ServiceContext, cluster_id: int, k: int) -> ClusterResponse:
-    maps, _ = _map_store(ctx)
-    found = _find_cluster(maps, cluster_id)
+    maps, info = _map_store(ctx)
+    found = _find_cluster(ctx, maps, info, cluster_id)
     results = _central_hits(ctx, [found], k)[found.id]
     return ClusterResponse(cluster=_cluster_summary(found, results), k=k, results=results)
 
