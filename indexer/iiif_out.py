@@ -78,8 +78,8 @@ def selection_manifest(
 
 
 def _summary(count: int, left_out: int) -> LanguageMap:
-    french = f"{count} images choisies sur la carte de Regard, chacune liée à son manifeste."
-    english = f"{count} images selected on Regard's map, each linked to its manifest."
+    french = f"{count} images choisies dans Regard, chacune liée à son manifeste."
+    english = f"{count} images chosen in Regard, each linked to its manifest."
     if left_out:
         french += f" {left_out} autres, qui ne sont plus dans la collection, n’y sont pas."
         english += f" {left_out} more, no longer in the collection, are left out."

@@ -286,6 +286,38 @@ def test_a_clusters_items_export_as_csv(api) -> None:
     assert api.get("/api/clusters/999/items.csv").json()["error"]["code"] == "unknown_cluster"
 
 
+def test_a_cluster_is_a_iiif_manifest_at_its_own_address(api) -> None:
+    """A IIIF viewer opens a cluster by its URL: the manifest's id is that URL, and
+    reading it back gives the cluster's images, each with its source manifest."""
+    from indexer.iiif import Manifest, parse_document
+
+    summary = api.get("/api/map").json()
+    cluster = max(summary["clusters"], key=lambda c: c["size"])
+    url = f"/api/clusters/{cluster['id']}/manifest"
+    answer = api.get(url)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("application/ld+json")
+    manifest = answer.json()
+    assert manifest["id"] == "http://testserver" + url
+    name = cluster["names"]["fr"]
+    assert manifest["label"] == {"none": [f"Groupe « {name} »"]}
+    read = parse_document(manifest, manifest["id"])
+    assert isinstance(read, Manifest) and len(read.images) == cluster["size"]
+    import csv
+    import io
+
+    listed = csv.DictReader(io.StringIO(api.get(f"/api/clusters/{cluster['id']}/items.csv").text))
+    regard_ids = [
+        entry["value"]["none"][0]
+        for canvas in manifest["items"]
+        for entry in canvas["metadata"]
+        if entry["label"].get("en") == ["Regard id"]
+    ]
+    assert regard_ids == [row["item_id"] for row in listed]  # the same images, in order
+    assert all(canvas["partOf"][0]["type"] == "Manifest" for canvas in manifest["items"])
+    assert api.get("/api/clusters/999/manifest").json()["error"]["code"] == "unknown_cluster"
+
+
 def test_two_clusters_never_get_the_same_name(store: Path) -> None:
     from indexer.map_clusters import name_clusters
     from indexer.store_map import MapStore

@@ -524,6 +524,11 @@ def test_a_selected_cluster_lists_its_items_and_survives_reload_and_history(
     assert export.get_attribute("href") == f"{map_url}api/clusters/{cluster['id']}/items.csv"
     exported = httpx.get(export.get_attribute("href"), timeout=10).text.splitlines()
     assert len(exported) == 1 + cluster["size"]  # the header, then each image
+    manifest = viewer.page.locator("#map-cluster .map-cluster-manifest")
+    assert manifest.get_attribute("href") == f"{map_url}api/clusters/{cluster['id']}/manifest"
+    opened = httpx.get(manifest.get_attribute("href"), timeout=10).json()
+    assert opened["id"] == manifest.get_attribute("href")
+    assert len(opened["items"]) == cluster["size"]
     # The map stays in view beside the cards, framed on the cluster's points.
     assert viewer.page.locator("#map-stage").is_visible()
     where = screen_points(viewer, points)

@@ -210,7 +210,8 @@ function refineForm(item) {
         autocomplete: "off",
         spellcheck: "false",
         enterkeyhint: "search",
-        placeholder: "« en bleu », « sans pied »…",
+        // Words to add, never to take away: the model reads "sans pied" as feet.
+        placeholder: "« en fer forgé », « en bleu »…",
       }),
       h("button", { type: "submit", class: "button-secondary" }, bilingual("Chercher", "search")),
     ),

@@ -863,6 +863,17 @@ export class MapView {
           },
           bilingual("Exporter ce groupe (CSV)", "export this cluster"),
         ),
+        " · ",
+        h(
+          "a",
+          {
+            // Its own address: Mirador or Universal Viewer opens the group by it.
+            href: new URL(`api/clusters/${this.selected}/manifest`, document.baseURI).href,
+            class: "map-cluster-manifest",
+            title: "À ouvrir dans Mirador ou Universal Viewer par son adresse",
+          },
+          bilingual("Manifeste IIIF du groupe", "IIIF manifest"),
+        ),
       ),
       cluster?.terms?.length
         ? h(

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urljoin
 
 import numpy as np
-from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from indexer.search import Hit
+from indexer.store import ItemRecord
 from indexer.store_map import Cluster, MapStore
 from indexer.store_vectors import vectors_by_key
 
 from ..context import ContextDep, ServiceContext
 from ..errors import BadRequest, NotFound
+from ..manifests import IIIF_MEDIA_TYPE, items_manifest
 from ..map_schemas import (
     ClusterResponse,
     ClusterSummary,
@@ -93,6 +96,23 @@ async def cluster_csv(
     )
 
 
+@router.get(
+    "/clusters/{cluster_id}/manifest",
+    response_model=None,
+    responses={200: {"content": {IIIF_MEDIA_TYPE: {}}}},
+)
+async def cluster_manifest(
+    ctx: ContextDep,
+    request: Request,
+    cluster_id: Annotated[int, Path(description="The cluster's id, as /api/map lists it.")],
+) -> JSONResponse:
+    """Every item of a cluster as a IIIF Presentation 3 Manifest, at its own address: a
+    IIIF viewer (Mirador, Universal Viewer) opens it by this URL."""
+    base = ctx.settings.public_url or str(request.base_url)
+    manifest = await run_in_threadpool(_cluster_manifest, ctx, cluster_id, base)
+    return JSONResponse(manifest, media_type=IIIF_MEDIA_TYPE)
+
+
 # -- the work, off the event loop ------------------------------------------------------------
 
 
@@ -112,14 +132,28 @@ def _points(ctx: ServiceContext, after: int, offset: int, limit: int) -> MapPoin
 
 
 def _cluster_lines(ctx: ServiceContext, cluster_id: int) -> list[str]:
-    maps, info = _map_store(ctx)
-    _find_cluster(ctx, maps, info, cluster_id)
-    keys = maps.members(cluster_id).tolist()
-    items = []
-    for start in range(0, len(keys), 900):
-        found = ctx.store.items_by_key(keys[start : start + 900])
-        items += [found[key] for key in keys[start : start + 900]]
+    _, items = _cluster_items(ctx, cluster_id)
     return item_csv_lines(items, ctx.settings.thumbnail_size)
+
+
+def _cluster_items(ctx: ServiceContext, cluster_id: int) -> tuple[Cluster, list[ItemRecord]]:
+    """A cluster and its searchable items, in key order."""
+    maps, info = _map_store(ctx)
+    found = _find_cluster(ctx, maps, info, cluster_id)
+    keys = maps.members(cluster_id).tolist()
+    items: list[ItemRecord] = []
+    for start in range(0, len(keys), 900):
+        by_key = ctx.store.items_by_key(keys[start : start + 900])
+        items += [by_key[key] for key in keys[start : start + 900] if key in by_key]
+    return found, items
+
+
+def _cluster_manifest(ctx: ServiceContext, cluster_id: int, base: str) -> dict:
+    cluster, items = _cluster_items(ctx, cluster_id)
+    name = cluster.names.get("fr") or cluster.names.get("en")
+    label = f"Groupe « {name} »" if name else f"Groupe {cluster_id + 1}"
+    manifest_id = urljoin(base, f"api/clusters/{cluster_id}/manifest")
+    return items_manifest(items, base, ctx.settings.thumbnail_size, manifest_id, label)
 
 
 def _map_store(ctx: ServiceContext) -> tuple[MapStore, dict[str, Any]]:

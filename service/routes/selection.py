@@ -15,12 +15,12 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from indexer.iiif_canvas import stable_id
-from indexer.iiif_out import PRESENTATION_3, SelectedImage, selection_manifest
 from indexer.store import ItemRecord
 
 from ..context import ContextDep, ServiceContext
 from ..errors import BadRequest, NotFound, TooLarge
-from ..presenters import item_csv_lines, item_summary
+from ..manifests import IIIF_MEDIA_TYPE, items_manifest
+from ..presenters import item_csv_lines
 from .limits import require_utf8_query
 
 router = APIRouter(tags=["map"], dependencies=[Depends(require_utf8_query)])
@@ -30,7 +30,6 @@ router = APIRouter(tags=["map"], dependencies=[Depends(require_utf8_query)])
 MAX_SELECTION = 100_000
 # The ids left out that the answer names (X-Regard-Skipped-Ids), the count being whole.
 NAMED_SKIPPED = 20
-IIIF_MEDIA_TYPE = f'application/ld+json;profile="{PRESENTATION_3}"'
 
 
 class Selection(BaseModel):
@@ -85,7 +84,7 @@ async def export_selection(
     digest = stable_id("\n".join(asked))
     manifest_id = urljoin(base, f"api/export/selection/{digest}")
     manifest = await run_in_threadpool(
-        _manifest, chosen, base, size, manifest_id, selection.label, len(skipped)
+        items_manifest, chosen, base, size, manifest_id, selection.label, len(skipped)
     )
     headers["Content-Disposition"] = f'attachment; filename="{name}.json"'
     return JSONResponse(manifest, media_type=IIIF_MEDIA_TYPE, headers=headers)
@@ -114,36 +113,6 @@ def _searchable_items(ctx: ServiceContext, ids: list[str]) -> dict[str, ItemReco
     left out as an unknown id is."""
     found = ctx.store.items_by_ids(ids)
     return {item_id: item for item_id, item in found.items() if item.state == "indexed"}
-
-
-def _manifest(
-    items: list[ItemRecord],
-    base: str,
-    thumbnail_size: int,
-    manifest_id: str,
-    label: str | None,
-    left_out: int,
-) -> dict:
-    images = []
-    for item in items:
-        summary = item_summary(item, thumbnail_size)
-        # A local file's links are the service's own, relative: absolute in a manifest.
-        images.append(
-            SelectedImage(
-                item=item,
-                thumbnail_url=_absolute(base, summary.thumbnail_url),
-                width=summary.width,
-                height=summary.height,
-                image_url=_absolute(base, summary.image_url),
-            )
-        )
-    return selection_manifest(images, manifest_id, label, left_out)
-
-
-def _absolute(base: str, url: str | None) -> str | None:
-    """A link the service gives relative (a local file's picture) made absolute; an
-    absolute one (an image server's) as it is."""
-    return urljoin(base, url) if url else None
 
 
 def _file_name(label: str | None, count: int) -> str:
