@@ -79,14 +79,17 @@ def folded(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+# French elision: "d'applique" is "applique" after "de", which a record may not follow.
+_ELISION = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu)['’]", re.IGNORECASE)
+
+
 def query_words(query: str) -> list[str]:
     """The words of a query that a record must hold: whitespace-separated, each with at
-    least one letter or digit, stopwords dropped. "2009.12.3" stays one word (searched
-    as a phrase of its parts), and so does "d'inventaire"."""
+    least one letter or digit, stopwords and French elisions dropped ("d'applique" is
+    "applique"). "2009.12.3" stays one word, searched as a phrase of its parts."""
+    words = (_ELISION.sub("", word) for word in query.split())
     return [
-        word
-        for word in query.split()
-        if _WORD_CHARACTER.search(word) and folded(word) not in STOPWORDS
+        word for word in words if _WORD_CHARACTER.search(word) and folded(word) not in STOPWORDS
     ]
 
 
@@ -94,7 +97,7 @@ def _number_forms(word: str) -> list[str]:
     """A word and its plural or singular in French and English, by their regular
     endings: "fauteuil" also finds "fauteuils", "lampes" also "lampe", "bijou" "bijoux",
     "boxes" "box". Whole words only: "table" does not find "tableau" (as a prefix would).
-    Words with digits or signs ("2009.12.3", "d'inventaire") stay as they are."""
+    Words with digits or signs ("2009.12.3", "Louis-XV") stay as they are."""
     if not word.isalpha() or len(word) < 3:
         return [word]
     # Singulars of four letters at least: "prix", "gris", "lits" are too short to tell

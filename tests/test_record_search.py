@@ -46,7 +46,8 @@ def labels_of(store_path: Path, language: str) -> dict[str, str]:
 def test_a_query_keeps_its_subject_words_and_no_fts5_syntax():
     assert query_words("fauteuil en fer forgé") == ["fauteuil", "fer", "forgé"]
     assert query_words("The lamp - of Royère") == ["lamp", "Royère"]
-    assert query_words("2009.12.3 d'inventaire") == ["2009.12.3", "d'inventaire"]
+    assert query_words("2009.12.3 d'inventaire") == ["2009.12.3", "inventaire"]
+    assert query_words("lampe d’applique l'Atelier") == ["lampe", "applique", "Atelier"]
     # Quotes and operators typed by a person are searched as text.
     assert match_expression(['say "hi"', "NEAR(x"]) == '("say ""hi""") AND ("NEAR(x")'
 
