@@ -5,6 +5,11 @@ class IndexerError(Exception):
     """Base of the errors the indexer reports to a person (CLI: one line, non-zero exit)."""
 
 
+class SchemaError(IndexerError):
+    """A store this Regard cannot open: written by a newer one, or needing what this
+    Python's SQLite lacks."""
+
+
 class SourceError(IndexerError):
     """A source (manifest, collection, folder) could not be read: names the source and why."""
 

@@ -10,6 +10,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
+from .errors import SchemaError
 from .store_records import fill_records
 
 SCHEMA_VERSION = 8
@@ -296,13 +297,22 @@ def _map_v7(conn: sqlite3.Connection) -> None:
 def _records_v8(conn: sqlite3.Connection) -> None:
     """The words of each item's catalogue record, searched beside the pictures (see
     store_records): written for every item now, then with each manifest saved."""
-    conn.execute(
-        """
-        CREATE VIRTUAL TABLE IF NOT EXISTS item_records USING fts5(
-            title, body, tokenize = 'unicode61 remove_diacritics 2'
+    try:
+        conn.execute(
+            """
+            CREATE VIRTUAL TABLE IF NOT EXISTS item_records USING fts5(
+                title, body, tokenize = 'unicode61 remove_diacritics 2'
+            )
+            """
         )
-        """
-    )
+    except sqlite3.OperationalError as error:
+        if "fts5" not in str(error):
+            raise
+        raise SchemaError(
+            f"this Python's SQLite ({sqlite3.sqlite_version}) has no full-text search "
+            "(FTS5), which Regard's stores need: run Regard with a Python whose sqlite3 "
+            "has it (python.org's, Debian's and conda's do)"
+        ) from error
     # Items leave the table only when a folder taken over deletes them: their records
     # go with them. (One statement holding `;`: not for _run_statements.)
     conn.execute(
@@ -342,7 +352,7 @@ def migrate(conn: sqlite3.Connection) -> None:
     """
     current = conn.execute("PRAGMA user_version").fetchone()[0]
     if current > SCHEMA_VERSION:
-        raise RuntimeError(
+        raise SchemaError(
             f"this store was written by a newer Regard (schema {current}, this one knows "
             f"{SCHEMA_VERSION}): upgrade Regard to open it"
         )

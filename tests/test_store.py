@@ -252,3 +252,16 @@ def test_an_index_built_before_a_restore_from_backup_is_never_taken_for_current(
     for p in pending:
         [best] = index.search(axes[p.key % 2 + 2], 1)[0]  # the two swapped their vectors
         assert best.key == p.key and best.score == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_store_of_a_newer_regard_is_refused_in_one_line(tmp_path, capsys):
+    from service.cli import main as regard
+
+    store = make_store(tmp_path)
+    store.close()
+    with sqlite3.connect(tmp_path / "store" / "store.sqlite") as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    assert regard(["stats", "--store", str(tmp_path / "store")]) == 1
+    error = capsys.readouterr().err
+    assert "written by a newer Regard" in error and "upgrade Regard" in error
+    assert "Traceback" not in error
