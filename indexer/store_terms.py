@@ -346,33 +346,44 @@ class TermStore:
         if decision not in DECISIONS:
             raise TermsError(f"{decision!r} is not a decision: give one of {', '.join(DECISIONS)}")
         made = Decision(item_key, concept_key, decision, decided_by, now(), suggestion)
-        s = suggestion
-        with self.store.writing() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO term_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    item_key,
-                    concept_key,
-                    decision,
-                    decided_by,
-                    made.decided_at,
-                    s and s.score,
-                    s and s.cosine,
-                    s and s.rank,
-                    s and s.scoring,
-                    s and s.fingerprint,
-                    s and s.suggested_at,
-                ),
-            )
+        self.record([made])
         return made
 
-    def undecide(self, item_key: int, concept_key: int) -> bool:
+    def record(self, decisions: Sequence[Decision]) -> None:
+        """Write decisions as they are (each replacing any on the same item and concept),
+        in one transaction: a reviewer's now, or those read from a file."""
         with self.store.writing() as conn:
-            gone = conn.execute(
-                "DELETE FROM term_decisions WHERE item_key = ? AND concept_key = ?",
-                (item_key, concept_key),
+            conn.executemany(
+                "INSERT OR REPLACE INTO term_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        made.item_key,
+                        made.concept_key,
+                        made.decision,
+                        made.decided_by,
+                        made.decided_at,
+                        *(
+                            (s.score, s.cosine, s.rank, s.scoring, s.fingerprint, s.suggested_at)
+                            if (s := made.suggestion)
+                            else (None,) * 6
+                        ),
+                    )
+                    for made in decisions
+                ],
             )
-            return gone.rowcount > 0
+
+    def forget(self, pairs: Sequence[tuple[int, int]]) -> int:
+        """Withdraw the decisions on these (item key, concept key); how many there were."""
+        with self.store.writing() as conn:
+            return sum(
+                conn.execute(
+                    "DELETE FROM term_decisions WHERE item_key = ? AND concept_key = ?", pair
+                ).rowcount
+                for pair in pairs
+            )
+
+    def undecide(self, item_key: int, concept_key: int) -> bool:
+        return self.forget([(item_key, concept_key)]) > 0
 
     def decisions_for_item(self, item_key: int) -> list[Decision]:
         rows = self.store.reader().execute(

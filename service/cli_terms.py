@@ -58,6 +58,22 @@ def add_parsers(commands: Any) -> None:
     store_arg(decisions)
     decisions.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    importing = commands.add_parser(
+        "import",
+        help="read decisions on terms from a CSV file (as regard export writes them)",
+        description="Decisions made elsewhere (a spreadsheet, an annotation tool) brought "
+        "into the store: a CSV with at least item_id, vocabulary, concept_id and decision "
+        "(accepted, rejected, or undecided to withdraw one), and decided_by and decided_at "
+        "when it has them, as `regard export --format csv` writes it. Rows the store cannot "
+        "take are named with their line; the others are recorded. The machine's "
+        "suggestions of an export (decision 'suggested') are skipped.",
+    )
+    importing.add_argument("file", type=Path, metavar="FILE", help="the CSV file")
+    store_arg(importing)
+    importing.add_argument(
+        "--reviewer", metavar="NAME", help="who decided, for rows whose decided_by is empty"
+    )
+
     export = commands.add_parser(
         "export",
         help="write the terms cataloguers decided: W3C Web Annotations or CSV",
@@ -386,6 +402,29 @@ def cmd_decisions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- import ----------------------------------------------------------------------------------
+
+SHOWN_PROBLEMS = 20
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from indexer.decision_import import import_decisions
+    from indexer.store import Store
+
+    report = import_decisions(Store.open(args.store), args.file, args.reviewer)
+    decided = report.decided
+    print(
+        f"{sum(decided.values())} decisions recorded: {decided['accepted']} accepted, "
+        f"{decided['rejected']} rejected, {decided['undecided']} withdrawn; "
+        f"{report.skipped} machine suggestions skipped"
+    )
+    for problem in report.problems[:SHOWN_PROBLEMS]:
+        error(problem)
+    if len(report.problems) > SHOWN_PROBLEMS:
+        error(f"… and {len(report.problems) - SHOWN_PROBLEMS} more rows not taken")
+    return EXIT_FAILED if report.problems else EXIT_OK
+
+
 # -- export ----------------------------------------------------------------------------------
 
 
@@ -432,5 +471,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "reviewer": cmd_reviewer,
     "suggest": cmd_suggest,
     "decisions": cmd_decisions,
+    "import": cmd_import,
     "export": cmd_export,
 }
