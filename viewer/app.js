@@ -212,6 +212,16 @@ ui.more.addEventListener("click", () => {
   navigate(toUrl({ ...state, item: null, k }), { replace: true, focusCard: firstNew });
 });
 
+// ---- exporting what is shown ------------------------------------------------------------
+
+// The images on screen and their name, for "Exporter ces images" (exports.js).
+let shownIds = [];
+let exportLabel = null;
+replace(
+  ui.exports,
+  exportControls({ ids: () => shownIds, label: () => exportLabel, what: "ces images" }),
+);
+
 // "/" puts the cursor in the search box, as on many sites.
 document.addEventListener("keydown", (event) => {
   if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
@@ -480,14 +490,6 @@ function showResults(view, state, response) {
   shownIds = [...new Set([...(response.records?.results ?? []), ...results].map((item) => item.id))];
   ui.exports.hidden = shownIds.length === 0;
 }
-
-// The images on screen and their name, for "Exporter ces images" (exports.js).
-let shownIds = [];
-let exportLabel = null;
-replace(
-  ui.exports,
-  exportControls({ ids: () => shownIds, label: () => exportLabel, what: "ces images" }),
-);
 
 function emptyMessage(view, state) {
   if (view === "similar") return bilingual("Cette image n’a pas encore de voisines.", "This image has no neighbours yet.");
