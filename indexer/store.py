@@ -857,20 +857,19 @@ class Store:
         return None if row is None else self._item(row)
 
     def items_by_key(self, keys: Sequence[int]) -> dict[int, ItemRecord]:
-        if not keys:
-            return {}
-        marks = ",".join("?" * len(keys))
-        rows = self._conn().execute(self._ITEM_SELECT + f" WHERE i.key IN ({marks})", list(keys))
-        return {row["key"]: self._item(row) for row in rows}
+        return {item.key: item for item in self._items_where("i.key", keys)}
 
     def items_by_ids(self, item_ids: Sequence[str]) -> dict[str, ItemRecord]:
-        found: dict[str, ItemRecord] = {}
-        for start in range(0, len(item_ids), 500):
-            part = list(item_ids[start : start + 500])
+        return {item.id: item for item in self._items_where("i.id", item_ids)}
+
+    def _items_where(self, column: str, values: Sequence[Any]) -> Iterator[ItemRecord]:
+        """The items whose `column` is one of `values`, asked 500 at a time (SQLite's
+        limit on parameters is 999 in older builds)."""
+        for start in range(0, len(values), 500):
+            part = list(values[start : start + 500])
             marks = ",".join("?" * len(part))
-            rows = self._conn().execute(self._ITEM_SELECT + f" WHERE i.id IN ({marks})", part)
-            found.update((row["id"], self._item(row)) for row in rows)
-        return found
+            rows = self._conn().execute(self._ITEM_SELECT + f" WHERE {column} IN ({marks})", part)
+            yield from (self._item(row) for row in rows)
 
     def vector_of(self, item_key: int) -> np.ndarray | None:
         row = (

@@ -141,11 +141,8 @@ def _cluster_items(ctx: ServiceContext, cluster_id: int) -> tuple[Cluster, list[
     maps, info = _map_store(ctx)
     found = _find_cluster(ctx, maps, info, cluster_id)
     keys = maps.members(cluster_id).tolist()
-    items: list[ItemRecord] = []
-    for start in range(0, len(keys), 900):
-        by_key = ctx.store.items_by_key(keys[start : start + 900])
-        items += [by_key[key] for key in keys[start : start + 900] if key in by_key]
-    return found, items
+    by_key = ctx.store.items_by_key(keys)
+    return found, [by_key[key] for key in keys if key in by_key]
 
 
 def _cluster_manifest(ctx: ServiceContext, cluster_id: int, base: str) -> dict:
