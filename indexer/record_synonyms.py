@@ -11,7 +11,7 @@ other words were looked for).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .record_text import folded
 from .store_terms import StoredConcept, TermStore
@@ -56,7 +56,13 @@ class ThesaurusWords:
 
     def alternatives(self, text: str) -> list[str]:
         """Other labels of the concepts labelled `text` (a word, or a whole query)."""
-        return self._bridges().get(folded(" ".join(text.split())), [])
+        return self.current()(text)
+
+    def current(self) -> Callable[[str], list[str]]:
+        """`alternatives` over the vocabularies as they are now, read once: for the
+        several words of one query."""
+        bridges = self._bridges()
+        return lambda text: bridges.get(folded(" ".join(text.split())), [])
 
     def _bridges(self) -> dict[str, list[str]]:
         revision = self.terms.revision()

@@ -143,7 +143,7 @@ def _search(
     if records and query:
         conn = ctx.store.reader()
         examples = [item.key for item in liked + unliked]
-        matches = find_records(conn, query, k, examples, ctx.thesaurus.alternatives)
+        matches = find_records(conn, query, k, examples, ctx.thesaurus.current())
         by_key = ctx.store.items_by_key(matches.keys)
         record_items = [by_key[key] for key in matches.keys if key in by_key]
         in_record = holding_records(conn, matches, [h.item.key for h in hits])
