@@ -110,13 +110,19 @@ def test_the_offline_demo_refuses_the_port_of_its_own_iiif_server():
     assert "choose another --port" in result.stderr
 
 
-def test_bench_map_measures_a_small_map_and_umap_on_every_item(tmp_path: Path):
+def small_bench(script: str, size: int, workdir: Path) -> subprocess.CompletedProcess[str]:
+    """A benchmark of scripts/ run at one small size in `workdir`; its exit checked."""
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "bench_map"), "--sizes", "1500",
-         "--workdir", str(tmp_path), "--no-lock"],
+        [sys.executable, str(REPO / "scripts" / script), "--sizes", str(size),
+         "--workdir", str(workdir), "--no-lock"],
         capture_output=True, text=True, timeout=300, cwd=REPO,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_bench_map_measures_a_small_map_and_umap_on_every_item(tmp_path: Path):
+    result = small_bench("bench_map", 1500, tmp_path)
     row = re.search(
         r"\| 1,500 \| 1,500 \| (\d+) \| \d+ s \| \d+ s \| \d+ s \| [\d.]+ GiB "
         r"\| (\d\.\d\d) \(1\.00\) \| [\d.]+ s \| \d+ ms \| \d+ ms \|",
@@ -131,12 +137,7 @@ def test_bench_map_measures_a_small_map_and_umap_on_every_item(tmp_path: Path):
 
 
 def test_bench_records_times_each_kind_of_query(tmp_path: Path):
-    result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "bench_records"), "--sizes", "3000",
-         "--workdir", str(tmp_path), "--no-lock"],
-        capture_output=True, text=True, timeout=300, cwd=REPO,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    result = small_bench("bench_records", 3000, tmp_path)
     assert "3,000 items: records filled in" in result.stdout
     found = dict(re.findall(r"^  (.+?) {2,}(\S.*?)  p50 [\d.]+ ms", result.stdout, re.M))
     assert int(found["an inventory number typed with its space (RY n)"]) >= 1

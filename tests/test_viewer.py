@@ -79,6 +79,13 @@ class Page:
         self.page.fill("#q", text)
         self.page.press("#q", "Enter")
 
+    def first_card(self, query: str) -> tuple[Any, str, str]:
+        """Open the results of `query`; their first card, its item id and its title."""
+        self.open(query)
+        self.wait_for_cards()
+        card = self.page.locator("#grid .card").first
+        return card, card.get_attribute("data-id"), card.locator(".card-title").inner_text()
+
     def wait_for_cards(self) -> None:
         self.page.wait_for_selector("#grid .card")
         self.page.wait_for_function("document.querySelector('#grid').ariaBusy === 'false'")
@@ -190,11 +197,7 @@ def test_a_shared_url_opens_the_search_and_back_returns_to_it(viewer: Page) -> N
 
 
 def test_more_like_this_shows_the_neighbours_of_the_reference(viewer: Page, base_url: str) -> None:
-    viewer.open("?q=red+circle")
-    viewer.wait_for_cards()
-    card = viewer.page.locator("#grid .card").first
-    item_id = card.get_attribute("data-id")
-    label = card.locator(".card-title").inner_text()
+    card, item_id, label = viewer.first_card("?q=red+circle")
 
     card.locator(".similar-link").click()
     viewer.page.wait_for_url(re.compile(r"\?similar="))

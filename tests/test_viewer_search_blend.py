@@ -90,11 +90,7 @@ def test_record_matches_show_above_the_pictures_with_their_count_and_badges(
 
 
 def test_more_like_this_with_words_from_the_panel(viewer: Page, base_url: str) -> None:
-    viewer.open("?q=red+circle")
-    viewer.wait_for_cards()
-    card = viewer.page.locator("#grid .card").first
-    item_id = card.get_attribute("data-id")
-    label = card.locator(".card-title").inner_text()
+    card, item_id, label = viewer.first_card("?q=red+circle")
     card.locator(".card-open").click()
     viewer.page.wait_for_selector("#detail[open] .refine")
 
