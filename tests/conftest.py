@@ -20,3 +20,12 @@ def iiif_server() -> Iterator[IIIFTestServer]:
     """
     with IIIFTestServer() as server:
         yield server
+
+
+@pytest.fixture
+def server(iiif_server: IIIFTestServer) -> Iterator[IIIFTestServer]:
+    """The session's IIIF server, reset before and after the test: failures, latency,
+    documents added and counters never leak from one test into another."""
+    iiif_server.reset()
+    yield iiif_server
+    iiif_server.reset()

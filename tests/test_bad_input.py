@@ -22,13 +22,6 @@ from tests.regard_fixtures import index, regard_command
 GOOD = "v3/vam_ocean-liners.json"
 
 
-@pytest.fixture
-def server(iiif_server: IIIFTestServer):
-    iiif_server.reset()
-    yield iiif_server
-    iiif_server.reset()
-
-
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(regard_command(*args), capture_output=True, text=True, timeout=120)
 

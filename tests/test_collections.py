@@ -24,13 +24,6 @@ from tests.regard_fixtures import index
 V3 = "http://iiif.io/api/presentation/3/context.json"
 
 
-@pytest.fixture
-def server(iiif_server: IIIFTestServer) -> Iterator[IIIFTestServer]:
-    iiif_server.reset()
-    yield iiif_server
-    iiif_server.reset()
-
-
 @pytest.fixture(scope="module")
 def fetcher() -> Iterator[Fetcher]:
     with Fetcher(FetchSettings(retries=0, per_host=16, max_connections=16)) as client:

@@ -38,13 +38,6 @@ from tests.iiif_server import IIIFTestServer
 from tests.regard_fixtures import index, regard_command
 
 
-@pytest.fixture
-def server(iiif_server: IIIFTestServer):
-    iiif_server.reset()
-    yield iiif_server
-    iiif_server.reset()
-
-
 def stats(store: Path) -> dict:
     return Store.open(store).stats()
 

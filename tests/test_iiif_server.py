@@ -24,13 +24,6 @@ from tests.iiif_images import BitmapPicture, sheet_of_drawings
 from tests.iiif_server import IIIFTestServer
 
 
-@pytest.fixture
-def server(iiif_server: IIIFTestServer) -> Iterator[IIIFTestServer]:
-    iiif_server.reset()
-    yield iiif_server
-    iiif_server.reset()
-
-
 @pytest.fixture(scope="module")
 def client() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=10) as http:

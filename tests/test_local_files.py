@@ -66,13 +66,6 @@ def opened() -> list[str]:
     return list(_opened)
 
 
-@pytest.fixture
-def server(iiif_server: IIIFTestServer):
-    iiif_server.reset()
-    yield iiif_server
-    iiif_server.reset()
-
-
 def picture(path: Path, colour: str = "red") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     render(ShapeSpec("circle", colour, 1), 64).save(path)
