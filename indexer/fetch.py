@@ -14,7 +14,8 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -120,11 +121,35 @@ class HostLimiter:
 
     @contextmanager
     def slot(self, url: str) -> Iterator[None]:
-        host = urlsplit(url).netloc.lower()
-        with self._lock:
-            semaphore = self._hosts.setdefault(host, threading.BoundedSemaphore(self.per_host))
-        with semaphore, self._overall:
+        with self._host_semaphore(urlsplit(url).netloc.lower()), self._overall:
             yield
+
+    def _host_semaphore(self, host: str) -> Any:
+        with self._lock:
+            return self._hosts.setdefault(host, threading.BoundedSemaphore(self.per_host))
+
+
+class SharedHostLimiter(HostLimiter):
+    """HostLimiter's rule kept across processes (indexer.picture_processes): semaphores
+    made by a multiprocessing context, handed to each process as it starts.
+
+    Hosts are not known in advance, so each is held by one of a fixed set of semaphores,
+    chosen by a hash of its name: two hosts that share one are held to `per_host` together,
+    which is gentler, never more."""
+
+    def __init__(self, per_host: int, overall: Any, hosts: Sequence[Any]):
+        self.per_host = per_host
+        self._overall = overall
+        self._shared_hosts = list(hosts)
+
+    @classmethod
+    def made_by(cls, context: Any, per_host: int, overall: int, slots: int = 64) -> Any:
+        """A limiter whose semaphores `context` (multiprocessing) made."""
+        hosts = [context.BoundedSemaphore(per_host) for _ in range(slots)]
+        return cls(per_host, context.BoundedSemaphore(overall), hosts)
+
+    def _host_semaphore(self, host: str) -> Any:
+        return self._shared_hosts[zlib.crc32(host.encode()) % len(self._shared_hosts)]
 
 
 @dataclass(frozen=True)
@@ -139,10 +164,12 @@ class Answer:
 
 
 class Fetcher:
-    def __init__(self, settings: FetchSettings | None = None):
+    def __init__(self, settings: FetchSettings | None = None, limiter: HostLimiter | None = None):
+        """`limiter`: one shared with other processes' fetchers; else this one's own, from
+        `settings`."""
         self.settings = settings or FetchSettings()
         s = self.settings
-        self.limiter = HostLimiter(s.per_host, s.max_connections)
+        self.limiter = limiter or HostLimiter(s.per_host, s.max_connections)
         self.client = httpx.Client(
             follow_redirects=True,
             max_redirects=s.max_redirects,
@@ -175,6 +202,16 @@ class Fetcher:
         """Let these Image API services that are not http(s) have their info.json read
         (`service_refusal`): named by a local file the operator named, as for images."""
         self._local_services.update(s for s in service_ids if not is_url(s))
+
+    def local_names(
+        self, image_url: str | None, service_id: str | None
+    ) -> tuple[list[str], list[str]]:
+        """Of an item's image URL and service id, those this fetcher was allowed to read
+        as local files (images, services): for a fetcher in another process, which the
+        harvest does not tell (indexer.picture_processes), to be allowed the same."""
+        images = [image_url] if image_url in self._local_images else []
+        services = [service_id] if service_id in self._local_services else []
+        return images, services
 
     def service_refusal(self, service_id: str) -> str | None:
         """Why the info.json of this service must not be read, or None (`local_refusal`):

@@ -14,13 +14,14 @@ import traceback
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
 
-from .errors import SourceError
+from .errors import IndexerError, SourceError
 from .fetch import Fetcher, FetchError, FetchSettings
 from .harvest import Harvest, HarvestProgress, HarvestReport
 from .imageapi import (
@@ -39,7 +40,20 @@ from .store import EmbeddedImage, PendingItem, Store
 from .tiles import fetch_tiles
 from .vector_index import VectorIndex
 
+if TYPE_CHECKING:
+    from .picture_processes import PicturePool
+
 log = logging.getLogger(__name__)
+
+
+class PictureMaker(Protocol):
+    """What `prepare` needs of an encoder: the model's input size, and its preprocessing
+    (a float tensor; in a worker process, uint8 pixels: indexer.picture_processes)."""
+
+    @property
+    def image_size(self) -> int: ...
+
+    def preprocess(self, image: Any) -> torch.Tensor | np.ndarray: ...
 
 
 class ImageEncoder(Protocol):
@@ -52,11 +66,18 @@ class ImageEncoder(Protocol):
 
 @dataclass
 class IndexOptions:
+    """`workers`: threads that fetch, decode and preprocess images. `processes`: when
+    above 0, processes do that instead (indexer.picture_processes), for a model faster
+    than one process can feed; `pictures`, a pool of them started by the caller and kept
+    for several runs (a benchmark's), stands for `processes`."""
+
     batch_size: int = 32
     workers: int = 8
     manifest_workers: int = 4
     max_pixels: int = DEFAULT_MAX_PIXELS
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    processes: int = 0
+    pictures: PicturePool | None = None
 
 
 @dataclass
@@ -251,7 +272,8 @@ LINGER = 0.05
 class Prepared:
     item: PendingItem
     url: str
-    tensor: torch.Tensor | None = None
+    # The model's input: a float tensor, or uint8 pixels from a worker process.
+    tensor: torch.Tensor | np.ndarray | None = None
     size: tuple[int, int] = (0, 0)
     stage: str = ""
     error: str = ""
@@ -266,7 +288,7 @@ class Prepared:
 def prepare(
     item: PendingItem,
     fetcher: Fetcher,
-    encoder: ImageEncoder,
+    encoder: PictureMaker,
     max_pixels: int,
     infos: ServiceInfos | None = None,
 ) -> Prepared:
@@ -323,8 +345,10 @@ def prepared_in_order(
     encoder: ImageEncoder,
     options: IndexOptions,
     pending: deque[Future[Prepared]] | None = None,
+    pictures: PicturePool | None = None,
 ) -> Iterator[tuple[Prepared, bool]]:
-    """Prepared images in order, each with whether the next one is ready too.
+    """Prepared images in order, each with whether the next one is ready too: by a pool
+    of `options.workers` threads, or by `pictures`' processes.
 
     A window of two batches' downloads is kept full, topped up as each image is handed
     on, so that the next batch is in flight while the model embeds this one; finished
@@ -334,10 +358,17 @@ def prepared_in_order(
     `pending`, when given, is the window itself (futures in order), for a caller that
     keeps what had finished when the run stops (`finished_in`).
     """
-    window = max(options.batch_size * 2, options.workers * 2)
-    pool = ThreadPoolExecutor(options.workers, thread_name_prefix="regard-fetch")
+    workers = pictures.processes if pictures else options.workers
+    window = max(options.batch_size * 2, workers * 2)
+    pool = None if pictures else ThreadPoolExecutor(workers, thread_name_prefix="regard-fetch")
     infos = ServiceInfos()
     pending = deque() if pending is None else pending
+
+    def submit(item: PendingItem) -> Future[Prepared]:
+        if pictures is not None:
+            return pictures.submit(item, fetcher)
+        assert pool is not None
+        return pool.submit(prepare, item, fetcher, encoder, options.max_pixels, infos)
 
     def next_ready(linger: float) -> bool:
         return bool(pending) and bool(wait([pending[0]], timeout=linger).done)
@@ -348,7 +379,7 @@ def prepared_in_order(
         """Queue the next item; False once there are none. May wait on the walk."""
         item = next(queue, None)
         if item is not None:
-            pending.append(pool.submit(prepare, item, fetcher, encoder, options.max_pixels, infos))
+            pending.append(submit(item))
         return item is not None
 
     try:
@@ -367,7 +398,10 @@ def prepared_in_order(
                     pull()
             yield prepared, next_ready(LINGER)
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        for future in pending:  # a pool of processes may serve another run
+            future.cancel()
 
 
 def embed_pending(
@@ -379,6 +413,7 @@ def embed_pending(
     report: IndexReport,
     run_id: int,
     progress: Progress,
+    pictures: PicturePool | None = None,
 ) -> None:
     """Embed `items` batch by batch; each batch is one transaction. On Ctrl-C the batch
     in hand is still written, so no finished download is lost.
@@ -399,9 +434,13 @@ def embed_pending(
     def flush() -> None:
         if not batch:
             return
-        # A list, not torch.stack: the encoder stacks it without torch's threads
-        # (models.preprocess.stack), which stall while the download threads hold a core.
-        vectors = encoder.embed_tensors([p.tensor for p in batch])
+        inputs = [p.tensor for p in batch]
+        if isinstance(inputs[0], np.ndarray):  # pixels from worker processes
+            vectors = encoder.embed_pixels(np.stack(inputs))  # type: ignore[arg-type]
+        else:
+            # A list, not torch.stack: the encoder stacks it without torch's threads
+            # (models.preprocess.stack), which stall while the download threads hold a core.
+            vectors = encoder.embed_tensors(inputs)
         store.save_vectors(
             [p.embedded(vector) for p, vector in zip(batch, vectors, strict=True)],
             fingerprint_key,
@@ -421,11 +460,18 @@ def embed_pending(
             batch.append(prepared)
 
     try:
-        for prepared, next_ready in prepared_in_order(items, fetcher, encoder, options, window):
+        in_order = prepared_in_order(items, fetcher, encoder, options, window, pictures)
+        for prepared, next_ready in in_order:
             take(prepared)
             if len(batch) >= size or (len(batch) >= early and not next_ready):
                 flush()
                 size = min(size * 2, options.batch_size)
+    except BrokenProcessPool as error:  # a picture process was killed (out of memory?)
+        raise IndexerError(
+            "a process preparing pictures stopped unexpectedly (out of memory?). The images "
+            "embedded so far are kept: run the same command to resume, with fewer "
+            "--processes, or --processes 0 to prepare them in threads"
+        ) from error
     except KeyboardInterrupt:
         # The downloads that had finished are kept too: the next run need not fetch them
         # again (at most two batches more to embed; a second Ctrl-C stops at once).
@@ -464,13 +510,26 @@ def run_index(
     report = IndexReport()
     run_id = store.begin_run(sources)
     status = "failed"
+    own_pictures = None
     try:
-        with Fetcher(options.fetch) as fetcher:
+        pictures = options.pictures
+        if pictures is None and options.processes > 0:
+            from .picture_processes import PicturePool  # imports multiprocessing's parts
+
+            pictures = own_pictures = PicturePool.for_encoder(
+                options.processes, options.fetch, encoder, options.max_pixels
+            )
+        limiter = pictures.limiter if pictures else None  # one rule for all processes
+        with Fetcher(options.fetch, limiter) as fetcher:
             harvest = Harvest(store, fetcher, run_id, progress, options.manifest_workers)
             report.harvest = harvest.report
             items = harvest.pending_items(sources)
-            embed_pending(store, encoder, items, fetcher, options, report, run_id, progress)
+            embed_pending(
+                store, encoder, items, fetcher, options, report, run_id, progress, pictures
+            )
             harvest.finish()
+        if own_pictures is not None:
+            own_pictures.close()
         try:
             report.index = VectorIndex.load_or_build(store, IndexSettings.from_env()).describe()
         except IndexTooLargeError as error:  # the vectors are stored: the run did its work
@@ -481,5 +540,7 @@ def run_index(
         status = "interrupted"
         raise
     finally:
+        if own_pictures is not None:
+            own_pictures.close(wait_for_work=False)  # a no-op once closed
         store.finish_run(run_id, status, report.as_dict())
     return report

@@ -167,4 +167,5 @@ def part_tensor(
     prepared = prepare(pending, fetcher, encoder, max_pixels)
     if prepared.tensor is None:
         raise PictureUnavailable(f"{prepared.error} ({prepared.stage} of {prepared.url})")
+    assert isinstance(prepared.tensor, torch.Tensor)  # the encoder's own preprocessing
     return prepared.tensor

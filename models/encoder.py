@@ -174,6 +174,23 @@ class Encoder:
             batch = stack(batch, self.image_size)
         return self._embed(batch, None, self._encode_images)
 
+    @property
+    def preprocessing(self) -> Preprocess:
+        """The preprocessing alone, picklable: for worker processes that make pictures
+        (Preprocess.pixels) for `embed_pixels`."""
+        return self._preprocess
+
+    @torch.inference_mode()
+    def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Unit vectors for pictures as Preprocess.pixels makes them, stacked: uint8
+        (n, H, W, 3). They go to the device as bytes, a quarter of the float tensor's, and
+        are normalised there: the same vectors as `embed_tensors` of the same pictures."""
+        return self._embed(
+            torch.from_numpy(pixels),
+            None,
+            lambda chunk: self._encode_images(self._preprocess.normalise(chunk.to(self.device))),
+        )
+
     @torch.inference_mode()
     def embed_texts(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """One unit vector per text: float32, shape (len(texts), dim)."""
@@ -272,7 +289,7 @@ def _pretrained_or_default(name: str, pretrained: str | os.PathLike[str] | None)
 
 def _create_model(
     name: str, weights: ResolvedWeights, device: torch.device, model_kwargs: dict[str, Any]
-) -> tuple[Any, Callable[[Image.Image], torch.Tensor]]:
+) -> tuple[Any, Preprocess]:
     """Build through open_clip's own factory, with the checkpoint already on disk.
     The model is Any: its towers and scales are attributes open_clip sets, which torch's
     Module types only as Tensor | Module."""

@@ -48,16 +48,49 @@ class Preprocess:
     def __call__(self, image: Any) -> torch.Tensor:
         if self._picture_steps is None or not isinstance(image, Image.Image):
             return self.transform(image)
-        for step in self._picture_steps:
-            if not _leaves_unchanged(step, image):
-                image = step(image)
-        pixels = np.asarray(image)
-        if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != len(self._table):
+        image = self._picture(image)
+        pixels = self._table_input(image)
+        if pixels is None:
             return self._tensor_steps(image)  # open_clip's own steps cover any other mode
         out = np.empty((pixels.shape[2], *pixels.shape[:2]), dtype=np.float32)
         for channel, table in enumerate(self._table):
             np.take(table, pixels[:, :, channel], out=out[channel], mode="clip")
         return torch.from_numpy(out)
+
+    def pixels(self, image: Image.Image) -> np.ndarray:
+        """The picture the model takes, before its last two steps: uint8 (H, W, 3).
+
+        A quarter of the float tensor's bytes, for a worker process to send the model's
+        process (indexer.picture_processes), which makes the tensor on the model's device
+        with `normalise`. Raises ValueError for a transform or a mode the table does not
+        cover (the caller uses the tensor instead)."""
+        if self._picture_steps is None:
+            raise ValueError("this preprocessing does not end with ToTensor and Normalize")
+        pixels = self._table_input(self._picture(image))
+        if pixels is None:
+            raise ValueError(f"a {image.mode} picture is not made of 8-bit channels")
+        return pixels
+
+    def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(n, H, W, 3) uint8 -> (n, 3, H, W) float32, on the pixels' device: the same
+        table look-up as __call__, so the same values bit for bit (a look-up of float32
+        values, no arithmetic)."""
+        table = torch.from_numpy(self._table).to(pixels.device)
+        indices = pixels.permute(3, 0, 1, 2).long()  # (3, n, H, W)
+        channels = [table[channel][indices[channel]] for channel in range(len(table))]
+        return torch.stack(channels, dim=1)
+
+    def _picture(self, image: Image.Image) -> Image.Image:
+        for step in self._picture_steps or ():
+            if not _leaves_unchanged(step, image):
+                image = step(image)
+        return image
+
+    def _table_input(self, image: Image.Image) -> np.ndarray | None:
+        pixels = np.asarray(image)
+        if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != len(self._table):
+            return None
+        return pixels
 
 
 def _leaves_unchanged(step: Any, image: Image.Image) -> bool:

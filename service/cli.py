@@ -23,6 +23,7 @@ from .cli_common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    non_negative_int,
     positive_float,
     positive_int,
 )
@@ -103,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=8,
         metavar="N",
         help="parallel downloads and decodes",
+    )
+    index.add_argument(
+        "--processes",
+        type=non_negative_int,
+        metavar="N",
+        help="prepare pictures (fetch, decode, resize) in N processes rather than in "
+        "--workers threads of one: for a GPU, which one process cannot feed (default: 0 on "
+        "a CPU, where the model needs the cores; on a GPU one per core but two, at most 12)",
     )
     index.add_argument(
         "--per-host",
@@ -282,6 +291,7 @@ def _index_into(
 ) -> int:
     from indexer.encoders import encoder_for_indexing
     from indexer.fetch import FetchSettings
+    from indexer.picture_processes import auto_processes
     from indexer.pipeline import IndexOptions, run_index
     from service.progress import progress_for
 
@@ -295,8 +305,13 @@ def _index_into(
             store.close()
             _remove_new_store(args.store, folder_existed)
         raise
+    processes = args.processes
+    if processes is None:
+        processes = auto_processes(encoder.device.type)
     if not args.quiet:
         print(describe_encoder(encoder))
+        if processes:
+            print(f"Pictures prepared in {processes} processes")
     options = IndexOptions(
         batch_size=encoder.batch_size,
         workers=args.workers,
@@ -304,6 +319,7 @@ def _index_into(
         fetch=FetchSettings(
             contact=args.contact, per_host=args.per_host, read_timeout=args.timeout
         ),
+        processes=processes,
     )
     progress = None if args.quiet else progress_for()
     try:

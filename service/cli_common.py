@@ -11,12 +11,21 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 def positive_int(text: str) -> int:
     """An argparse type: a whole number above zero (0 workers or a batch of 0 mean nothing)."""
+    return _whole_number(text, least=1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number, 0 or more (0 processes: threads instead)."""
+    return _whole_number(text, least=0)
+
+
+def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is too small: give 1 or more")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{value} is too small: give {least} or more")
     return value
 
 

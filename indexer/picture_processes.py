@@ -1,0 +1,290 @@
+"""Pictures prepared in worker processes, for a model faster than one process can feed.
+
+On a GPU the model embeds thousands of pictures a second, while one Python process
+fetches, decodes and preprocesses a few hundred: that work holds the interpreter lock
+(docs/benchmarks.md, "Embedding on a GPU"). A PicturePool runs `pipeline.prepare` in N
+processes instead, each with its own Fetcher and its own info.json cache (a level 0
+service may then be read once per process rather than once per run). The requests to
+any one host stay within --per-host across all of them and the main process's manifests
+(SharedHostLimiter). A picture comes back as uint8 pixels (Preprocess.pixels), a quarter
+of the float tensor's bytes, through a file every process maps (PictureSlots), and is
+normalised on the model's device (Encoder.embed_pixels): the vectors are the threads' own.
+
+On a CPU the model needs every core itself, and a picture crossing a pipe costs more
+than the threads lose to the lock: threads stay the rule there (`auto_processes`).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import queue
+import signal
+import tempfile
+import time
+from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from models.preprocess import Preprocess
+
+from .fetch import Fetcher, FetchSettings, SharedHostLimiter
+from .pipeline import Prepared, ServiceInfos, prepare
+from .store import PendingItem
+
+# At most this many by default: beyond it the pipe into the model's process, not the
+# preparing, sets the pace (docs/benchmarks.md).
+MAX_AUTO_PROCESSES = 12
+
+
+def auto_processes(device_type: str, cores: int | None = None) -> int:
+    """How many processes prepare pictures by default: none on a CPU (the pipeline's
+    threads share the cores with the model, see the module's docstring); on an
+    accelerator one per core but two (the model's process and the system), at most
+    MAX_AUTO_PROCESSES."""
+    if device_type == "cpu":
+        return 0
+    cores = cores if cores is not None else len(os.sched_getaffinity(0))
+    return max(0, min(cores - 2, MAX_AUTO_PROCESSES))
+
+
+class PictureSlots:
+    """Places for pictures of one shape in a file that every process maps: a worker
+    writes a picture where the main process said (`take`), and the main process copies
+    it out and frees the place (`give_back`).
+
+    Through ProcessPoolExecutor's pipe, each 256-pixel picture (196 KB) cost the main
+    process 0.43 ms of CPU against 0.12 ms for a task that returned nothing (measured on
+    2 cores), which holds it to about 2,000 pictures a second; copying out of a place,
+    microseconds. The file lies in /dev/shm where it has room (in memory), else in the
+    temporary folder (a container's /dev/shm is often 64 MB); it is removed on `close`.
+    """
+
+    def __init__(self, count: int, shape: tuple[int, ...]):
+        self.count, self.shape = count, shape
+        size = count * math.prod(shape)
+        handle, name = tempfile.mkstemp(prefix="regard-pictures-", dir=_folder_for(size))
+        os.ftruncate(handle, size)
+        os.close(handle)
+        self.path = Path(name)
+        self._array: np.ndarray | None = None
+        self._free: queue.SimpleQueue[int] | None = queue.SimpleQueue()
+        for place in range(count):
+            self._free.put(place)
+
+    def __getstate__(self) -> dict[str, Any]:  # to a worker: the file, not the free list
+        return {"count": self.count, "shape": self.shape, "path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _array=None, _free=None)
+
+    def take(self) -> int:
+        """A free place; waits for one when all are in use."""
+        assert self._free is not None, "places are taken in the main process"
+        return self._free.get()
+
+    def give_back(self, place: int) -> None:
+        assert self._free is not None, "places are given back in the main process"
+        self._free.put(place)
+
+    def __getitem__(self, place: int) -> np.ndarray:
+        if self._array is None:
+            self._array = np.memmap(self.path, np.uint8, "r+", shape=(self.count, *self.shape))
+        return self._array[place]
+
+    def close(self) -> None:
+        self._array = None
+        self.path.unlink(missing_ok=True)
+
+
+def _folder_for(size: int) -> str | None:
+    """/dev/shm when it has room for `size` bytes twice over, else the temporary folder."""
+    try:
+        shm = os.statvfs("/dev/shm")
+    except OSError:
+        return None
+    return "/dev/shm" if shm.f_bavail * shm.f_frsize > 2 * size else None
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What each worker process starts from (pickled to it once, as it starts)."""
+
+    fetch: FetchSettings
+    limiter: SharedHostLimiter
+    preprocessing: Preprocess
+    image_size: int
+    max_pixels: int
+    slots: PictureSlots
+
+
+@dataclass(frozen=True)
+class _Pixels:
+    """`prepare`'s encoder in a worker: the model's input size, and its pictures as
+    pixels (the model's process normalises them)."""
+
+    image_size: int
+    preprocessing: Preprocess
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        return self.preprocessing.pixels(image)
+
+
+@dataclass
+class _Worker:
+    fetcher: Fetcher
+    pictures: _Pixels
+    infos: ServiceInfos
+    max_pixels: int
+    slots: PictureSlots
+
+
+_worker: _Worker | None = None  # this process's, once started as a worker
+
+
+def _start_worker(setup: _Setup) -> None:
+    global _worker
+    # Ctrl-C reaches the whole process group: the main process handles it (keeping the
+    # finished pictures, closing the pool); a worker's traceback would only add noise.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker = _Worker(
+        Fetcher(setup.fetch, setup.limiter),
+        _Pixels(setup.image_size, setup.preprocessing),
+        ServiceInfos(),
+        setup.max_pixels,
+        setup.slots,
+    )
+
+
+def _prepare_here(
+    item: PendingItem, images: list[str], services: list[str], place: int
+) -> tuple[Prepared, bool]:
+    """`prepare` in a worker; its picture written to `place` when it fits there (True),
+    else sent back with the rest."""
+    worker = _worker
+    assert worker is not None, "not a worker process of a PicturePool"
+    worker.fetcher.allow_local_images(images)
+    worker.fetcher.allow_local_services(services)
+    prepared = prepare(item, worker.fetcher, worker.pictures, worker.max_pixels, worker.infos)
+    pixels = prepared.tensor
+    if isinstance(pixels, np.ndarray) and pixels.shape == worker.slots.shape:
+        worker.slots[place][...] = pixels
+        return replace(prepared, tensor=None), True
+    return prepared, False
+
+
+class _Handed(Future[Prepared]):
+    """The main process's future of a picture: cancelling it cancels the worker's task."""
+
+    def __init__(self, task: Future[tuple[Prepared, bool]]):
+        super().__init__()
+        self._task = task
+
+    def cancel(self) -> bool:
+        self._task.cancel()
+        return super().cancel()
+
+
+def _started() -> int:
+    time.sleep(0.05)  # held a moment, so that the pool starts another process for the next
+    return os.getpid()
+
+
+class PicturePool:
+    """N processes that fetch, decode and preprocess images (`submit`), sharing one rule
+    for the requests to each host (`limiter`, to be given to the main process's Fetcher).
+
+    Start one per run (`run_index` does, from IndexOptions.processes), or once for many
+    runs (a benchmark: IndexOptions.pictures), then `close` it.
+    """
+
+    def __init__(
+        self,
+        processes: int,
+        fetch: FetchSettings,
+        preprocessing: Preprocess,
+        image_size: int,
+        max_pixels: int,
+    ):
+        if processes < 1:
+            raise ValueError(f"a picture pool needs at least one process, not {processes}")
+        if not preprocessing.uses_table:
+            raise ValueError(
+                "this model's preprocessing does not end with ToTensor and Normalize: "
+                "its pictures cannot be prepared in other processes (use threads)"
+            )
+        # Spawned, not forked: the run's threads (manifest walks, downloads) would be
+        # copied mid-work by a fork, locks held and all.
+        context = multiprocessing.get_context("spawn")
+        self.processes = processes
+        self.limiter = SharedHostLimiter.made_by(context, fetch.per_host, fetch.max_connections)
+        # Enough places for every picture in flight: run_index keeps at most two batches,
+        # or two per process, in its window.
+        self._slots = PictureSlots(max(512, 4 * processes), (image_size, image_size, 3))
+        setup = _Setup(fetch, self.limiter, preprocessing, image_size, max_pixels, self._slots)
+        self._pool = ProcessPoolExecutor(
+            processes, mp_context=context, initializer=_start_worker, initargs=(setup,)
+        )
+
+    @classmethod
+    def for_encoder(
+        cls, processes: int, fetch: FetchSettings, encoder: Any, max_pixels: int
+    ) -> PicturePool:
+        return cls(processes, fetch, encoder.preprocessing, encoder.image_size, max_pixels)
+
+    def submit(self, item: PendingItem, fetcher: Fetcher) -> Future[Prepared]:
+        """Prepare `item` in a worker; `fetcher` (the main process's) says which local
+        files it may read."""
+        service_id = item.service.get("id") if item.service else None
+        images, services = fetcher.local_names(
+            item.image_url, service_id if isinstance(service_id, str) else None
+        )
+        place = self._slots.take()
+        task = self._pool.submit(_prepare_here, item, images, services, place)
+        handed = _Handed(task)
+        task.add_done_callback(partial(self._hand_over, place, handed))
+        return handed
+
+    def _hand_over(self, place: int, handed: _Handed, task: Future[tuple[Prepared, bool]]) -> None:
+        """The worker's answer, its picture copied out of its place, which is freed."""
+        try:
+            if task.cancelled():
+                handed.cancel()
+            elif (error := task.exception()) is not None:
+                handed.set_exception(error)
+            else:
+                prepared, in_place = task.result()
+                if in_place:
+                    prepared = replace(prepared, tensor=np.array(self._slots[place]))
+                handed.set_result(prepared)
+        except InvalidStateError:
+            pass  # the main process cancelled it meanwhile
+        finally:
+            self._slots.give_back(place)
+
+    def start(self) -> PicturePool:
+        """Start every process now (each imports torch: a second or two) rather than as
+        the first pictures are asked for: for a caller that times its runs."""
+        for _ in range(5):
+            asked = [self._pool.submit(_started) for _ in range(self.processes)]
+            if len({answer.result() for answer in asked}) >= self.processes:
+                break
+        return self
+
+    def close(self, wait_for_work: bool = True) -> None:
+        """Stop the processes. Without `wait_for_work` (Ctrl-C), queued pictures are
+        dropped and those in hand are not waited for here."""
+        self._pool.shutdown(wait=wait_for_work, cancel_futures=True)
+        self._slots.close()  # a worker still at work keeps its mapping until it ends
+
+    def __enter__(self) -> PicturePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(wait_for_work=exc[0] is None)

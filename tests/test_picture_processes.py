@@ -1,0 +1,145 @@
+"""Pictures prepared in worker processes (indexer.picture_processes), as on a GPU.
+
+The same vectors as the threads' bit for bit, the same politeness to each host across all
+the processes, the same rule for local files, and a clear stop when a process dies.
+Each run here starts real processes (a few seconds each on 2 cores).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from indexer.encoders import fingerprint_record
+from indexer.errors import IndexerError
+from indexer.fetch import FetchSettings
+from indexer.picture_processes import PicturePool, auto_processes
+from indexer.pipeline import IndexOptions, run_index
+from indexer.store import Store
+from models import TEST_MODEL, Encoder
+from tests.iiif_server import IIIFTestServer
+from tests.regard_fixtures import index
+from tests.test_local_files import REFUSED, failures, manifest, picture, stats, write_json
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Encoder:
+    return Encoder(TEST_MODEL)
+
+
+def new_store(path: Path, encoder: Encoder) -> Store:
+    store = Store.open(path, create=True)
+    store.bind_model(encoder.name, encoder.pretrained, fingerprint_record(encoder))
+    return store
+
+
+def vectors_by_canvas(path: Path, store: Store) -> dict[str, np.ndarray]:
+    with closing(sqlite3.connect(path / "store.sqlite")) as conn:
+        rows = conn.execute("SELECT key, canvas_id FROM items WHERE state = 'indexed'").fetchall()
+    found = {canvas: store.vector_of(key) for key, canvas in rows}
+    return {canvas: vector for canvas, vector in found.items() if vector is not None}
+
+
+def test_pixels_normalised_on_the_device_are_the_preprocessed_tensor_bit_for_bit(
+    encoder: Encoder,
+):
+    rng = np.random.default_rng(0)
+    shapes = [(300, 400), (64, 64), (500, 90)]  # resized, as is, and cropped
+    images = [Image.fromarray(rng.integers(0, 256, (*s, 3), dtype=np.uint8)) for s in shapes]
+    preprocessing = encoder.preprocessing
+    pixels = np.stack([preprocessing.pixels(image) for image in images])
+    assert pixels.dtype == np.uint8 and pixels.shape == (3, 64, 64, 3)
+    expected = torch.stack([encoder.preprocess(image) for image in images])
+    assert torch.equal(preprocessing.normalise(torch.from_numpy(pixels)), expected)
+    assert np.array_equal(encoder.embed_pixels(pixels), encoder.embed_tensors(expected))
+
+
+def test_processes_are_the_default_on_an_accelerator_only():
+    assert auto_processes("cpu", cores=64) == 0
+    assert auto_processes("cuda", cores=16) == 12  # one per core but two, at most 12
+    assert auto_processes("cuda", cores=6) == 4
+    assert auto_processes("cuda", cores=2) == 0
+
+
+def test_a_run_in_processes_gives_the_threads_vectors_and_keeps_to_one_request_per_host(
+    tmp_path: Path, server: IIIFTestServer, encoder: Encoder
+):
+    url = server.shapes_manifest_url(per_pair=1, seed=910, twins=[])
+    server.latency = 0.01  # so that two requests at once would overlap on the server
+    found = {}
+    for processes in (0, 2):
+        path = tmp_path / f"store-{processes}"
+        options = IndexOptions(processes=processes, fetch=FetchSettings(per_host=1))
+        with closing(new_store(path, encoder)) as store:
+            report = run_index([url], store, encoder, options)
+            assert report.embedded == 16 and not report.failed
+            found[processes] = vectors_by_canvas(path, store)
+        assert server.max_in_flight == 1, processes  # the manifest's request included
+        server.max_in_flight = 0
+    assert found[0].keys() == found[2].keys() and len(found[0]) == 16
+    for canvas, vector in found[0].items():
+        assert np.array_equal(vector, found[2][canvas]), canvas
+
+
+def test_a_failed_image_is_recorded_from_a_process_as_from_a_thread(
+    tmp_path: Path, server: IIIFTestServer, encoder: Encoder
+):
+    url = server.shapes_manifest_url(per_pair=1, seed=911, twins=[])
+    server.fail("/shapes/iiif/*", "status", status=404, times=1)  # the first image asked
+    path = tmp_path / "store"
+    with closing(new_store(path, encoder)) as store:
+        report = run_index([url], store, encoder, IndexOptions(processes=1))
+        assert report.embedded == 15 and dict(report.failed) == {"HTTP 404 Not Found": 1}
+        [failure] = store.failures()
+    assert failure["stage"] == "fetch" and failure["reason"] == "HTTP 404 Not Found"
+
+
+def test_processes_read_the_files_the_operator_named_and_refuse_those_a_remote_one_named(
+    tmp_path: Path, server: IIIFTestServer
+):
+    base = server.base_url
+    folder = tmp_path / "folder"
+    for colour in ("red", "blue", "green"):
+        picture(folder / f"{colour}.png", colour)
+    mine = picture(tmp_path / "pictures" / "mine.jpg")
+    local_doc = manifest(f"{base}/pp/local.json", f"{base}/pp/remote.jpg", mine.as_uri())
+    server.add_document("/pp/local.json", local_doc)  # serves the remote image
+    local_source = write_json(tmp_path / "local.json", local_doc)
+    private = picture(tmp_path / "private" / "private.jpg")
+    remote_source = server.add_document(
+        "/pp/remote.json", manifest(f"{base}/pp/remote.json", private.as_uri())
+    )
+    store = tmp_path / "store"
+
+    sources = [str(folder), str(local_source), remote_source]
+    assert index(*sources, store=store, extra=["--processes", "2"]) == 0
+
+    counts = stats(store)
+    assert counts["items"] == 3 + 2 and counts["failed"] == 1
+    [refused] = failures(store, items=True).values()
+    assert refused["url"] == private.as_uri()
+    assert refused["reason"] == f"not an http(s) URL: {REFUSED}"
+
+
+def test_a_picture_process_that_dies_stops_the_run_with_what_to_do(
+    tmp_path: Path, server: IIIFTestServer, encoder: Encoder
+):
+    url = server.shapes_manifest_url(per_pair=1, seed=912, twins=[])
+    path = tmp_path / "store"
+    with PicturePool.for_encoder(1, FetchSettings(), encoder, 10**8) as pool:
+        pool.start()
+        for pid in list(pool._pool._processes):  # killed, as the system's OOM killer does
+            os.kill(pid, signal.SIGKILL)
+        with closing(new_store(path, encoder)) as store:
+            with pytest.raises(IndexerError, match=r"--processes 0 to prepare them in threads"):
+                run_index([url], store, encoder, IndexOptions(pictures=pool))
+    with closing(Store.open(path)) as store:  # the store opens, the run marked failed
+        assert store.stats()["last_run"]["status"] == "failed"
