@@ -10,21 +10,24 @@ any one host stay within --per-host across all of them and the main process's ma
 of the float tensor's bytes, through a file every process maps (PictureSlots), and is
 normalised on the model's device (Encoder.embed_pixels): the vectors are the threads' own.
 
-On a CPU the model needs every core itself, and a picture crossing a pipe costs more
-than the threads lose to the lock: threads stay the rule there (`auto_processes`).
+On a CPU the model needs every core itself: on 2 cores the processes doubled the
+pipeline's own speed but not the whole run's, and each holds a few hundred MB (torch is
+imported there). Threads stay the rule there (`auto_processes`).
 """
 
 from __future__ import annotations
 
 import math
+import mmap
 import multiprocessing
 import os
 import queue
 import signal
 import tempfile
 import time
+import weakref
 from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -35,11 +38,12 @@ from PIL import Image
 from models.preprocess import Preprocess
 
 from .fetch import Fetcher, FetchSettings, SharedHostLimiter
-from .pipeline import Prepared, ServiceInfos, prepare
+from .pipeline import OneOf, Prepared, ServiceInfos, prepare
 from .store import PendingItem
 
-# At most this many by default: beyond it the pipe into the model's process, not the
-# preparing, sets the pace (docs/benchmarks.md).
+# At most this many by default: beyond it the main process, which hands the pictures out
+# and takes them in, sets the pace (on 16 cores, 12 and 14 gave the same within the
+# noise: docs/benchmarks.md, "Embedding on a GPU").
 MAX_AUTO_PROCESSES = 12
 
 
@@ -56,14 +60,15 @@ def auto_processes(device_type: str, cores: int | None = None) -> int:
 
 class PictureSlots:
     """Places for pictures of one shape in a file that every process maps: a worker
-    writes a picture where the main process said (`take`), and the main process copies
-    it out and frees the place (`give_back`).
+    writes a picture where the main process said (`take`), and the main process reads
+    it there (`lease`) until the batch it joins is stacked.
 
     Through ProcessPoolExecutor's pipe, each 256-pixel picture (196 KB) cost the main
     process 0.43 ms of CPU against 0.12 ms for a task that returned nothing (measured on
-    2 cores), which holds it to about 2,000 pictures a second; copying out of a place,
-    microseconds. The file lies in /dev/shm where it has room (in memory), else in the
-    temporary folder (a container's /dev/shm is often 64 MB); it is removed on `close`.
+    2 cores), which holds it to about 2,000 pictures a second; copied out of its place,
+    0.13 ms more. Read in place, a picture is copied once, into its batch. The file lies
+    in /dev/shm where it has room (in memory), else in the temporary folder (a
+    container's /dev/shm is often 64 MB); it is removed on `close`.
     """
 
     def __init__(self, count: int, shape: tuple[int, ...]):
@@ -84,18 +89,37 @@ class PictureSlots:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, _array=None, _free=None)
 
-    def take(self) -> int:
-        """A free place; waits for one when all are in use."""
+    def take(self) -> int | None:
+        """A free place; None when all are in use (the picture then comes by the pipe:
+        waiting here could wait on pictures the caller holds itself)."""
         assert self._free is not None, "places are taken in the main process"
-        return self._free.get()
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            return None
 
     def give_back(self, place: int) -> None:
         assert self._free is not None, "places are given back in the main process"
         self._free.put(place)
 
+    @property
+    def free(self) -> int:
+        """How many places are free now."""
+        assert self._free is not None, "places are counted in the main process"
+        return self._free.qsize()
+
+    def lease(self, place: int) -> np.ndarray:
+        """The picture at `place`, read where it lies; the place is given back once
+        nothing refers to the array any more (it is stacked into its batch, or dropped)."""
+        picture = self[place][...]  # an array of its own, for the finalizer to watch
+        weakref.finalize(picture, self.give_back, place)
+        return picture
+
     def __getitem__(self, place: int) -> np.ndarray:
         if self._array is None:
-            self._array = np.memmap(self.path, np.uint8, "r+", shape=(self.count, *self.shape))
+            with self.path.open("r+b") as file:
+                mapped = mmap.mmap(file.fileno(), 0)
+            self._array = np.frombuffer(mapped, np.uint8).reshape(self.count, *self.shape)
         return self._array[place]
 
     def close(self) -> None:
@@ -162,33 +186,57 @@ def _start_worker(setup: _Setup) -> None:
     )
 
 
-def _prepare_here(
-    item: PendingItem, images: list[str], services: list[str], place: int
-) -> tuple[Prepared, bool]:
-    """`prepare` in a worker; its picture written to `place` when it fits there (True),
-    else sent back with the rest."""
+@dataclass(frozen=True)
+class _Work:
+    """One item for a worker: what local files it may read, where its picture goes."""
+
+    item: PendingItem
+    images: list[str]
+    services: list[str]
+    place: int | None  # None: no place was free, the picture comes by the pipe
+
+
+# What a worker sends back of a prepared picture: the Prepared's fields but the item,
+# which the main process has (url, size, stage, error, described), then the pixels when
+# they did not go to the picture's place, and whether they did.
+_Answer = tuple[str, tuple[int, int], str, str, Any, np.ndarray | None, bool]
+
+
+def _prepare_group(group: list[_Work]) -> list[_Answer]:
+    """`prepare` in a worker, for each item of `group`; each picture written to its place
+    when it fits there, else sent back with the rest."""
     worker = _worker
     assert worker is not None, "not a worker process of a PicturePool"
-    worker.fetcher.allow_local_images(images)
-    worker.fetcher.allow_local_services(services)
-    prepared = prepare(item, worker.fetcher, worker.pictures, worker.max_pixels, worker.infos)
-    pixels = prepared.tensor
-    if isinstance(pixels, np.ndarray) and pixels.shape == worker.slots.shape:
-        worker.slots[place][...] = pixels
-        return replace(prepared, tensor=None), True
-    return prepared, False
+    answers: list[_Answer] = []
+    for work in group:
+        worker.fetcher.allow_local_images(work.images)
+        worker.fetcher.allow_local_services(work.services)
+        p = prepare(work.item, worker.fetcher, worker.pictures, worker.max_pixels, worker.infos)
+        pixels = p.tensor if isinstance(p.tensor, np.ndarray) else None
+        fields = (p.url, p.size, p.stage, p.error, p.described)
+        if work.place is not None and pixels is not None and pixels.shape == worker.slots.shape:
+            worker.slots[work.place][...] = pixels
+            answers.append((*fields, None, True))
+        else:
+            answers.append((*fields, pixels, False))
+    return answers
 
 
-class _Handed(Future[Prepared]):
-    """The main process's future of a picture: cancelling it cancels the worker's task."""
+class _Group(Future[list[Prepared]]):
+    """The main process's future of a group's pictures: cancelling it cancels the task."""
 
-    def __init__(self, task: Future[tuple[Prepared, bool]]):
+    def __init__(self, task: Future[list[_Answer]]):
         super().__init__()
         self._task = task
 
     def cancel(self) -> bool:
         self._task.cancel()
         return super().cancel()
+
+
+def _local_names(item: PendingItem, fetcher: Fetcher) -> tuple[list[str], list[str]]:
+    service_id = item.service.get("id") if item.service else None
+    return fetcher.local_names(item.image_url, service_id if isinstance(service_id, str) else None)
 
 
 def _started() -> int:
@@ -203,6 +251,10 @@ class PicturePool:
     Start one per run (`run_index` does, from IndexOptions.processes), or once for many
     runs (a benchmark: IndexOptions.pictures), then `close` it.
     """
+
+    # Items a process takes at once: each task costs the main process about 0.1 ms of
+    # its executor's work (futures, pipes, pickling), which a group shares.
+    GROUP = 8
 
     def __init__(
         self,
@@ -224,10 +276,11 @@ class PicturePool:
         context = multiprocessing.get_context("spawn")
         self.processes = processes
         self.limiter = SharedHostLimiter.made_by(context, fetch.per_host, fetch.max_connections)
-        # Enough places for every picture in flight: run_index keeps at most two batches,
-        # or two per process, in its window.
-        self._slots = PictureSlots(max(512, 4 * processes), (image_size, image_size, 3))
-        setup = _Setup(fetch, self.limiter, preprocessing, image_size, max_pixels, self._slots)
+        # A place for every picture in flight (run_index's window) and in the batch being
+        # gathered; a picture that finds none comes by the pipe.
+        places = max(512, 3 * processes * self.GROUP)
+        self.slots = PictureSlots(places, (image_size, image_size, 3))
+        setup = _Setup(fetch, self.limiter, preprocessing, image_size, max_pixels, self.slots)
         self._pool = ProcessPoolExecutor(
             processes, mp_context=context, initializer=_start_worker, initargs=(setup,)
         )
@@ -238,35 +291,42 @@ class PicturePool:
     ) -> PicturePool:
         return cls(processes, fetch, encoder.preprocessing, encoder.image_size, max_pixels)
 
-    def submit(self, item: PendingItem, fetcher: Fetcher) -> Future[Prepared]:
-        """Prepare `item` in a worker; `fetcher` (the main process's) says which local
-        files it may read."""
-        service_id = item.service.get("id") if item.service else None
-        images, services = fetcher.local_names(
-            item.image_url, service_id if isinstance(service_id, str) else None
-        )
-        place = self._slots.take()
-        task = self._pool.submit(_prepare_here, item, images, services, place)
-        handed = _Handed(task)
-        task.add_done_callback(partial(self._hand_over, place, handed))
-        return handed
+    def submit(self, items: list[PendingItem], fetcher: Fetcher) -> list[OneOf]:
+        """Prepare `items` in one worker, a future each; `fetcher` (the main process's)
+        says which local files they may read."""
+        if not items:
+            return []
+        group = [_Work(item, *_local_names(item, fetcher), self.slots.take()) for item in items]
+        task = self._pool.submit(_prepare_group, group)
+        handed = _Group(task)
+        task.add_done_callback(partial(self._hand_over, group, handed))
+        return [OneOf(handed, n) for n in range(len(group))]
 
-    def _hand_over(self, place: int, handed: _Handed, task: Future[tuple[Prepared, bool]]) -> None:
-        """The worker's answer, its picture copied out of its place, which is freed."""
+    def _hand_over(self, group: list[_Work], handed: _Group, task: Future[list[_Answer]]) -> None:
+        """The worker's answers, each picture read in its place (leased until stacked);
+        the places of the rest are freed."""
+        leased: set[int | None] = set()
         try:
             if task.cancelled():
                 handed.cancel()
             elif (error := task.exception()) is not None:
                 handed.set_exception(error)
             else:
-                prepared, in_place = task.result()
-                if in_place:
-                    prepared = replace(prepared, tensor=np.array(self._slots[place]))
-                handed.set_result(prepared)
+                answers = list(zip(group, task.result(), strict=True))
+                leased = {work.place for work, (*_, in_place) in answers if in_place}
+                handed.set_result([self._prepared(*answer) for answer in answers])
         except InvalidStateError:
-            pass  # the main process cancelled it meanwhile
+            pass  # the main process cancelled it meanwhile: its leases end with it
         finally:
-            self._slots.give_back(place)
+            for work in group:
+                if work.place is not None and work.place not in leased:
+                    self.slots.give_back(work.place)
+
+    def _prepared(self, work: _Work, answer: _Answer) -> Prepared:
+        url, size, stage, error, described, pixels, in_place = answer
+        if in_place and work.place is not None:
+            pixels = self.slots.lease(work.place)
+        return Prepared(work.item, url, pixels, size, stage, error, described)
 
     def start(self) -> PicturePool:
         """Start every process now (each imports torch: a second or two) rather than as
@@ -281,7 +341,7 @@ class PicturePool:
         """Stop the processes. Without `wait_for_work` (Ctrl-C), queued pictures are
         dropped and those in hand are not waited for here."""
         self._pool.shutdown(wait=wait_for_work, cancel_futures=True)
-        self._slots.close()  # a worker still at work keeps its mapping until it ends
+        self.slots.close()  # a worker still at work keeps its mapping until it ends
 
     def __enter__(self) -> PicturePool:
         return self

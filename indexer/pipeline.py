@@ -1,9 +1,10 @@
 """The indexing run: sources → manifests → images → vectors → store.
 
 Manifests are walked and saved as they arrive (see harvest.py); their pending
-images are fetched, decoded and preprocessed by a pool of threads while the model
-embeds the previous batch. Each batch is committed on its own, so an interrupted
-run keeps all finished work and the next run starts where this one stopped.
+images are fetched, decoded and preprocessed by a pool of threads (of processes on a GPU:
+indexer.picture_processes) while the model embeds the previous batch. Each batch is
+committed on its own, so an interrupted run keeps all finished work and the next run
+starts where this one stopped.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -339,12 +341,40 @@ def unexpected_failure(error: Exception) -> str:
     return f"unexpected error: {type(error).__name__}: {error}"[:200]
 
 
+class OneOf:
+    """One picture of several prepared in one task (indexer.picture_processes): the
+    `index`th of `of`'s list, with what `prepared_in_order`'s window asks of a Future."""
+
+    __slots__ = ("of", "index")
+
+    def __init__(self, of: Future[list[Prepared]], index: int):
+        self.of, self.index = of, index
+
+    def done(self) -> bool:
+        return self.of.done()
+
+    def cancel(self) -> bool:
+        return self.of.cancel()
+
+    def cancelled(self) -> bool:
+        return self.of.cancelled()
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        return self.of.exception(timeout)
+
+    def result(self, timeout: float | None = None) -> Prepared:
+        return self.of.result(timeout)[self.index]
+
+
+PictureFuture = Future[Prepared] | OneOf
+
+
 def prepared_in_order(
     items: Iterable[PendingItem],
     fetcher: Fetcher,
     encoder: ImageEncoder,
     options: IndexOptions,
-    pending: deque[Future[Prepared]] | None = None,
+    pending: deque[PictureFuture] | None = None,
     pictures: PicturePool | None = None,
 ) -> Iterator[tuple[Prepared, bool]]:
     """Prepared images in order, each with whether the next one is ready too: by a pool
@@ -358,28 +388,36 @@ def prepared_in_order(
     `pending`, when given, is the window itself (futures in order), for a caller that
     keeps what had finished when the run stops (`finished_in`).
     """
-    workers = pictures.processes if pictures else options.workers
-    window = max(options.batch_size * 2, workers * 2)
-    pool = None if pictures else ThreadPoolExecutor(workers, thread_name_prefix="regard-fetch")
+    # A process takes its items in groups (`PicturePool.GROUP`): it needs a group each
+    # in flight, and another ready.
+    in_flight = pictures.processes * pictures.GROUP if pictures else options.workers
+    window = max(options.batch_size * 2, in_flight * 2)
+    pool = None if pictures else ThreadPoolExecutor(in_flight, thread_name_prefix="regard-fetch")
     infos = ServiceInfos()
     pending = deque() if pending is None else pending
-
-    def submit(item: PendingItem) -> Future[Prepared]:
-        if pictures is not None:
-            return pictures.submit(item, fetcher)
-        assert pool is not None
-        return pool.submit(prepare, item, fetcher, encoder, options.max_pixels, infos)
-
-    def next_ready(linger: float) -> bool:
-        return bool(pending) and bool(wait([pending[0]], timeout=linger).done)
-
     queue = iter(items)
 
+    def next_ready(linger: float) -> bool:
+        if not pending:
+            return False
+        # done() first: wait() builds a waiter each call, and this is asked per image.
+        head = pending[0]
+        if head.done() or linger <= 0:
+            return head.done()
+        waited: Future[Any] = head.of if isinstance(head, OneOf) else head
+        return bool(wait([waited], linger).done)
+
     def pull() -> bool:
-        """Queue the next item; False once there are none. May wait on the walk."""
+        """Queue the next item, or group of them; False once there are none. May wait on
+        the walk."""
+        if pictures is not None:
+            group = list(islice(queue, pictures.GROUP))
+            pending.extend(pictures.submit(group, fetcher))
+            return bool(group)
         item = next(queue, None)
         if item is not None:
-            pending.append(submit(item))
+            assert pool is not None
+            pending.append(pool.submit(prepare, item, fetcher, encoder, options.max_pixels, infos))
         return item is not None
 
     try:
@@ -392,7 +430,7 @@ def prepared_in_order(
             prepared = pending.popleft().result()
             # Replace the image handed on, and one more while below the window: it
             # refills, yet a slow walk of manifests holds a finished image back for at
-            # most two items.
+            # most two items (or groups).
             for _ in range(2):
                 if len(pending) < window:
                     pull()
@@ -429,7 +467,7 @@ def embed_pending(
     size = early  # this batch's size: ramps up to options.batch_size
     fingerprint_key = encoder.fingerprint.key
     batch: list[Prepared] = []
-    window: deque[Future[Prepared]] = deque()
+    window: deque[PictureFuture] = deque()
 
     def flush() -> None:
         if not batch:
@@ -482,7 +520,7 @@ def embed_pending(
     flush()
 
 
-def finished_in(window: deque[Future[Prepared]]) -> list[Prepared]:
+def finished_in(window: deque[PictureFuture]) -> list[Prepared]:
     """The images of the window whose preparation had finished, in order."""
     return [
         future.result()

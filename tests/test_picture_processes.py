@@ -7,6 +7,7 @@ Each run here starts real processes (a few seconds each on 2 cores).
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sqlite3
@@ -143,3 +144,26 @@ def test_a_picture_process_that_dies_stops_the_run_with_what_to_do(
                 run_index([url], store, encoder, IndexOptions(pictures=pool))
     with closing(Store.open(path)) as store:  # the store opens, the run marked failed
         assert store.stats()["last_run"]["status"] == "failed"
+
+
+def test_every_place_is_free_after_a_run_and_a_picture_that_finds_none_comes_by_the_pipe(
+    tmp_path: Path, server: IIIFTestServer, encoder: Encoder
+):
+    url = server.shapes_manifest_url(per_pair=1, seed=913, twins=[])
+    found = []
+    with PicturePool.for_encoder(2, FetchSettings(), encoder, 10**8) as pool:
+        places = pool.slots.free
+        for run, squeeze in enumerate((False, True)):
+            # Squeezed: every place taken, as by pictures held elsewhere.
+            held = [pool.slots.take() for _ in range(places)] if squeeze else []
+            path = tmp_path / f"store-{run}"
+            with closing(new_store(path, encoder)) as store:
+                report = run_index([url], store, encoder, IndexOptions(pictures=pool))
+                assert report.embedded == 16 and not report.failed
+                found.append(vectors_by_canvas(path, store))
+            for place in held:
+                pool.slots.give_back(place)
+            gc.collect()
+            assert pool.slots.free == places, run  # none kept by the run's pictures
+    assert found[0].keys() == found[1].keys()
+    assert all(np.array_equal(found[0][canvas], found[1][canvas]) for canvas in found[0])
