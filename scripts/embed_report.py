@@ -100,7 +100,8 @@ inference_mode; the int8 runtime by default on CPU for the architectures measure
 after a check against float32 on probe pictures at every load (its vectors are within the
 bar of float32's, so the runtime is not part of the fingerprint), bfloat16 instead for
 SigLIP2 where the CPU has AMX (the section "Embedding on a CPU with AMX"); float16
-autocast on CUDA; texts always in float32; glibc told to keep freed memory rather than map
+autocast on CUDA, with pictures prepared in processes there (the section "Embedding on a
+GPU"); texts always in float32; glibc told to keep freed memory rather than map
 each 10-20 MB tensor afresh (those page faults cost 15 to 30 % here). Preprocessing is
 open_clip's, bit for bit, with its ToTensor and Normalize steps done by a table look-up in
 numpy (models/preprocess.py): in the download threads, torch's own operations started
@@ -133,8 +134,12 @@ run, the model waits on the pipeline less than 1 % of the time: what (b) loses i
 cores' time, not waiting. Measured in one run (ViT-B-32 int8, 512 images): the model's
 batches take 7.2 to 7.4 s in (b) against 6.4 to 6.7 s in (a), while the download threads
 use 0.9 to 1.1 s of CPU and the test server 0.1 s; the first picture is ready 0.1 s after
-the start. Also tried, no better: preparing pictures in worker processes (0.85 against
-0.90 with threads: each picture crosses a pipe), a TorchScript-traced tower, which needs
+the start. Also tried, no better: preparing pictures in worker processes, first through
+a pipe (0.85 against 0.90 with threads), then as on a GPU (`--processes 2`, the pixels
+through a mapped file; 2026-11-27, on a slower 2-core AMD EPYC: int8 tower 50 to 55
+pictures a second, 2 runs of 2 rounds each way): (b)/(a) 0.87-1.00 against 0.90-1.01 with
+threads, while (p) doubled (704-1,359 against 444-577): the model, not the pipeline, takes
+the cores' time, and each process holds a few hundred MB; a TorchScript-traced tower, which needs
 no GIL between its operations ((a) 3 % faster, the same (b)), decoding a batch's pictures
 in a burst on two threads between batches, 3 or 4 torch threads; http.client for the
 picture bytes (0.11 against 0.47 ms of CPU per request; urllib3 0.26) gained 2 %, within
@@ -143,40 +148,51 @@ the noise, and would mean redoing httpx's proxies, TLS and redirects.
 
 GPU_EXPLAINED = """
 Measured on a lent machine and reported here from the saved run
-(docs/runs/embed-h100-2026-11-27.json, with --from-json).
+(docs/runs/embed-h100-processes-2026-11-27.json, with --from-json): ViT-B-32 only, 2 rounds,
+as the lent time allowed.
 
-On the GPU the model does not set the pace. The float16 tower alone takes 10,000 to 11,000
-pictures a second in batches of 128 (the settings above; (a), which also copies each batch
-to the GPU and its vectors back, 4,200 to 5,600), while the pipeline feeds it 200 to 370:
-(b) stays at the pipeline's own ceiling (p) whatever the runtime, so (b)/(a) is 0.05 to
-0.12 here, far from 0.9. (b)/(c) is 2.9 to 7.2: the naive loop pays every layer's launches
-for each single picture (float32, batch 1: 183 and 139 pictures a second).
+On the GPU the model does not set the pace: the pipeline does. In one Python process, as
+in the earlier run on this kind of machine (docs/runs/embed-h100-2026-11-27.json, 1,024
+pictures, 8 download threads), (p) came to 260-390 pictures a second and (b) to 208-350,
+(b)/(a) 0.05 to 0.12: fetching, decoding and preprocessing held the interpreter lock. The
+indexer now prepares pictures in processes on a GPU (`--processes`, by default one per core
+but two, at most 12: indexer.picture_processes), and the test server answers from 4
+processes (`--server-processes`; one answers about 800 requests a second). (p) rose to
+1,912-2,096 pictures a second, (b) to 1,442-1,528 in float32 and 1,675-1,881 in float16:
+(b)/(a) 0.46 and 0.26, still short of 0.9. (b)/(c) is 8 to 10: the naive loop pays every
+layer's launches for each single picture.
 
-(p) came to 260-390 pictures a second on this machine's 16 cores, no more than on the 2
-cores of the CPU section (313-550): the pipeline runs in one Python process, and its work
-per picture (httpx, and the Python around decoding and preprocessing) holds the
-interpreter lock. In one run of a scratch measurement on this machine (1,024 pictures, not
-a script of the project): one thread fetched the test server's pictures at 820 a second, 4
-connections at 707, 16 at 541; decoding and preprocessing went at 625 a second on one
-thread, 1,000 on 8 and 961 on 16. bench_embed with 16 download threads and 16 connections
-per host instead of 8 and 4 (ViT-B-32, 2 rounds, saved in docs/runs): (p) 272-370, (b)
-214-373, the same. What would raise (b) here: fetching and decoding in several processes,
-or decoding on the GPU (nvjpeg through torchvision.io.decode_jpeg, with the resize on the
-GPU, took 8,250 pictures a second in batches of 128 in the same scratch run; its resize is
-not open_clip's bit for bit, so its vectors would differ slightly from a CPU's). Not done:
-from a museum's image server, 4 connections and its answer times bound a harvest well
-under 300 pictures a second, and at 300 a second 500,000 images take under half an hour.
+What bounds it now is the main process: it harvests the manifests (each canvas's JSON and
+record words into SQLite), hands the pictures out and takes them back (a task per 8
+pictures, the pixels through a mapped file), stacks each batch and writes its vectors. At
+(p) 1,577-2,801 pictures a second it used 385-524 µs of CPU a picture (a scratch
+measure, not a script of the project): about one core. The first version of the processes,
+a task per picture whose pixels were copied out of their place, ran (p) at 1,294-1,461 with
+both models (docs/runs/embed-h100-processes-first-2026-11-27.json: (b) ViT-B-32 1,051 and
+1,216, ViT-B-32-SigLIP2-256 1,080 and 1,185; (b)/(a) 0.20 to 0.44). By picture processes,
+(p) in the same run of the final code (3 runs each, 2,048 pictures): 8 processes 1,265-1,989,
+12 1,865-2,254, 14 1,911-2,597; with the test server in 8 processes, 8 picture processes
+1,387-1,898. A folder of 1,024 JPEGs of 1600 x 1200 on local disk (no server): threads
+797-817, 12 processes 1,192-1,952, 14 1,298-2,140. Further steps, not taken: vectors
+written and manifests harvested outside the main process, or batches assembled by the
+workers, so that the main process handles a batch rather than a picture; decoding on the
+GPU (nvjpeg through torchvision.io.decode_jpeg took 8,250 pictures a second in batches of
+128 in a scratch run; its resize is not open_clip's bit for bit). From a museum's image
+server, its answer times and 4 connections bound a harvest well below these rates: the
+processes matter where the pictures come fast, from the museum's own disk or image server.
+At 1,500 pictures a second, 500,000 images take under 6 minutes.
 
-Settings: float16 at batch 32 is no faster than float32 (ViT-B-32 2,789 against 3,282;
-SigLIP2 3,001 against 2,697): at that size the launches, not the products, take the time;
-from batch 64 up it is 1.3 to 3.3 times as fast. Batch 128 stays (models.runtime): the
-tower doubles again at 256, but nothing upstream could use it. Left out: torch.compile
-(frozen weights, float32, batch 32: +5 % and +6 % for 22 to 31 s of compiling),
-channels_last (+1 % and +8 %), bfloat16 autocast (timed at batch 32 only, where float16
-is no faster either: -13 % and +6 %).
-TF32 for float32's products (torch warns it is off) was not tried: float16 is the runtime
-there. float16's fidelity (random weights): worst cosine 1.0000 to four places, top-10
-neighbours 0.996 and 0.998.
+Settings (the earlier run, tower alone on random tensors; its tables:
+`scripts/bench_embed --from-json docs/runs/embed-h100-2026-11-27.json`): float16 at batch
+32 is no faster than float32 (ViT-B-32 2,789 against 3,282; SigLIP2 3,001 against 2,697):
+at that size the launches, not the products, take the time; from batch 64 up it is 1.3 to
+3.3 times as fast (batch 128: 10,238 and 11,183 pictures a second). Batch 128 stays
+(models.runtime): the tower doubles again at 256, but nothing upstream could use it. Left
+out: torch.compile (frozen weights, float32, batch 32: +5 % and +6 % for 22 to 31 s of
+compiling), channels_last (+1 % and +8 %), bfloat16 autocast (timed at batch 32 only, where
+float16 is no faster either: -13 % and +6 %). TF32 for float32's products (torch warns it
+is off) was not tried: float16 is the runtime there. float16's fidelity (random weights):
+worst cosine 1.0000 to four places, top-10 neighbours 0.994 to 0.998.
 """
 
 AMX_EXPLAINED = """
