@@ -143,7 +143,9 @@ class SharedHostLimiter(HostLimiter):
         self._shared_hosts = list(hosts)
 
     @classmethod
-    def made_by(cls, context: Any, per_host: int, overall: int, slots: int = 64) -> Any:
+    def made_by(
+        cls, context: Any, per_host: int, overall: int, slots: int = 64
+    ) -> SharedHostLimiter:
         """A limiter whose semaphores `context` (multiprocessing) made."""
         hosts = [context.BoundedSemaphore(per_host) for _ in range(slots)]
         return cls(per_host, context.BoundedSemaphore(overall), hosts)

@@ -62,8 +62,9 @@ class Preprocess:
 
         A quarter of the float tensor's bytes, for a worker process to send the model's
         process (indexer.picture_processes), which makes the tensor on the model's device
-        with `normalise`. Raises ValueError for a transform or a mode the table does not
-        cover (the caller uses the tensor instead)."""
+        with `normalise`. Raises ValueError where the table does not apply: a transform
+        that does not end with it (a PicturePool refuses those), or a picture its steps
+        leave in another mode than 8-bit RGB (open_clip's convert to RGB first)."""
         if self._picture_steps is None:
             raise ValueError("this preprocessing does not end with ToTensor and Normalize")
         pixels = self._table_input(self._picture(image))
