@@ -54,7 +54,9 @@ def auto_processes(device_type: str, cores: int | None = None) -> int:
     MAX_AUTO_PROCESSES."""
     if device_type == "cpu":
         return 0
-    cores = cores if cores is not None else len(os.sched_getaffinity(0))
+    if cores is None:  # the cores this process may use, where the system says (Linux)
+        affinity = getattr(os, "sched_getaffinity", None)
+        cores = len(affinity(0)) if affinity else os.cpu_count() or 1
     return max(0, min(cores - 2, MAX_AUTO_PROCESSES))
 
 
