@@ -179,6 +179,7 @@ def _start_worker(setup: _Setup) -> None:
     # Ctrl-C reaches the whole process group: the main process handles it (keeping the
     # finished pictures, closing the pool); a worker's traceback would only add noise.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    setup.slots[0]  # mapped now, while the file is sure to be there (`close` removes it)
     _worker = _Worker(
         Fetcher(setup.fetch, setup.limiter),
         _Pixels(setup.image_size, setup.preprocessing),
@@ -341,12 +342,31 @@ class PicturePool:
 
     def close(self, wait_for_work: bool = True) -> None:
         """Stop the processes. Without `wait_for_work` (Ctrl-C), queued pictures are
-        dropped and those in hand are not waited for here."""
-        self._pool.shutdown(wait=wait_for_work, cancel_futures=True)
-        self.slots.close()  # a worker still at work keeps its mapping until it ends
+        dropped and the processes stopped at once: each may be in the middle of a group
+        of 8 fetches, from a server that may take its time."""
+        try:
+            if wait_for_work:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+            else:
+                _stop_at_once(self._pool)
+        finally:
+            self.slots.close()  # each worker mapped the file as it started
 
     def __enter__(self) -> PicturePool:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close(wait_for_work=exc[0] is None)
+
+
+def _stop_at_once(pool: ProcessPoolExecutor) -> None:
+    """Python 3.14's terminate_workers; before it, shut down without waiting, then end
+    the processes (the executor forgets its list of them as it shuts down)."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
+        process.terminate()

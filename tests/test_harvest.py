@@ -347,12 +347,14 @@ def test_user_agent_names_regard_and_the_contact(tmp_path: Path, server):
     assert agent.startswith("Regard/") and "archives@example.org" in agent
 
 
-def run_until(store: Path, url: str, at_least: int, sig: int) -> subprocess.Popen:
+def run_until(
+    store: Path, url: str, at_least: int, sig: int, processes: int = 0
+) -> subprocess.Popen:
     """Start `regard index` and send it `sig` once `at_least` vectors are stored."""
     process = subprocess.Popen(
         regard_command(
             "index", url, "--store", str(store), "--model", "regard-test", "--quiet",
-            "--batch-size", "4", "--workers", "2",
+            "--batch-size", "4", "--workers", "2", "--processes", str(processes),
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -378,18 +380,27 @@ def run_until(store: Path, url: str, at_least: int, sig: int) -> subprocess.Pope
     return process
 
 
-# SIGTERM (systemd, docker stop) stops a run as Ctrl-C does.
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
-def test_an_interrupted_run_resumes_without_downloading_again(tmp_path: Path, server, sig):
+# SIGTERM (systemd, docker stop) stops a run as Ctrl-C does; so it does with the pictures
+# prepared in processes (as on a GPU), which are stopped with it.
+@pytest.mark.parametrize(
+    ("sig", "processes"),
+    [(signal.SIGKILL, 0), (signal.SIGINT, 0), (signal.SIGTERM, 0), (signal.SIGINT, 2)],
+)
+def test_an_interrupted_run_resumes_without_downloading_again(
+    tmp_path: Path, server, sig, processes
+):
     server.latency = 0.03  # slow enough to be stopped in the middle
-    url = server.shapes_manifest_url(per_pair=3, seed=900 + sig, twins=[])
+    url = server.shapes_manifest_url(per_pair=3, seed=900 + sig + processes, twins=[])
     store = tmp_path / "store"
-    process = run_until(store, url, at_least=8, sig=sig)
+    pictures_before = set(Path("/dev/shm").glob("regard-pictures-*"))
+    process = run_until(store, url, at_least=8, sig=sig, processes=processes)
     if sig in (signal.SIGINT, signal.SIGTERM):
         assert process.returncode == 130
         assert "run the same command to resume" in process.stderr.read()
     else:
         assert process.returncode == -signal.SIGKILL
+    # The processes' pictures' file is removed with them.
+    assert set(Path("/dev/shm").glob("regard-pictures-*")) <= pictures_before
     kept = Store.open(store)
     done = {item.id: item for item in kept.items_by_key(list(range(1, 49))).values()}
     stored = {i for i, item in done.items() if item.state == "indexed"}
