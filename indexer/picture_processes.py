@@ -24,7 +24,6 @@ import os
 import queue
 import signal
 import tempfile
-import time
 import weakref
 from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -124,8 +123,8 @@ class PictureSlots:
             self._array = np.frombuffer(mapped, np.uint8).reshape(self.count, *self.shape)
         return self._array[place]
 
-    def close(self) -> None:
-        self._array = None
+    def unlink(self) -> None:
+        """Remove the file's name; the processes that mapped it keep it until they end."""
         self.path.unlink(missing_ok=True)
 
 
@@ -179,7 +178,7 @@ def _start_worker(setup: _Setup) -> None:
     # Ctrl-C reaches the whole process group: the main process handles it (keeping the
     # finished pictures, closing the pool); a worker's traceback would only add noise.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    setup.slots[0]  # mapped now, while the file is sure to be there (`close` removes it)
+    setup.slots[0]  # mapped now: the pool removes the file's name once all have
     _worker = _Worker(
         Fetcher(setup.fetch, setup.limiter),
         _Pixels(setup.image_size, setup.preprocessing),
@@ -243,7 +242,6 @@ def _local_names(item: PendingItem, fetcher: Fetcher) -> tuple[list[str], list[s
 
 
 def _started() -> int:
-    time.sleep(0.05)  # held a moment, so that the pool starts another process for the next
     return os.getpid()
 
 
@@ -252,7 +250,8 @@ class PicturePool:
     for the requests to each host (`limiter`, to be given to the main process's Fetcher).
 
     Start one per run (`run_index` does, from IndexOptions.processes), or once for many
-    runs (a benchmark: IndexOptions.pictures), then `close` it.
+    runs (a benchmark: IndexOptions.pictures), then `close` it. Its processes are
+    started with it.
     """
 
     # Items a process takes at once: each task costs the main process about 0.1 ms of
@@ -287,6 +286,16 @@ class PicturePool:
         self._pool = ProcessPoolExecutor(
             processes, mp_context=context, initializer=_start_worker, initargs=(setup,)
         )
+        try:
+            self._start_every_process()
+            self.slots[0]  # this process's mapping too
+        except BaseException:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            # Every process has mapped the file: its name can go, so that nothing is left
+            # in /dev/shm (in memory) should this process be killed.
+            self.slots.unlink()
 
     @classmethod
     def for_encoder(
@@ -331,14 +340,13 @@ class PicturePool:
             pixels = self.slots.lease(work.place)
         return Prepared(work.item, url, pixels, size, stage, error, described)
 
-    def start(self) -> PicturePool:
-        """Start every process now (each imports torch: a second or two) rather than as
-        the first pictures are asked for: for a caller that times its runs."""
-        for _ in range(5):
-            asked = [self._pool.submit(_started) for _ in range(self.processes)]
-            if len({answer.result() for answer in asked}) >= self.processes:
-                break
-        return self
+    def _start_every_process(self) -> None:
+        """Start the processes now rather than one by one as pictures are asked for (as
+        the executor does): each imports torch, a second or two, and maps the pictures'
+        file. Asked at once, each task finds every process busy and starts another."""
+        asked = [self._pool.submit(_started) for _ in range(self.processes)]
+        for answer in asked:
+            answer.result()
 
     def close(self, wait_for_work: bool = True) -> None:
         """Stop the processes. Without `wait_for_work` (Ctrl-C), queued pictures are
@@ -350,7 +358,7 @@ class PicturePool:
             else:
                 _stop_at_once(self._pool)
         finally:
-            self.slots.close()  # each worker mapped the file as it started
+            self.slots.unlink()  # where starting failed half way (else gone already)
 
     def __enter__(self) -> PicturePool:
         return self

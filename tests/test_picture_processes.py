@@ -136,7 +136,6 @@ def test_a_picture_process_that_dies_stops_the_run_with_what_to_do(
     url = server.shapes_manifest_url(per_pair=1, seed=912, twins=[])
     path = tmp_path / "store"
     with PicturePool.for_encoder(1, FetchSettings(), encoder, 10**8) as pool:
-        pool.start()
         for pid in list(pool._pool._processes):  # killed, as the system's OOM killer does
             os.kill(pid, signal.SIGKILL)
         with closing(new_store(path, encoder)) as store:
