@@ -69,7 +69,8 @@ class PictureSlots:
     2 cores), which holds it to about 2,000 pictures a second; copied out of its place,
     0.13 ms more. Read in place, a picture is copied once, into its batch. The file lies
     in /dev/shm where it has room (in memory), else in the temporary folder (a
-    container's /dev/shm is often 64 MB); it is removed on `close`.
+    container's /dev/shm is often 64 MB); its name is removed once every process has
+    mapped it (`unlink`), and its pages go with the last of them.
     """
 
     def __init__(self, count: int, shape: tuple[int, ...]):
