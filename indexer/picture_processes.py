@@ -26,6 +26,7 @@ import signal
 import tempfile
 import weakref
 from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -36,6 +37,7 @@ from PIL import Image
 
 from models.preprocess import Preprocess
 
+from .errors import IndexerError
 from .fetch import Fetcher, FetchSettings, SharedHostLimiter
 from .pipeline import OneOf, Prepared, ServiceInfos, prepare
 from .store import PendingItem
@@ -290,8 +292,13 @@ class PicturePool:
         try:
             self._start_every_process()
             self.slots[0]  # this process's mapping too
-        except BaseException:
+        except BaseException as error:
             self._pool.shutdown(wait=False, cancel_futures=True)
+            if isinstance(error, BrokenProcessPool):
+                raise IndexerError(
+                    f"the processes that prepare pictures could not start ({error}): "
+                    "use --processes 0 to prepare them in threads"
+                ) from error
             raise
         finally:
             # Every process has mapped the file: its name can go, so that nothing is left
@@ -353,13 +360,10 @@ class PicturePool:
         """Stop the processes. Without `wait_for_work` (Ctrl-C), queued pictures are
         dropped and the processes stopped at once: each may be in the middle of a group
         of 8 fetches, from a server that may take its time."""
-        try:
-            if wait_for_work:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-            else:
-                _stop_at_once(self._pool)
-        finally:
-            self.slots.unlink()  # where starting failed half way (else gone already)
+        if wait_for_work:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            _stop_at_once(self._pool)
 
     def __enter__(self) -> PicturePool:
         return self

@@ -166,3 +166,20 @@ def test_every_place_is_free_after_a_run_and_a_picture_that_finds_none_comes_by_
             assert pool.slots.free == places, run  # none kept by the run's pictures
     assert found[0].keys() == found[1].keys()
     assert all(np.array_equal(found[0][canvas], found[1][canvas]) for canvas in found[0])
+
+
+class BreaksInAProcess:
+    """An argument that cannot be rebuilt in a worker process: as a pool whose processes
+    die as they start (a broken environment, no memory)."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return (_refuse, ())
+
+
+def _refuse() -> None:
+    raise RuntimeError("cannot be rebuilt here")
+
+
+def test_processes_that_cannot_start_are_an_error_that_says_what_to_do(encoder: Encoder):
+    with pytest.raises(IndexerError, match=r"could not start .*use --processes 0"):
+        PicturePool(1, FetchSettings(), encoder.preprocessing, 64, BreaksInAProcess())  # type: ignore[arg-type]
