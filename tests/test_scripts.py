@@ -72,6 +72,22 @@ def test_bench_embed_measures_a_small_run_and_reports_it_again_from_its_json(tmp
     assert again.stdout == run.stdout
 
 
+def test_bench_embed_runs_the_pipeline_in_processes_against_a_copied_test_server():
+    # As on a GPU: pictures prepared in processes, the test server in several.
+    run = bench_embed(
+        "--models", "regard-test", "--images", "32", "--naive-images", "8", "--rounds", "1",
+        "--fast-runtime", "float32", "--processes", "1", "--server-processes", "2",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "| pipeline | 1 picture process, 4 connections per host, 2 server processes |" in (
+        run.stdout
+    )
+    [row] = re.findall(
+        r"^\| regard-test \| float32 \| 32 \| ([\d.]+) \| ([\d.]+) \|", run.stdout, re.M
+    )
+    assert all(float(rate) > 0 for rate in row)
+
+
 def test_bench_embed_reports_a_saved_gpu_run_without_the_cpus_sharing():
     result = bench_embed("--from-json", str(REPO / "docs" / "runs" / "embed-h100-2026-11-27.json"))
     assert result.returncode == 0, result.stderr
