@@ -217,7 +217,7 @@ def _prepare_group(group: list[_Work]) -> list[_Answer]:
         worker.fetcher.allow_local_images(work.images)
         worker.fetcher.allow_local_services(work.services)
         p = prepare(work.item, worker.fetcher, worker.pictures, worker.max_pixels, worker.infos)
-        pixels = p.tensor if isinstance(p.tensor, np.ndarray) else None
+        pixels = p.model_input if isinstance(p.model_input, np.ndarray) else None
         fields = (p.url, p.size, p.stage, p.error, p.described)
         if work.place is not None and pixels is not None and pixels.shape == worker.slots.shape:
             worker.slots[work.place][...] = pixels

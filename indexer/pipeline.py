@@ -274,8 +274,8 @@ LINGER = 0.05
 class Prepared:
     item: PendingItem
     url: str
-    # The model's input: a float tensor, or uint8 pixels from a worker process.
-    tensor: torch.Tensor | np.ndarray | None = None
+    # A float tensor, or uint8 pixels from a worker process (indexer.picture_processes).
+    model_input: torch.Tensor | np.ndarray | None = None
     size: tuple[int, int] = (0, 0)
     stage: str = ""
     error: str = ""
@@ -316,12 +316,14 @@ def prepare(
             image = decode_image(data, encoder.image_size, max_pixels, request.crop)
         else:
             image = tiles.picture(max_pixels, request.crop)
-        tensor = encoder.preprocess(image)
+        model_input = encoder.preprocess(image)
     except (FetchError, DecodeError) as error:
         return Prepared(item, url, stage=stage, error=str(error))
     except Exception as error:
         return Prepared(item, url, stage=stage, error=unexpected_failure(error))
-    return Prepared(item, url, tensor=tensor, size=image.size, described=request.described)
+    return Prepared(
+        item, url, model_input=model_input, size=image.size, described=request.described
+    )
 
 
 _logged_failures: set[tuple[str, str, int]] = set()
@@ -472,7 +474,7 @@ def embed_pending(
     def flush() -> None:
         if not batch:
             return
-        inputs = [p.tensor for p in batch]
+        inputs = [p.model_input for p in batch]
         if isinstance(inputs[0], np.ndarray):  # pixels from worker processes
             vectors = encoder.embed_pixels(np.stack(inputs))  # type: ignore[arg-type]
         else:

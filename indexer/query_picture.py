@@ -165,7 +165,7 @@ def part_tensor(
         region=part_in_image(item, part),
     )
     prepared = prepare(pending, fetcher, encoder, max_pixels)
-    if prepared.tensor is None:
+    if prepared.model_input is None:
         raise PictureUnavailable(f"{prepared.error} ({prepared.stage} of {prepared.url})")
-    assert isinstance(prepared.tensor, torch.Tensor)  # the encoder's own preprocessing
-    return prepared.tensor
+    assert isinstance(prepared.model_input, torch.Tensor)  # the encoder's own preprocessing
+    return prepared.model_input

@@ -385,7 +385,7 @@ def test_an_unexpected_error_is_that_items_failure_and_logged_once(tmp_path, cap
     with local_fetcher(item) as fetcher:
         results = [prepare(item, fetcher, model, DEFAULT_MAX_PIXELS) for _ in range(3)]
     reason = "unexpected error: RuntimeError: tensor of the wrong shape"
-    assert {(r.stage, r.error, r.tensor) for r in results} == {("decode", reason, None)}
+    assert {(r.stage, r.error, r.model_input) for r in results} == {("decode", reason, None)}
     assert len([record for record in caplog.records if record.exc_info]) == 1
 
 
