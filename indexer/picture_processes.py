@@ -286,20 +286,9 @@ class PicturePool:
         places = max(512, 3 * processes * self.GROUP)
         self.slots = PictureSlots(places, (image_size, image_size, 3))
         setup = _Setup(fetch, self.limiter, preprocessing, image_size, max_pixels, self.slots)
-        self._pool = ProcessPoolExecutor(
-            processes, mp_context=context, initializer=_start_worker, initargs=(setup,)
-        )
         try:
-            self._start_every_process()
+            self._pool = _started_pool(processes, context, setup)
             self.slots[0]  # this process's mapping too
-        except BaseException as error:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            if isinstance(error, BrokenProcessPool):
-                raise IndexerError(
-                    f"the processes that prepare pictures could not start ({error}): "
-                    "use --processes 0 to prepare them in threads"
-                ) from error
-            raise
         finally:
             # Every process has mapped the file: its name can go, so that nothing is left
             # in /dev/shm (in memory) should this process be killed.
@@ -348,14 +337,6 @@ class PicturePool:
             pixels = self.slots.lease(work.place)
         return Prepared(work.item, url, pixels, size, stage, error, described)
 
-    def _start_every_process(self) -> None:
-        """Start the processes now rather than one by one as pictures are asked for (as
-        the executor does): each imports torch, a second or two, and maps the pictures'
-        file. Asked at once, each task finds every process busy and starts another."""
-        asked = [self._pool.submit(_started) for _ in range(self.processes)]
-        for answer in asked:
-            answer.result()
-
     def close(self, wait_for_work: bool = True) -> None:
         """Stop the processes. Without `wait_for_work` (Ctrl-C), queued pictures are
         dropped and the processes stopped at once: each may be in the middle of a group
@@ -370,6 +351,27 @@ class PicturePool:
 
     def __exit__(self, *exc: object) -> None:
         self.close(wait_for_work=exc[0] is None)
+
+
+def _started_pool(processes: int, context: Any, setup: _Setup) -> ProcessPoolExecutor:
+    """The executor, its processes started now rather than one by one as pictures are
+    asked for (as it does): each imports torch, a second or two, and maps the pictures'
+    file. Asked at once, each task finds every process busy and starts another."""
+    pool = ProcessPoolExecutor(
+        processes, mp_context=context, initializer=_start_worker, initargs=(setup,)
+    )
+    try:
+        for answer in [pool.submit(_started) for _ in range(processes)]:
+            answer.result()
+    except BaseException as error:
+        pool.shutdown(wait=False, cancel_futures=True)
+        if isinstance(error, BrokenProcessPool):
+            raise IndexerError(
+                f"the processes that prepare pictures could not start ({error}): "
+                "use --processes 0 to prepare them in threads"
+            ) from error
+        raise
+    return pool
 
 
 def _stop_at_once(pool: ProcessPoolExecutor) -> None:
