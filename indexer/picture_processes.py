@@ -17,6 +17,7 @@ imported there). Threads stay the rule there (`auto_processes`).
 
 from __future__ import annotations
 
+import ctypes
 import math
 import mmap
 import multiprocessing
@@ -24,10 +25,12 @@ import os
 import queue
 import signal
 import tempfile
+import threading
+import time
 import weakref
 from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -78,7 +81,9 @@ class PictureSlots:
     def __init__(self, count: int, shape: tuple[int, ...]):
         self.count, self.shape = count, shape
         size = count * math.prod(shape)
-        handle, name = tempfile.mkstemp(prefix="regard-pictures-", dir=_folder_for(size))
+        # Named after this process, so that a file left behind says whose it was.
+        prefix = f"regard-pictures-{os.getpid()}-"
+        handle, name = tempfile.mkstemp(prefix=prefix, dir=_folder_for(size))
         os.ftruncate(handle, size)
         os.close(handle)
         self.path = Path(name)
@@ -150,6 +155,7 @@ class _Setup:
     image_size: int
     max_pixels: int
     slots: PictureSlots
+    main: int = field(default_factory=os.getpid)  # the main process, made where it runs
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,7 @@ def _start_worker(setup: _Setup) -> None:
     # Ctrl-C reaches the whole process group: the main process handles it (keeping the
     # finished pictures, closing the pool); a worker's traceback would only add noise.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with(setup.main)
     setup.slots[0]  # mapped now: the pool removes the file's name once all have
     _worker = _Worker(
         Fetcher(setup.fetch, setup.limiter),
@@ -189,6 +196,32 @@ def _start_worker(setup: _Setup) -> None:
         setup.max_pixels,
         setup.slots,
     )
+
+
+def _end_with(main: int) -> None:
+    """End this process when the main process ends, however it ends (kill -9, the OOM
+    killer): an orphan would go on fetching for a run nobody waits for, holding its
+    memory, then wait for work forever. On Linux the kernel sees to it (PR_SET_PDEATHSIG,
+    which watches the thread that started this process: PicturePool starts them all at
+    once, from the thread that makes it); elsewhere a thread looks twice a second."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        told = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0
+    except (OSError, AttributeError):  # not Linux
+        told = False
+    if os.getppid() != main:  # it ended before this process could ask
+        os._exit(1)
+    if not told:
+        threading.Thread(target=_watch_main, args=(main,), daemon=True).start()
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _watch_main(main: int) -> None:
+    while os.getppid() == main:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 @dataclass(frozen=True)
