@@ -209,9 +209,10 @@ SigLIP2's timm tower through scaled_dot_product_attention). So `auto` takes bflo
 SigLIP2 on a CPU with AMX (models.runtime.BF16_WINS_ON_AMX), then int8 if bfloat16 failed
 its check at load, and int8 for ViT-B-32 as elsewhere. int8's whole pipeline was not
 measured on this machine (the run compared bfloat16 with float32). On 16 cores too,
-(b)/(a) stays at 0.72-0.82: (p) was 313-485 pictures a second, in one process as on the GPU
-then. Pictures prepared in processes (`--processes`, which doubled (p) on 2 cores and
-raised it more than fivefold on the GPU) were not measured on this CPU; the default there stays threads.
+(b)/(a) stays at 0.72-0.82: (p) was 313-485 pictures a second, in one process as on the
+GPU then. Pictures prepared in processes (`--processes`, which doubled (p) on 2 cores and
+raised it more than fivefold on the GPU) were not measured on this CPU; the default there
+stays threads.
 """
 
 
