@@ -144,10 +144,11 @@ class SharedHostLimiter(HostLimiter):
 
     @classmethod
     def made_by(
-        cls, context: Any, per_host: int, overall: int, slots: int = 64
+        cls, context: Any, per_host: int, overall: int, buckets: int = 64
     ) -> SharedHostLimiter:
-        """A limiter whose semaphores `context` (multiprocessing) made."""
-        hosts = [context.BoundedSemaphore(per_host) for _ in range(slots)]
+        """A limiter whose semaphores `context` (multiprocessing) made: one for all, and
+        `buckets` that hosts share by hash."""
+        hosts = [context.BoundedSemaphore(per_host) for _ in range(buckets)]
         return cls(per_host, context.BoundedSemaphore(overall), hosts)
 
     def _host_semaphore(self, host: str) -> Any:

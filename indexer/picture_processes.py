@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image
 
 from models.preprocess import Preprocess
+from models.runtime import usable_cpus
 
 from .errors import IndexerError
 from .fetch import Fetcher, FetchSettings, SharedHostLimiter
@@ -58,9 +59,7 @@ def auto_processes(device_type: str, cores: int | None = None) -> int:
     MAX_AUTO_PROCESSES."""
     if device_type == "cpu":
         return 0
-    if cores is None:  # the cores this process may use, where the system says (Linux)
-        affinity = getattr(os, "sched_getaffinity", None)
-        cores = len(affinity(0)) if affinity else os.cpu_count() or 1
+    cores = usable_cpus() if cores is None else cores
     return max(0, min(cores - 2, MAX_AUTO_PROCESSES))
 
 

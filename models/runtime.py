@@ -118,9 +118,18 @@ def keep_freed_memory() -> bool:
 
 def cpu_threads() -> int:
     """Physical cores this process may use, capped by the cgroup's CPU quota."""
-    cores = _physical_cores(_allowed_cpus())
+    return _within_quota(_physical_cores(_allowed_cpus()))
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use, hyper-threads counted, capped by the cgroup's CPU
+    quota: for work that is not the model's (indexer.picture_processes)."""
+    return _within_quota(len(_allowed_cpus()))
+
+
+def _within_quota(count: int) -> int:
     quota = _cgroup_cpu_quota()
-    return max(1, min(cores, math.floor(quota)) if quota else cores)
+    return max(1, min(count, math.floor(quota)) if quota else count)
 
 
 def resolve_runtime(
