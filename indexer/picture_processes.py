@@ -55,7 +55,7 @@ MAX_AUTO_PROCESSES = 12
 def auto_processes(device_type: str, cores: int | None = None) -> int:
     """How many processes prepare pictures by default: none on a CPU (the pipeline's
     threads share the cores with the model, see the module's docstring); on an
-    accelerator one per core but two (the model's process and the system), at most
+    accelerator one per usable CPU but two (the model's process and the system), at most
     MAX_AUTO_PROCESSES."""
     if device_type == "cpu":
         return 0

@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="prepare pictures (fetch, decode, resize) in N processes rather than in "
         "--workers threads of one: for a GPU, which one process cannot feed (default: 0 on "
-        "a CPU, where the model needs the cores; on a GPU one per core but two, at most 12)",
+        "a CPU, where the model needs the cores; on a GPU one per usable CPU but two, at most 12)",
     )
     index.add_argument(
         "--per-host",
