@@ -421,6 +421,14 @@ def test_cgroup_quota(tmp_path: Path, content: str | None, expected: float | Non
     assert _cgroup_cpu_quota(cpu_max) == expected
 
 
+def test_usable_cpus_count_hyper_threads_within_the_cgroup_quota(monkeypatch) -> None:
+    monkeypatch.setattr(models.runtime, "_allowed_cpus", lambda: list(range(16)))
+    monkeypatch.setattr(models.runtime, "_cgroup_cpu_quota", lambda: None)
+    assert models.runtime.usable_cpus() == 16
+    monkeypatch.setattr(models.runtime, "_cgroup_cpu_quota", lambda: 4.5)  # a container's
+    assert models.runtime.usable_cpus() == 4
+
+
 # --- the runtime from the command line --------------------------------------------------------
 
 
