@@ -154,6 +154,7 @@ class _Setup:
     image_size: int
     max_pixels: int
     slots: PictureSlots
+    started: Any  # a Barrier of every process: see _started_pool
     main: int = field(default_factory=os.getpid)  # the main process, made where it runs
 
 
@@ -176,6 +177,7 @@ class _Worker:
     infos: ServiceInfos
     max_pixels: int
     slots: PictureSlots
+    started: Any
 
 
 _worker: _Worker | None = None  # this process's, once started as a worker
@@ -194,6 +196,7 @@ def _start_worker(setup: _Setup) -> None:
         ServiceInfos(),
         setup.max_pixels,
         setup.slots,
+        setup.started,
     )
 
 
@@ -276,7 +279,16 @@ def _local_names(item: PendingItem, fetcher: Fetcher) -> tuple[list[str], list[s
     return fetcher.local_names(item.image_url, service_id if isinstance(service_id, str) else None)
 
 
+# How long a process waits for the others to start: each imports torch, a few seconds
+# (longer on a loaded machine); past it, the pool is an error rather than a hang.
+START_TIMEOUT = 300.0
+
+
 def _started() -> int:
+    """This process's id, once every process of the pool has started (mapped the
+    pictures' file): waiting here, a process cannot take another's start as well."""
+    assert _worker is not None, "not a worker process of a PicturePool"
+    _worker.started.wait(START_TIMEOUT)
     return os.getpid()
 
 
@@ -286,7 +298,7 @@ class PicturePool:
 
     Start one per run (`run_index` does, from IndexOptions.processes), or once for many
     runs (a benchmark: IndexOptions.pictures), then `close` it. Its processes are
-    started with it.
+    started with it (`pids`).
     """
 
     # Items a process takes at once: each task costs the main process about 0.1 ms of
@@ -317,9 +329,17 @@ class PicturePool:
         # gathered; a picture that finds none comes by the pipe.
         places = max(512, 3 * processes * self.GROUP)
         self.slots = PictureSlots(places, (image_size, image_size, 3))
-        setup = _Setup(fetch, self.limiter, preprocessing, image_size, max_pixels, self.slots)
+        setup = _Setup(
+            fetch,
+            self.limiter,
+            preprocessing,
+            image_size,
+            max_pixels,
+            self.slots,
+            context.Barrier(processes),
+        )
         try:
-            self._pool = _started_pool(processes, context, setup)
+            self._pool, self.pids = _started_pool(processes, context, setup)
             self.slots[0]  # this process's mapping too
         finally:
             # Every process has mapped the file: its name can go, so that nothing is left
@@ -385,25 +405,28 @@ class PicturePool:
         self.close(wait_for_work=exc[0] is None)
 
 
-def _started_pool(processes: int, context: Any, setup: _Setup) -> ProcessPoolExecutor:
+def _started_pool(
+    processes: int, context: Any, setup: _Setup
+) -> tuple[ProcessPoolExecutor, list[int]]:
     """The executor, its processes started now rather than one by one as pictures are
     asked for (as it does): each imports torch, a second or two, and maps the pictures'
-    file. Asked at once, each task finds every process busy and starts another."""
+    file; and their ids. A task per process, each held until every process holds one
+    (setup.started): the first process to start would otherwise answer them all, and the
+    file's name go before the others had mapped it."""
     pool = ProcessPoolExecutor(
         processes, mp_context=context, initializer=_start_worker, initargs=(setup,)
     )
     try:
-        for answer in [pool.submit(_started) for _ in range(processes)]:
-            answer.result()
+        pids = [answer.result() for answer in [pool.submit(_started) for _ in range(processes)]]
     except BaseException as error:
-        pool.shutdown(wait=False, cancel_futures=True)
-        if isinstance(error, BrokenProcessPool):
+        _stop_at_once(pool)  # the others may wait on the barrier for the one that failed
+        if isinstance(error, (BrokenProcessPool, threading.BrokenBarrierError)):
             raise IndexerError(
                 f"the processes that prepare pictures could not start ({error}): "
                 "use --processes 0 to prepare them in threads"
             ) from error
         raise
-    return pool
+    return pool, pids
 
 
 def _stop_at_once(pool: ProcessPoolExecutor) -> None:

@@ -180,6 +180,16 @@ def _refuse() -> None:
     raise RuntimeError("cannot be rebuilt here")
 
 
+def test_every_process_has_started_and_mapped_the_pictures_file_before_its_name_goes(
+    encoder: Encoder,
+):
+    # The first process to start used to answer every start, and the file's name went
+    # before the others had mapped it: they failed as they started.
+    with PicturePool.for_encoder(3, FetchSettings(), encoder, 10**8) as pool:
+        assert sorted(pool.pids) == sorted(pool._pool._processes)
+        assert not pool.slots.path.exists()
+
+
 def test_processes_that_cannot_start_are_an_error_that_says_what_to_do(encoder: Encoder):
     with pytest.raises(IndexerError, match=r"could not start .*use --processes 0"):
         PicturePool(1, FetchSettings(), encoder.preprocessing, 64, BreaksInAProcess())  # type: ignore[arg-type]
