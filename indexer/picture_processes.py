@@ -18,6 +18,7 @@ imported there). Threads stay the rule there (`auto_processes`).
 from __future__ import annotations
 
 import ctypes
+import gc
 import math
 import mmap
 import multiprocessing
@@ -198,6 +199,7 @@ def _start_worker(setup: _Setup) -> None:
         setup.slots,
         setup.started,
     )
+    gc.freeze()  # torch and the rest, for the process's life: see indexer.heap
 
 
 def _end_with(main: int) -> None:

@@ -26,6 +26,7 @@ import torch
 from .errors import IndexerError, SourceError
 from .fetch import Fetcher, FetchError, FetchSettings
 from .harvest import Harvest, HarvestProgress, HarvestReport
+from .heap import collector_skips_what_lives_now
 from .imageapi import (
     ImageService,
     image_request_url,
@@ -552,29 +553,31 @@ def run_index(
     status = "failed"
     own_pictures = None
     try:
-        pictures = options.pictures
-        if pictures is None and options.processes > 0:
-            from .picture_processes import PicturePool  # imports multiprocessing's parts
+        # The modules, the model and the store outlive the run: see indexer.heap.
+        with collector_skips_what_lives_now():
+            pictures = options.pictures
+            if pictures is None and options.processes > 0:
+                from .picture_processes import PicturePool  # imports multiprocessing's parts
 
-            pictures = own_pictures = PicturePool.for_encoder(
-                options.processes, options.fetch, encoder, options.max_pixels
-            )
-        limiter = pictures.limiter if pictures else None  # one rule for all processes
-        with Fetcher(options.fetch, limiter) as fetcher:
-            harvest = Harvest(store, fetcher, run_id, progress, options.manifest_workers)
-            report.harvest = harvest.report
-            items = harvest.pending_items(sources)
-            embed_pending(
-                store, encoder, items, fetcher, options, report, run_id, progress, pictures
-            )
-            harvest.finish()
-        if own_pictures is not None:
-            own_pictures.close()
-        try:
-            report.index = VectorIndex.load_or_build(store, IndexSettings.from_env()).describe()
-        except IndexTooLargeError as error:  # the vectors are stored: the run did its work
-            report.index_refused = str(error)
-        status = "finished"
+                pictures = own_pictures = PicturePool.for_encoder(
+                    options.processes, options.fetch, encoder, options.max_pixels
+                )
+            limiter = pictures.limiter if pictures else None  # one rule for all processes
+            with Fetcher(options.fetch, limiter) as fetcher:
+                harvest = Harvest(store, fetcher, run_id, progress, options.manifest_workers)
+                report.harvest = harvest.report
+                items = harvest.pending_items(sources)
+                embed_pending(
+                    store, encoder, items, fetcher, options, report, run_id, progress, pictures
+                )
+                harvest.finish()
+            if own_pictures is not None:
+                own_pictures.close()
+            try:
+                report.index = VectorIndex.load_or_build(store, IndexSettings.from_env()).describe()
+            except IndexTooLargeError as error:  # the vectors are stored: the run did its work
+                report.index_refused = str(error)
+            status = "finished"
     except KeyboardInterrupt:
         report.interrupted = True
         status = "interrupted"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import io
 import json
 import os
@@ -201,6 +202,34 @@ def test_the_first_batches_ramp_up_so_the_model_starts_early(tmp_path: Path, ser
     # a quarter, then at most a half, then full batches: the model does not wait for a
     # whole batch before it starts
     assert log.batches[0] == 4 and log.batches[1] <= 8 and max(log.batches) == 16
+
+
+class FrozenCounts(BatchLog):
+    """Notes, at each batch, how many objects the garbage collector was told to skip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frozen: list[int] = []
+
+    def images_done(self, count: int) -> None:
+        super().images_done(count)
+        self.frozen.append(gc.get_freeze_count())
+
+
+def test_the_collector_skips_what_outlives_the_run_and_has_it_back_after(tmp_path: Path, server):
+    url = server.shapes_manifest_url(per_pair=1, seed=657, twins=[])
+    store = Store.open(tmp_path / "s", create=True)
+    encoder = Encoder(TEST_MODEL, device="cpu")
+    store.bind_model(TEST_MODEL, "", fingerprint_record(encoder))
+    log = FrozenCounts()
+    alive = len(gc.get_objects())  # the modules, the model, the store...
+    assert gc.get_freeze_count() == 0
+    report = run_index([url], store, encoder, IndexOptions(batch_size=4), log)
+    assert report.embedded == sum(log.batches) == 16 and len(log.frozen) > 1
+    # During the run the collector's passes leave them out (indexer.heap)...
+    assert all(frozen >= alive * 0.9 for frozen in log.frozen)
+    # ...and once it ends they are the collector's again.
+    assert gc.get_freeze_count() == 0
 
 
 class CtrlCOnSecondBatch:
