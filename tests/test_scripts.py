@@ -88,6 +88,18 @@ def test_bench_embed_runs_the_pipeline_in_processes_against_a_copied_test_server
     assert all(float(rate) > 0 for rate in row)
 
 
+def test_bench_embed_measures_the_pipeline_alone_and_the_cpu_it_costs_the_main_process():
+    run = bench_embed(
+        "--pipeline-only", "--models", "regard-test", "--images", "32", "--rounds", "2",
+        "--processes", "1",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "32 shape images, 1 picture process, 4 connections per host" in run.stdout
+    [(rates, cpu)] = re.findall(r"^\| regard-test \| ([\d, ]+) \| ([\d, ]+) \|$", run.stdout, re.M)
+    assert len(rates.split(", ")) == len(cpu.split(", ")) == 2
+    assert all(int(figure) > 0 for figure in [*rates.split(", "), *cpu.split(", ")])
+
+
 def test_bench_embed_reports_a_saved_gpu_run_without_the_cpus_sharing():
     result = bench_embed("--from-json", str(REPO / "docs" / "runs" / "embed-h100-2026-11-27.json"))
     assert result.returncode == 0, result.stderr
