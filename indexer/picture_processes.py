@@ -314,19 +314,12 @@ class PicturePool:
         preprocessing: Preprocess,
         image_size: int,
         max_pixels: int,
+        limiter: SharedHostLimiter | None = None,
     ):
-        if processes < 1:
-            raise ValueError(f"a picture pool needs at least one process, not {processes}")
-        if not preprocessing.uses_table:
-            raise ValueError(
-                "this model's preprocessing does not end with ToTensor and Normalize: "
-                "its pictures cannot be prepared in other processes (use threads)"
-            )
-        # Spawned, not forked: the run's threads (manifest walks, downloads) would be
-        # copied mid-work by a fork, locks held and all.
-        context = multiprocessing.get_context("spawn")
+        _check_pool(processes, preprocessing)
+        context = _CONTEXT
         self.processes = processes
-        self.limiter = SharedHostLimiter.made_by(context, fetch.per_host, fetch.max_connections)
+        self.limiter = limiter or _limiter_for(fetch)
         # A place for every picture in flight (run_index's window) and in the batch being
         # gathered; a picture that finds none comes by the pipe.
         places = max(512, 3 * processes * self.GROUP)
@@ -350,9 +343,19 @@ class PicturePool:
 
     @classmethod
     def for_encoder(
-        cls, processes: int, fetch: FetchSettings, encoder: Any, max_pixels: int
+        cls,
+        processes: int,
+        fetch: FetchSettings,
+        encoder: Any,
+        max_pixels: int,
+        limiter: SharedHostLimiter | None = None,
     ) -> PicturePool:
-        return cls(processes, fetch, encoder.preprocessing, encoder.image_size, max_pixels)
+        preprocessing, size = encoder.preprocessing, encoder.image_size
+        return cls(processes, fetch, preprocessing, size, max_pixels, limiter)
+
+    @property
+    def processes_started(self) -> int:
+        return self.processes
 
     def submit(self, items: list[PendingItem], fetcher: Fetcher) -> list[OneOf]:
         """Prepare `items` in one worker, a future each; `fetcher` (the main process's)
@@ -405,6 +408,58 @@ class PicturePool:
 
     def __exit__(self, *exc: object) -> None:
         self.close(wait_for_work=exc[0] is None)
+
+
+class PicturePoolOnDemand:
+    """A run's own PicturePool, started when its first pictures are asked for: a run
+    with nothing new to embed (a collection indexed before, unchanged) starts none of
+    its processes, each of which imports torch (a few seconds, a few hundred MB). Its
+    `limiter` is made at once, for the main process's Fetcher."""
+
+    GROUP = PicturePool.GROUP
+
+    def __init__(self, processes: int, fetch: FetchSettings, encoder: Any, max_pixels: int):
+        _check_pool(processes, encoder.preprocessing)  # now, not once the run is under way
+        self.processes = processes
+        self.limiter = _limiter_for(fetch)
+        self._start = partial(
+            PicturePool.for_encoder, processes, fetch, encoder, max_pixels, self.limiter
+        )
+        self.pool: PicturePool | None = None
+
+    @property
+    def processes_started(self) -> int:
+        return self.pool.processes if self.pool else 0
+
+    def submit(self, items: list[PendingItem], fetcher: Fetcher) -> list[OneOf]:
+        if not items:
+            return []
+        if self.pool is None:
+            self.pool = self._start()
+        return self.pool.submit(items, fetcher)
+
+    def close(self, wait_for_work: bool = True) -> None:
+        if self.pool is not None:
+            self.pool.close(wait_for_work)
+
+
+# Spawned, not forked: the run's threads (manifest walks, downloads) would be copied
+# mid-work by a fork, locks held and all.
+_CONTEXT = multiprocessing.get_context("spawn")
+
+
+def _check_pool(processes: int, preprocessing: Preprocess) -> None:
+    if processes < 1:
+        raise ValueError(f"a picture pool needs at least one process, not {processes}")
+    if not preprocessing.uses_table:
+        raise ValueError(
+            "this model's preprocessing does not end with ToTensor and Normalize: "
+            "its pictures cannot be prepared in other processes (use threads)"
+        )
+
+
+def _limiter_for(fetch: FetchSettings) -> SharedHostLimiter:
+    return SharedHostLimiter.made_by(_CONTEXT, fetch.per_host, fetch.max_connections)
 
 
 def _started_pool(

@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import numpy as np
 import torch
@@ -44,7 +44,9 @@ from .tiles import fetch_tiles
 from .vector_index import VectorIndex
 
 if TYPE_CHECKING:
-    from .picture_processes import PicturePool
+    from .picture_processes import PicturePool, PicturePoolOnDemand
+
+    PictureProcesses: TypeAlias = PicturePool | PicturePoolOnDemand
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ class IndexReport:
     interrupted: bool = False
     index: dict[str, Any] | None = None  # the search index built or loaded at the end
     index_refused: str | None = None  # why none could be: too large for memory
+    picture_processes: int = 0  # started to prepare pictures (none: threads, or no work)
 
     def as_dict(self) -> dict[str, Any]:
         h = self.harvest
@@ -107,6 +110,7 @@ class IndexReport:
             "interrupted": self.interrupted,
             "index": self.index,
             "index_refused": self.index_refused,
+            "picture_processes": self.picture_processes,
         }
 
 
@@ -378,7 +382,7 @@ def prepared_in_order(
     encoder: ImageEncoder,
     options: IndexOptions,
     pending: deque[PictureFuture] | None = None,
-    pictures: PicturePool | None = None,
+    pictures: PictureProcesses | None = None,
 ) -> Iterator[tuple[Prepared, bool]]:
     """Prepared images in order, each with whether the next one is ready too: by a pool
     of `options.workers` threads, or by `pictures`' processes.
@@ -454,7 +458,7 @@ def embed_pending(
     report: IndexReport,
     run_id: int,
     progress: Progress,
-    pictures: PicturePool | None = None,
+    pictures: PictureProcesses | None = None,
 ) -> None:
     """Embed `items` batch by batch; each batch is one transaction. On Ctrl-C the batch
     in hand is still written, so no finished download is lost.
@@ -555,11 +559,11 @@ def run_index(
     try:
         # The modules, the model and the store outlive the run: see indexer.heap.
         with collector_skips_what_lives_now():
-            pictures = options.pictures
+            pictures: PictureProcesses | None = options.pictures
             if pictures is None and options.processes > 0:
-                from .picture_processes import PicturePool  # imports multiprocessing's parts
+                from .picture_processes import PicturePoolOnDemand  # multiprocessing's parts
 
-                pictures = own_pictures = PicturePool.for_encoder(
+                pictures = own_pictures = PicturePoolOnDemand(
                     options.processes, options.fetch, encoder, options.max_pixels
                 )
             limiter = pictures.limiter if pictures else None  # one rule for all processes
@@ -571,6 +575,7 @@ def run_index(
                     store, encoder, items, fetcher, options, report, run_id, progress, pictures
                 )
                 harvest.finish()
+            report.picture_processes = pictures.processes_started if pictures else 0
             if own_pictures is not None:
                 own_pictures.close()
             try:

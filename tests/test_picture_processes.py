@@ -82,12 +82,27 @@ def test_a_run_in_processes_gives_the_threads_vectors_and_keeps_to_one_request_p
         with closing(new_store(path, encoder)) as store:
             report = run_index([url], store, encoder, options)
             assert report.embedded == 16 and not report.failed
+            assert report.picture_processes == processes
             found[processes] = vectors_by_canvas(path, store)
         assert server.max_in_flight == 1, processes  # the manifest's request included
         server.max_in_flight = 0
     assert found[0].keys() == found[2].keys() and len(found[0]) == 16
     for canvas, vector in found[0].items():
         assert np.array_equal(vector, found[2][canvas]), canvas
+
+
+def test_a_run_with_nothing_new_to_embed_starts_no_picture_process(
+    tmp_path: Path, server: IIIFTestServer, encoder: Encoder
+):
+    url = server.shapes_manifest_url(per_pair=1, seed=914, twins=[])
+    path = tmp_path / "store"
+    options = IndexOptions(processes=2)
+    with closing(new_store(path, encoder)) as store:
+        first = run_index([url], store, encoder, options)
+        again = run_index([url], store, encoder, options)  # the collection unchanged
+        assert (first.embedded, first.picture_processes) == (16, 2)
+        assert (again.embedded, again.picture_processes) == (0, 0)
+        assert store.stats()["last_run"]["summary"]["picture_processes"] == 0
 
 
 def test_a_failed_image_is_recorded_from_a_process_as_from_a_thread(
