@@ -35,7 +35,7 @@ from .fetch import Document, Fetcher
 from .folders import file_url_path, folders_inside, overlap, read_folder, renamed_into
 from .iiif import ImageRef, Manifest
 from .iiif_collections import FailedSource, FoundManifest, UnchangedManifest, walk
-from .store import ImageRow, ManifestRow, PendingItem, Skip, Store
+from .store import ImageRow, ManifestRow, PendingItem, Skip, SourceRead, Store
 from .store_takeover import ItemName
 from .validators import Validators
 
@@ -139,9 +139,10 @@ class Harvest:
         for found in walk(urls, self._load, workers=self.manifest_workers, known=known):
             root = found.parents[0] if found.parents else found.url
             if isinstance(found, FoundManifest):
-                pending = self._save(root, found.manifest, found.content_hash, found.local)
-                self.store.save_source(found.url, found.manifest.id, self._validators_of(found))
-                yield from pending
+                read_from = SourceRead(found.url, self._validators_of(found))
+                yield from self._save(
+                    root, found.manifest, found.content_hash, found.local, source=read_from
+                )
             elif isinstance(found, UnchangedManifest):
                 yield from self._unchanged(root, found)
             elif isinstance(found, FailedSource):
@@ -188,16 +189,17 @@ class Harvest:
         content_hash: str | None,
         local: bool,
         taking_over: dict[str, list[ItemName]] | None = None,
+        source: SourceRead | None = None,
     ) -> list[PendingItem]:
         images = [image_row(ref) for ref in manifest.images]
         skips = [Skip(skip.canvas_id, skip.reason) for skip in manifest.skipped]
         row = manifest_row(manifest, root, content_hash, local_file=local)
         if taking_over:
-            saved = self.store.save_folder(row, images, skips, taking_over)
+            saved = self.store.save_folder(row, images, skips, taking_over, source)
             self.report.removed += saved.removed
             self._took_over(saved.kept)
         else:
-            self.report.removed += self.store.save_manifest(row, images, skips)
+            self.report.removed += self.store.save_manifest(row, images, skips, source)
         self._found[root].add(manifest.id)
         self.report.manifests += 1
         self.report.images_found += len(images)

@@ -162,6 +162,14 @@ class EmbeddedImage:
 
 
 @dataclass(frozen=True)
+class SourceRead:
+    """The URL a manifest was read from, and how to ask it again conditionally."""
+
+    url: str
+    validators: Validators
+
+
+@dataclass(frozen=True)
 class ManifestRow:
     id: str
     source: str
@@ -266,6 +274,29 @@ def _item_params(image: ImageRow, stamp: str) -> tuple:
         _dumps(image.alternatives or None),
         stamp,
         stamp,
+    )
+
+
+def _upsert_source(
+    conn: sqlite3.Connection, url: str, manifest_id: str, validators: Validators, stamp: str
+) -> None:
+    conn.execute(
+        """
+        INSERT INTO sources(url, manifest_id, etag, last_modified, content_hash, fetched_at)
+        VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT(url) DO UPDATE SET
+            manifest_id = excluded.manifest_id, etag = excluded.etag,
+            last_modified = excluded.last_modified,
+            content_hash = excluded.content_hash, fetched_at = excluded.fetched_at
+        """,
+        (
+            url,
+            manifest_id,
+            validators.etag,
+            validators.last_modified,
+            validators.content_hash,
+            stamp,
+        ),
     )
 
 
@@ -473,16 +504,20 @@ class Store:
     # -- manifests and items -------------------------------------------------------------
 
     def save_manifest(
-        self, manifest: ManifestRow, images: Sequence[ImageRow], skips: Sequence[Skip] = ()
+        self,
+        manifest: ManifestRow,
+        images: Sequence[ImageRow],
+        skips: Sequence[Skip] = (),
+        source: SourceRead | None = None,
     ) -> int:
-        """Store a manifest as it is now, in one transaction; returns how many of its
-        images were marked removed now.
+        """Store a manifest as it is now, in one transaction, with the `source` it was
+        read from; returns how many of its images were marked removed now.
 
         Known images keep their vectors unless their `version` changed (then they are
         embedded again); images no longer in the manifest are marked removed (kept,
         hidden from search); removed images that come back are searchable again.
         """
-        return self.save_folder(manifest, images, skips, {}).removed
+        return self.save_folder(manifest, images, skips, {}, source).removed
 
     def save_folder(
         self,
@@ -490,6 +525,7 @@ class Store:
         images: Sequence[ImageRow],
         skips: Sequence[Skip],
         taking_over: Mapping[str, Sequence[ItemName]],
+        source: SourceRead | None = None,
     ) -> FolderSaved:
         """`save_manifest`, for a folder that first takes over the items of the folders
         of the store inside it, all in one transaction: a crash leaves the store as it
@@ -533,6 +569,8 @@ class Store:
             # taken over once), rather than trusted on a finer account of the change.
             if taking_over or self._searchable_signature(conn, manifest.id) != before:
                 self._bump_generation(conn)
+            if source is not None:  # in the same transaction: one commit a manifest, not two
+                _upsert_source(conn, source.url, manifest.id, source.validators, stamp)
         return FolderSaved(removed, kept)
 
     @staticmethod
@@ -701,27 +739,6 @@ class Store:
             self._conn().execute("SELECT manifest_id FROM sources WHERE url = ?", (url,)).fetchone()
         )
         return None if row is None else row[0]
-
-    def save_source(self, url: str, manifest_id: str | None, validators: Validators) -> None:
-        with self._transaction() as conn:
-            conn.execute(
-                """
-                INSERT INTO sources(url, manifest_id, etag, last_modified, content_hash, fetched_at)
-                VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT(url) DO UPDATE SET
-                    manifest_id = excluded.manifest_id, etag = excluded.etag,
-                    last_modified = excluded.last_modified,
-                    content_hash = excluded.content_hash, fetched_at = excluded.fetched_at
-                """,
-                (
-                    url,
-                    manifest_id,
-                    validators.etag,
-                    validators.last_modified,
-                    validators.content_hash,
-                    now(),
-                ),
-            )
 
     def roots(self) -> list[str]:
         rows = self._conn().execute("SELECT DISTINCT root FROM source_manifests")

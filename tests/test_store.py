@@ -13,10 +13,12 @@ from indexer.store import (
     EmbeddedImage,
     ManifestRow,
     ModelMismatchError,
+    SourceRead,
     Store,
     StoreNotFoundError,
 )
 from indexer.store_vectors import StoreVectors
+from indexer.validators import Validators
 from indexer.vector_index import INDEX_FILE, INDEX_META_FILE, VectorIndex
 from tests.vector_stores import image_rows
 
@@ -54,6 +56,21 @@ def embed(store: Store, count: int | None = None) -> None:
         [EmbeddedImage(p.key, axes[(p.key - 1) % 4], "u", 10, 8) for p in pending],
         FINGERPRINT["key"],
     )
+
+
+def test_a_manifest_and_the_url_it_was_read_from_are_saved_in_one_commit(tmp_path):
+    store = Store.open(tmp_path / "store", create=True)
+    store.bind_model("toy", "x", FINGERPRINT)
+    commits: list[str] = []
+    store.reader().set_trace_callback(
+        lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None
+    )
+    url, validators = "https://example.org/m1.json", Validators('"v1"', None, "abc")
+    store.save_manifest(*manifest(3), source=SourceRead(url, validators))
+    assert len(commits) == 1
+    # What the next harvest asks with: the same manifest, conditionally.
+    assert store.source_manifest(url) == "https://example.org/m1"
+    assert store.manifest_validators(url) == validators
 
 
 def test_opening_a_missing_store_says_how_to_make_one(tmp_path):
