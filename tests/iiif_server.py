@@ -241,6 +241,10 @@ class IIIFTestServer:
     def shapes_collection_url(self, per_pair: int | None = None, seed: int | None = None) -> str:
         return self._shapes_url("/shapes/collection.json", per_pair, seed, [])
 
+    def shapes_objects_url(self, per_pair: int | None = None, seed: int | None = None) -> str:
+        """A collection of one manifest per image."""
+        return self._shapes_url("/shapes/objects.json", per_pair, seed, [])
+
     def _shapes_url(
         self, path: str, per_pair: int | None, seed: int | None, twins: list[str] | None
     ) -> str:

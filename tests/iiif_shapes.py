@@ -13,7 +13,9 @@ relative to the server's base URL; every document takes ``per_pair``, ``seed`` a
 - ``/shapes/collection.json``: Presentation 3 collection of one manifest per (colour,
   shape) pair, ``/shapes/pair/{colour}-{shape}/manifest.json``;
 - ``/shapes/canvas/{name}``: each Presentation 3 canvas on its own, at its id (as a
-  viewer's "canvas" link follows it).
+  viewer's "canvas" link follows it);
+- ``/shapes/objects.json``: Presentation 3 collection of one manifest per shape image,
+  ``/shapes/object/{name}/manifest.json``, as a museum publishes one per object.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ TWIN_PREFIX = "twin-of-"
 _SERVICE = re.compile(r"^/shapes/(?P<kind>iiif|iiif2)/(?P<name>[a-z]+-[a-z]+-\d+|twin-of-.+)$")
 _PAIR = re.compile(r"^/shapes/pair/(?P<colour>[a-z]+)-(?P<shape>[a-z]+)/manifest\.json$")
 _CANVAS = re.compile(r"^/shapes/canvas/(?P<name>(twin-of-)?[a-z]+-[a-z]+-\d+)$")
+_OBJECT = re.compile(r"^/shapes/object/(?P<name>[a-z]+-[a-z]+-\d+)/manifest\.json$")
 
 
 def query(per_pair: int, seed: int, twins: list[str]) -> str:
@@ -178,11 +181,28 @@ def collection_v3(base: str, url: str, per_pair: int, seed: int) -> dict[str, An
         for shape in SHAPES
         for colour in COLOURS
     ]
+    return _collection_v3(url, "Shapes, one manifest per colour and shape", items)
+
+
+def objects_v3(base: str, url: str, specs: list[ShapeSpec]) -> dict[str, Any]:
+    """A collection of one manifest per shape image."""
+    items = [
+        {
+            "id": f"{base}/shapes/object/{spec.name}/manifest.json",
+            "type": "Manifest",
+            "label": _labels(spec, False),
+        }
+        for spec in specs
+    ]
+    return _collection_v3(url, "Shapes, one manifest per image", items)
+
+
+def _collection_v3(url: str, label: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "@context": "http://iiif.io/api/presentation/3/context.json",
         "id": url,
         "type": "Collection",
-        "label": {"en": ["Shapes, one manifest per colour and shape"]},
+        "label": {"en": [label]},
         "items": items,
     }
 
@@ -201,6 +221,14 @@ def document(base: str, path: str, params: dict[str, str], defaults: dict[str, A
         return manifest_v2(base, url, specs)
     if path == "/shapes/collection.json":
         return collection_v3(base, url, per_pair, seed)
+    if path == "/shapes/objects.json":
+        return objects_v3(base, url, specs)
+    if match := _OBJECT.match(path):
+        try:
+            spec = ShapeSpec.from_name(match.group("name"))
+        except ValueError:
+            return None
+        return manifest_v3(base, f"{base}{path}", [spec], [], label=_labels(spec, False)["en"][0])
     if match := _CANVAS.match(path):
         name = match.group("name")
         try:

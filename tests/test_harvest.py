@@ -65,6 +65,14 @@ def test_a_collection_of_manifests_is_harvested_whole(tmp_path: Path, server):
     assert counts["manifests"] == 16 and counts["items"] == 16 and counts["failed"] == 0
 
 
+def test_a_collection_of_one_manifest_per_image_is_harvested_whole(tmp_path: Path, server):
+    store = tmp_path / "store"
+    assert index(server.shapes_objects_url(per_pair=2, seed=301), store=store) == 0
+    counts = stats(store)
+    assert counts["manifests"] == 32 and counts["items"] == 32 and counts["failed"] == 0
+    assert len(search_ids(store)) == 32
+
+
 def test_reharvest_fetches_only_what_changed_and_marks_the_gone_removed(tmp_path: Path, server):
     doc = shapes_doc(server, seed=400)
     url = server.add_document("/docs/changing.json", doc, rewrite=False)
