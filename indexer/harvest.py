@@ -57,6 +57,26 @@ class HarvestReport:
     # Folder taken over (its path) -> its images kept searchable, not embedded again.
     taken_over: dict[str, int] = field(default_factory=dict)
 
+    def add(self, other: HarvestReport) -> None:
+        """Count in what another part of the same run found (its sources walked in a
+        process of their own: indexer.harvest_process)."""
+        self.manifests += other.manifests
+        self.unchanged += other.unchanged
+        self.images_found += other.images_found
+        self.removed += other.removed
+        self.source_failures += other.source_failures
+        self.skipped.update(other.skipped)
+        self.taken_over.update(other.taken_over)
+
+
+class ElsewhereWalk(Protocol):
+    """Walks and saves a run's manifests elsewhere (indexer.harvest_process): yields
+    each saved manifest's id and whether it was read locally; then its `report`."""
+
+    report: HarvestReport
+
+    def walked(self, urls: Sequence[str]) -> Iterator[tuple[str, bool]]: ...
+
 
 def manifest_row(
     manifest: Manifest, source: str, content_hash: str | None, local_file: bool = False
@@ -106,8 +126,10 @@ class Harvest:
         run_id: int,
         progress: HarvestProgress,
         manifest_workers: int = 4,
+        elsewhere: ElsewhereWalk | None = None,
     ):
         self.store = store
+        self.elsewhere = elsewhere
         self.fetcher = fetcher
         self.run_id = run_id
         self.progress = progress
@@ -131,29 +153,47 @@ class Harvest:
                 if not any(path.is_relative_to(read) for read in folders):
                     folders.append(path)
                     self._roots.append(str(path))
-                    yield from self._folder(source, str(path))
+                    if (saved := self._folder(source, str(path))) is not None:
+                        yield from self._queued(saved, True)
             else:
-                self._roots.append(source)
                 urls.append(source)
+        if self.elsewhere is None:
+            walked = self.walked(urls)
+        else:  # its process records its roots, and finishes them
+            walked = self.elsewhere.walked(urls)
+        for manifest_id, local in walked:
+            yield from self._queued(manifest_id, local)
+        if self.elsewhere is not None:
+            self.report.add(self.elsewhere.report)
+
+    def walked(self, urls: Sequence[str]) -> Iterator[tuple[str, bool]]:
+        """Walk `urls` (manifests and collections, by URL or local file) and save each
+        manifest that changed: the id of each manifest found, and whether it was read
+        from a local file."""
+        self._roots += urls
         known = self.store.source_manifest  # what an unchanged manifest's id is
         for found in walk(urls, self._load, workers=self.manifest_workers, known=known):
             root = found.parents[0] if found.parents else found.url
             if isinstance(found, FoundManifest):
                 read_from = SourceRead(found.url, self._validators_of(found))
-                yield from self._save(
-                    root, found.manifest, found.content_hash, found.local, source=read_from
-                )
+                self._save(root, found.manifest, found.content_hash, found.local, source=read_from)
+                yield found.manifest.id, found.local
             elif isinstance(found, UnchangedManifest):
-                yield from self._unchanged(root, found)
+                yield self._unchanged(root, found), found.local
             elif isinstance(found, FailedSource):
                 self._fail(root, found.url, found.reason)
+
+    def _queued(self, manifest_id: str, local: bool) -> list[PendingItem]:
+        self.progress.manifest_read()
+        return self._queue(manifest_id, local)
 
     def _fail(self, root: str, source: str, reason: str) -> None:
         self._failed_roots.add(root)
         self.report.source_failures.append((source, reason))
         self.store.record_source_failure(self.run_id, source, reason)
 
-    def _folder(self, source: str, root: str) -> list[PendingItem]:
+    def _folder(self, source: str, root: str) -> str | None:
+        """Save a folder as a manifest; its id, or None when it overlaps another."""
         manifest = read_folder(Path(source))
         folders = self.store.live_folders(manifest.id)
         # Only another folder can own these items: with none, there is nothing to look up.
@@ -161,12 +201,13 @@ class Harvest:
         problem = overlap(manifest, folders, self.store.live_owners(ids, manifest.id))
         if problem:
             self._fail(root, source, problem)
-            return []
+            return None
         taking_over = {
             inner: renamed_into(manifest, inner, self.store.item_names(inner))
             for inner in folders_inside(manifest, folders)
         }
-        return self._save(root, manifest, None, local=True, taking_over=taking_over)
+        self._save(root, manifest, None, local=True, taking_over=taking_over)
+        return manifest.id
 
     def _load(self, url: str) -> Document | None:
         """Fetch a document; conditionally when we know it as a manifest (collection pages
@@ -190,7 +231,7 @@ class Harvest:
         local: bool,
         taking_over: dict[str, list[ItemName]] | None = None,
         source: SourceRead | None = None,
-    ) -> list[PendingItem]:
+    ) -> None:
         images = [image_row(ref) for ref in manifest.images]
         skips = [Skip(skip.canvas_id, skip.reason) for skip in manifest.skipped]
         row = manifest_row(manifest, root, content_hash, local_file=local)
@@ -204,8 +245,6 @@ class Harvest:
         self.report.manifests += 1
         self.report.images_found += len(images)
         self.report.skipped.update(skip.reason for skip in manifest.skipped)
-        self.progress.manifest_read()
-        return self._queue(manifest.id, local)
 
     def _took_over(self, kept: dict[str, int]) -> None:
         """Report the folders taken over, and forget them as roots of this run: given
@@ -217,14 +256,13 @@ class Harvest:
             if path in self._roots:
                 self._roots.remove(path)
 
-    def _unchanged(self, root: str, found: UnchangedManifest) -> list[PendingItem]:
+    def _unchanged(self, root: str, found: UnchangedManifest) -> str:
         manifest_id = found.manifest_id
         assert manifest_id is not None  # only known manifests are asked conditionally
         self.store.note_local_file(manifest_id, found.local)
         self._found[root].add(manifest_id)
         self.report.unchanged += 1
-        self.progress.manifest_read()
-        return self._queue(manifest_id, found.local)
+        return manifest_id
 
     def _queue(self, manifest_id: str, local: bool) -> list[PendingItem]:
         """The manifest's images still without a vector: new, changed, or left by an
