@@ -73,7 +73,7 @@ class ElsewhereWalk(Protocol):
     """Walks and saves a run's manifests elsewhere (indexer.harvest_process): yields
     each saved manifest's id and whether it was read locally; then its `report`."""
 
-    report: HarvestReport
+    report: HarvestReport | None  # once `walked` has ended
 
     def walked(self, urls: Sequence[str]) -> Iterator[tuple[str, bool]]: ...
 
@@ -164,6 +164,7 @@ class Harvest:
         for manifest_id, local in walked:
             yield from self._queued(manifest_id, local)
         if self.elsewhere is not None:
+            assert self.elsewhere.report is not None, "the walk elsewhere ended"
             self.report.add(self.elsewhere.report)
 
     def walked(self, urls: Sequence[str]) -> Iterator[tuple[str, bool]]:

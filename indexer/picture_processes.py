@@ -189,7 +189,7 @@ def _start_worker(setup: _Setup) -> None:
     # Ctrl-C reaches the whole process group: the main process handles it (keeping the
     # finished pictures, closing the pool); a worker's traceback would only add noise.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _end_with(setup.main)
+    end_with(setup.main)
     setup.slots[0]  # mapped now: the pool removes the file's name once all have
     _worker = _Worker(
         Fetcher(setup.fetch, setup.limiter),
@@ -202,12 +202,13 @@ def _start_worker(setup: _Setup) -> None:
     gc.freeze()  # torch and the rest, for the process's life: see indexer.heap
 
 
-def _end_with(main: int) -> None:
+def end_with(main: int) -> None:
     """End this process when the main process ends, however it ends (kill -9, the OOM
     killer): an orphan would go on fetching for a run nobody waits for, holding its
     memory, then wait for work forever. On Linux the kernel sees to it (PR_SET_PDEATHSIG,
     which watches the thread that started this process: PicturePool starts them all at
-    once, from the thread that makes it); elsewhere a thread looks twice a second."""
+    once, from the thread that makes it); elsewhere a thread looks twice a second. Also
+    for the process that walks the manifests (indexer.harvest_process)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         told = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0

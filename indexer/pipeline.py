@@ -25,7 +25,7 @@ import torch
 
 from .errors import IndexerError, SourceError
 from .fetch import Fetcher, FetchError, FetchSettings
-from .harvest import Harvest, HarvestProgress, HarvestReport
+from .harvest import ElsewhereWalk, Harvest, HarvestProgress, HarvestReport
 from .heap import collector_skips_what_lives_now
 from .imageapi import (
     ImageService,
@@ -83,6 +83,9 @@ class IndexOptions:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     processes: int = 0
     pictures: PicturePool | None = None
+    # With picture processes, the manifests are read and saved in a process of their
+    # own too (indexer.harvest_process); False keeps them in this one (to compare).
+    harvest_apart: bool = True
 
 
 @dataclass
@@ -539,6 +542,14 @@ def finished_in(window: deque[PictureFuture]) -> list[Prepared]:
 # -- the run -------------------------------------------------------------------------------
 
 
+def _harvest_process(
+    store: Store, options: IndexOptions, limiter: Any, run_id: int
+) -> ElsewhereWalk:
+    from .harvest_process import HarvestProcess  # multiprocessing's parts
+
+    return HarvestProcess(store.path, options.fetch, limiter, run_id, options.manifest_workers)
+
+
 def run_index(
     sources: Sequence[str],
     store: Store,
@@ -568,7 +579,12 @@ def run_index(
                 )
             limiter = pictures.limiter if pictures else None  # one rule for all processes
             with Fetcher(options.fetch, limiter) as fetcher:
-                harvest = Harvest(store, fetcher, run_id, progress, options.manifest_workers)
+                # Beside picture processes, the manifests are read in a process too.
+                apart = pictures is not None and options.harvest_apart
+                elsewhere = _harvest_process(store, options, limiter, run_id) if apart else None
+                harvest = Harvest(
+                    store, fetcher, run_id, progress, options.manifest_workers, elsewhere
+                )
                 report.harvest = harvest.report
                 items = harvest.pending_items(sources)
                 embed_pending(

@@ -181,11 +181,27 @@ both models (docs/runs/embed-h100-processes-first-2026-11-27.json: (b) ViT-B-32 
 (p) in the same run of the final code (3 runs each, 2,048 pictures): 8 processes 1,265-1,989,
 12 1,865-2,254, 14 1,911-2,597; with the test server in 8 processes, 8 picture processes
 1,387-1,898. A folder of 1,024 JPEGs of 1600 x 1200 on local disk (no server): threads
-797-817, 12 processes 1,192-1,952, 14 1,298-2,140. Further steps, not taken: vectors
-written and manifests harvested outside the main process, or batches assembled by the
-workers, so that the main process handles a batch rather than a picture; decoding on the
-GPU (nvjpeg through torchvision.io.decode_jpeg took 8,250 pictures a second in batches of
-128 in a scratch run; its resize is not open_clip's bit for bit). From a museum's image
+797-817, 12 processes 1,192-1,952, 14 1,298-2,140.
+
+Since that run (not yet measured on a GPU), the manifests are read and saved in a process
+of their own too, beside the picture processes (indexer.harvest_process): a museum often
+publishes a manifest per object, and for such a collection (`--layout objects`: 2,048
+one-picture manifests) the main process spent 1,593-1,988 µs of CPU a picture, most of it
+fetching (httpx) and saving each manifest, against 304-464 for one manifest of every
+picture. By `scripts/bench_embed --pipeline-only` on 2 cores (AMD EPYC, 2 picture
+processes, 2,048 pictures, 4 rounds, each way in turn): one manifest a picture, manifests
+read in the main process (`--harvest-in-main`) (p) 364-523 pictures a second and 1,593-1,988
+µs a picture, in their own process (p) 538-573 and 288-373 µs; one manifest of every
+picture, 883-1,335 and 304-464 µs, against 819-985 and 242-375 µs. On 2 cores the one more
+process takes the cores' time from the others; on a GPU's many cores, the main process's
+time is what bounds (p). Further steps, not taken: vectors written outside the main
+process, or batches assembled by the workers, so that the main process handles a batch
+rather than a picture; decoding on the GPU (nvjpeg through torchvision.io.decode_jpeg took
+8,250 pictures a second in batches of 128 in a scratch run; its resize is not open_clip's
+bit for bit). The process that reads the manifests spends on each one-picture manifest
+about what the main process did (on 2 cores about 850 µs fetching and reading it, 300
+saving it, by a scratch measure of threads' CPU): past about 900 such manifests a second,
+a collection of a manifest per object is bound by it. From a museum's image
 server, its answer times and 4 connections bound a harvest well below these rates: the
 processes matter where the pictures come fast, from the museum's own disk or image server.
 At 1,500 pictures a second, 500,000 images take under 6 minutes.

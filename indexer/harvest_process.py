@@ -1,0 +1,135 @@
+"""A run's IIIF sources walked and saved in a process of their own, beside picture processes.
+
+Where pictures are prepared in processes (a GPU: indexer.picture_processes), the main
+process's one interpreter lock bounds the pipeline, and the harvest took most of it
+for a collection published as a manifest per object: on 2 cores, about 850 µs a manifest
+to fetch and read it (httpx, JSON) and 300 µs to save it, against 300 to 400 µs a
+picture for all the rest (docs/benchmarks.md, "Embedding on a GPU"). Here a child
+process walks the URL sources and saves each manifest (Harvest.walked), then records
+which manifests each source led to (Harvest.finish), and tells the main process each
+saved manifest's id; the main process reads their pending items from the store.
+Folders are still read by the main process.
+
+The child is forked, not spawned: it starts at once, without importing the main
+module again (a benchmark's imports torch), and inherits the semaphores that keep
+--per-host across every process. It uses none of what it inherits but memory: its own
+store connection and fetcher; it never touches torch or the GPU; and it leaves by
+os._exit, closing none of the parent's connections. Python 3.12 warns of a fork beside
+threads (torch's and the picture pool's, none of them inside the code the child runs):
+that warning is silenced for this fork alone.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import traceback
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from .errors import IndexerError
+from .fetch import Fetcher, FetchSettings, HostLimiter
+from .harvest import Harvest, HarvestReport
+from .picture_processes import end_with
+from .store import Store
+
+
+class _NoProgress:
+    def manifest_read(self) -> None:
+        pass
+
+    def images_queued(self, count: int) -> None:
+        pass
+
+
+@dataclass
+class HarvestProcess:
+    """Walks a run's URL sources in a child process (Harvest's `elsewhere`)."""
+
+    store: Path
+    fetch: FetchSettings
+    limiter: HostLimiter | None
+    run_id: int
+    manifest_workers: int
+    report: HarvestReport | None = None  # the child's, once its walk has ended
+
+    def walked(self, urls: Sequence[str]) -> Iterator[tuple[str, bool]]:
+        """Each manifest the child saved: its id, and whether it was read locally."""
+        if not urls:
+            self.report = HarvestReport()
+            return
+        context = multiprocessing.get_context("fork")
+        receiving, sending = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_walk_and_tell,
+            args=(sending, self, list(urls), os.getpid()),
+            name="regard-harvest",
+            daemon=True,
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", "This process .* is multi-threaded", DeprecationWarning
+            )
+            child.start()
+        sending.close()  # the child's end: EOF here once it has ended
+        try:
+            while (message := _next(receiving, child)) is not None:
+                kind, *rest = message
+                if kind == "saved":
+                    yield rest[0], rest[1]
+                elif kind == "done":
+                    self.report = rest[0]
+                else:  # "failed"
+                    raise IndexerError(
+                        "the process that reads the manifests stopped on an error; what "
+                        f"was saved is kept, run the same command to resume:\n{rest[0]}"
+                    )
+        finally:
+            if child.is_alive():  # the run stops early (Ctrl-C, an error): so does the walk
+                child.terminate()
+            child.join()
+            receiving.close()
+        if self.report is None:
+            raise IndexerError(
+                "the process that reads the manifests stopped unexpectedly (out of "
+                "memory?); what was saved is kept: run the same command to resume"
+            )
+
+
+def _next(receiving: Connection, child: Any) -> tuple[Any, ...] | None:
+    """The child's next message; None once it has ended and said all it had to say."""
+    while True:
+        if receiving.poll():
+            try:
+                return receiving.recv()
+            except EOFError:
+                return None
+        wait([receiving, child.sentinel])
+        if not child.is_alive() and not receiving.poll():
+            return None
+
+
+def _walk_and_tell(sending: Connection, walk: HarvestProcess, urls: list[str], main: int) -> None:
+    # Ctrl-C reaches the whole process group: the main process stops this one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    end_with(main)
+    code = 0
+    try:
+        store = Store.open(walk.store)
+        with Fetcher(walk.fetch, walk.limiter) as fetcher:
+            harvest = Harvest(store, fetcher, walk.run_id, _NoProgress(), walk.manifest_workers)
+            for manifest_id, local in harvest.walked(urls):
+                sending.send(("saved", manifest_id, local))
+            harvest.finish()  # the walk was whole: what left its source can go
+        sending.send(("done", harvest.report))
+    except BaseException:
+        sending.send(("failed", traceback.format_exc()))
+        code = 1
+    finally:
+        sending.close()
+    os._exit(code)  # nothing of the parent's is closed or flushed here
