@@ -16,7 +16,9 @@ module again (a benchmark's imports torch), and inherits the semaphores that kee
 store connection and fetcher; it never touches torch or the GPU; and it leaves by
 os._exit, closing none of the parent's connections. Python 3.12 warns of a fork beside
 threads (torch's and the picture pool's, none of them inside the code the child runs):
-that warning is silenced for this fork alone.
+that warning is silenced for this fork alone. On Linux only (FORK_IS_SAFE): elsewhere,
+macOS's frameworks among them, a fork is not safe, and the main process reads the
+manifests as before.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
@@ -36,15 +39,10 @@ from .errors import IndexerError
 from .fetch import Fetcher, FetchSettings, HostLimiter
 from .harvest import Harvest, HarvestReport
 from .picture_processes import end_with
+from .pipeline import NoProgress
 from .store import Store
 
-
-class _NoProgress:
-    def manifest_read(self) -> None:
-        pass
-
-    def images_queued(self, count: int) -> None:
-        pass
+FORK_IS_SAFE = sys.platform == "linux"
 
 
 @dataclass
@@ -122,7 +120,7 @@ def _walk_and_tell(sending: Connection, walk: HarvestProcess, urls: list[str], m
     try:
         store = Store.open(walk.store)
         with Fetcher(walk.fetch, walk.limiter) as fetcher:
-            harvest = Harvest(store, fetcher, walk.run_id, _NoProgress(), walk.manifest_workers)
+            harvest = Harvest(store, fetcher, walk.run_id, NoProgress(), walk.manifest_workers)
             for manifest_id, local in harvest.walked(urls):
                 sending.send(("saved", manifest_id, local))
             harvest.finish()  # the walk was whole: what left its source can go

@@ -544,9 +544,11 @@ def finished_in(window: deque[PictureFuture]) -> list[Prepared]:
 
 def _harvest_process(
     store: Store, options: IndexOptions, limiter: Any, run_id: int
-) -> ElsewhereWalk:
-    from .harvest_process import HarvestProcess  # multiprocessing's parts
+) -> ElsewhereWalk | None:
+    from .harvest_process import FORK_IS_SAFE, HarvestProcess  # multiprocessing's parts
 
+    if not FORK_IS_SAFE:
+        return None
     return HarvestProcess(store.path, options.fetch, limiter, run_id, options.manifest_workers)
 
 
