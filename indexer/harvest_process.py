@@ -113,8 +113,10 @@ def _next(receiving: Connection, child: Any) -> tuple[Any, ...] | None:
 
 
 def _walk_and_tell(sending: Connection, walk: HarvestProcess, urls: list[str], main: int) -> None:
-    # Ctrl-C reaches the whole process group: the main process stops this one.
+    # Ctrl-C reaches the whole process group: the main process stops this one, by
+    # SIGTERM, which ends it at once (the CLI's handler, inherited, would raise instead).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     end_with(main)
     code = 0
     try:
