@@ -166,15 +166,7 @@ What bounds it now is the main process: it harvests the manifests (each canvas's
 record words into SQLite), hands the pictures out and takes them back (a task per 8
 pictures, the pixels through a mapped file), stacks each batch and writes its vectors. At
 (p) 1,577-2,801 pictures a second it used 385-524 µs of CPU a picture (a scratch
-measure, not a script of the project): about one core. Part of it was Python's garbage
-collector: torch and the model leave about 430,000 objects in the process, and each full
-pass walked them all (on 2 cores, one such pass every 2,000 pictures or so, 130 to 150 µs a
-picture in a scratch measure). A run now leaves them out of its passes (indexer.heap).
-`scripts/bench_embed --pipeline-only` measures (p) and this CPU on any machine; on 2 cores
-(AMD EPYC, 2 picture processes, 2,048 pictures, 6 rounds, the code before and after in
-turn, twice each), rounds 2 to 6 went from 391-553 µs a picture (median 470) to 369-434
-(median 388), and (p) from 824-1,219 to 970-1,144 pictures a second. Not yet measured on a
-GPU. The first version of the processes,
+measure, not a script of the project): about one core. The first version of the processes,
 a task per picture whose pixels were copied out of their place, ran (p) at 1,294-1,461 with
 both models (docs/runs/embed-h100-processes-first-2026-11-27.json: (b) ViT-B-32 1,051 and
 1,216, ViT-B-32-SigLIP2-256 1,080 and 1,185; (b)/(a) 0.20 to 0.44). By picture processes,
@@ -183,8 +175,16 @@ both models (docs/runs/embed-h100-processes-first-2026-11-27.json: (b) ViT-B-32 
 1,387-1,898. A folder of 1,024 JPEGs of 1600 x 1200 on local disk (no server): threads
 797-817, 12 processes 1,192-1,952, 14 1,298-2,140.
 
-Since that run (not yet measured on a GPU), the manifests are read and saved in a process
-of their own too, beside the picture processes (indexer.harvest_process): a museum often
+Since that run, two changes for that main process, not yet measured on a GPU.
+`scripts/bench_embed --pipeline-only` measures (p) and the main process's CPU a picture on
+any machine. First, Python's garbage collector: torch and the model leave about 430,000
+objects in the process, and each full pass walked them all (on 2 cores, one such pass every
+2,000 pictures or so, 130 to 150 µs a picture in a scratch measure). A run now leaves them
+out of its passes (indexer.heap). On 2 cores (AMD EPYC, 2 picture processes, 2,048
+pictures, 6 rounds, the code before and after in turn, twice each), rounds 2 to 6 went from
+391-553 µs a picture (median 470) to 369-434 (median 388), and (p) from 824-1,219 to
+970-1,144 pictures a second. Second, the manifests are read and saved in a process of
+their own, beside the picture processes (indexer.harvest_process): a museum often
 publishes a manifest per object, and for such a collection (`--layout objects`: 2,048
 one-picture manifests) the main process spent 1,593-1,988 µs of CPU a picture, most of it
 fetching (httpx) and saving each manifest, against 304-464 for one manifest of every
