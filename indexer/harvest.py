@@ -68,14 +68,25 @@ class HarvestReport:
         self.skipped.update(other.skipped)
         self.taken_over.update(other.taken_over)
 
+    def since(self, before: HarvestReport) -> HarvestReport:
+        """What this report counts beyond `before`, an earlier copy of it."""
+        return HarvestReport(
+            self.manifests - before.manifests,
+            self.unchanged - before.unchanged,
+            self.images_found - before.images_found,
+            self.removed - before.removed,
+            self.source_failures[len(before.source_failures) :],
+            self.skipped - before.skipped,
+            {k: v for k, v in self.taken_over.items() if k not in before.taken_over},
+        )
+
 
 class ElsewhereWalk(Protocol):
     """Walks and saves a run's manifests elsewhere (indexer.harvest_process): yields
-    each saved manifest's id and whether it was read locally; then its `report`."""
+    each saved manifest's id and whether it was read locally, counting what it finds
+    `into` the run's report as it goes (an interrupted run's summary counts it too)."""
 
-    report: HarvestReport | None  # once `walked` has ended
-
-    def walked(self, urls: Sequence[str]) -> Iterator[tuple[str, bool]]: ...
+    def walked(self, urls: Sequence[str], into: HarvestReport) -> Iterator[tuple[str, bool]]: ...
 
 
 def manifest_row(
@@ -160,12 +171,9 @@ class Harvest:
         if self.elsewhere is None:
             walked = self.walked(urls)
         else:  # its process records its roots, and finishes them
-            walked = self.elsewhere.walked(urls)
+            walked = self.elsewhere.walked(urls, into=self.report)
         for manifest_id, local in walked:
             yield from self._queued(manifest_id, local)
-        if self.elsewhere is not None:
-            assert self.elsewhere.report is not None, "the walk elsewhere ended"
-            self.report.add(self.elsewhere.report)
 
     def walked(self, urls: Sequence[str]) -> Iterator[tuple[str, bool]]:
         """Walk `urls` (manifests and collections, by URL or local file) and save each

@@ -54,12 +54,11 @@ class HarvestProcess:
     limiter: HostLimiter | None
     run_id: int
     manifest_workers: int
-    report: HarvestReport | None = None  # the child's, once its walk has ended
 
-    def walked(self, urls: Sequence[str]) -> Iterator[tuple[str, bool]]:
-        """Each manifest the child saved: its id, and whether it was read locally."""
+    def walked(self, urls: Sequence[str], into: HarvestReport) -> Iterator[tuple[str, bool]]:
+        """Each manifest the child saved: its id, and whether it was read locally; what
+        it found is counted `into` the run's report as it goes."""
         if not urls:
-            self.report = HarvestReport()
             return
         context = multiprocessing.get_context("fork")
         receiving, sending = context.Pipe(duplex=False)
@@ -75,13 +74,17 @@ class HarvestProcess:
             )
             child.start()
         sending.close()  # the child's end: EOF here once it has ended
+        ended = False
         try:
             while (message := _next(receiving, child)) is not None:
                 kind, *rest = message
                 if kind == "saved":
-                    yield rest[0], rest[1]
+                    manifest_id, local, found = rest
+                    into.add(found)
+                    yield manifest_id, local
                 elif kind == "done":
-                    self.report = rest[0]
+                    into.add(rest[0])
+                    ended = True
                 else:  # "failed"
                     raise IndexerError(
                         "the process that reads the manifests stopped on an error; what "
@@ -92,7 +95,7 @@ class HarvestProcess:
                 child.terminate()
             child.join()
             receiving.close()
-        if self.report is None:
+        if not ended:
             raise IndexerError(
                 "the process that reads the manifests stopped unexpectedly (out of "
                 "memory?); what was saved is kept: run the same command to resume"
@@ -123,10 +126,13 @@ def _walk_and_tell(sending: Connection, walk: HarvestProcess, urls: list[str], m
         store = Store.open(walk.store)
         with Fetcher(walk.fetch, walk.limiter) as fetcher:
             harvest = Harvest(store, fetcher, walk.run_id, NoProgress(), walk.manifest_workers)
+            told = HarvestReport()  # what the main process has been told of so far
             for manifest_id, local in harvest.walked(urls):
-                sending.send(("saved", manifest_id, local))
+                found = harvest.report.since(told)
+                sending.send(("saved", manifest_id, local, found))
+                told.add(found)
             harvest.finish()  # the walk was whole: what left its source can go
-        sending.send(("done", harvest.report))
+        sending.send(("done", harvest.report.since(told)))
     except BaseException:
         sending.send(("failed", traceback.format_exc()))
         code = 1

@@ -80,7 +80,10 @@ def test_a_harvest_process_that_fails_or_dies_stops_the_run_with_what_to_do(
             run_index([url], store, encoder, IndexOptions(processes=1))
     monkeypatch.undo()
     with closing(Store.open(path)) as store:  # the store opens, the run marked failed
-        assert store.stats()["last_run"]["status"] == "failed"
+        last_run = store.stats()["last_run"]
+        assert last_run["status"] == "failed"
+        # with what the walk had found before it stopped
+        assert (last_run["summary"]["manifests"], last_run["summary"]["images_found"]) == (16, 16)
         report = run_index([url], store, encoder, IndexOptions(processes=1))  # resumes
     assert report.harvest.unchanged + report.harvest.manifests == 16 and not report.failed
     with closing(Store.open(path)) as store:
