@@ -4,7 +4,9 @@
 collection of any depth, or a local folder), saves each manifest as it arrives and
 yields that manifest's images that still need a vector. The image pipeline pulls from
 it, so images are fetched while later manifests are still being read, and every write
-happens in the thread that consumes it.
+happens in the thread that consumes it. Beside picture processes (a GPU), the URL
+sources are walked and saved in a process of their own instead (`elsewhere`:
+indexer.harvest_process, through `walked`), and this generator queues what it saved.
 
 Re-harvesting asks only for manifests that changed (ETag / Last-Modified, else the
 content hash); a manifest that has left its collection has its items marked removed,
