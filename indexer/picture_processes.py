@@ -318,7 +318,6 @@ class PicturePool:
         limiter: SharedHostLimiter | None = None,
     ):
         _check_pool(processes, preprocessing)
-        context = _CONTEXT
         self.processes = processes
         self.limiter = limiter or _limiter_for(fetch)
         # A place for every picture in flight (run_index's window) and in the batch being
@@ -332,10 +331,10 @@ class PicturePool:
             image_size,
             max_pixels,
             self.slots,
-            context.Barrier(processes),
+            _CONTEXT.Barrier(processes),
         )
         try:
-            self._pool, self.pids = _started_pool(processes, context, setup)
+            self._pool, self.pids = _started_pool(processes, setup)
             self.slots[0]  # this process's mapping too
         finally:
             # Every process has mapped the file: its name can go, so that nothing is left
@@ -463,16 +462,14 @@ def _limiter_for(fetch: FetchSettings) -> SharedHostLimiter:
     return SharedHostLimiter.made_by(_CONTEXT, fetch.per_host, fetch.max_connections)
 
 
-def _started_pool(
-    processes: int, context: Any, setup: _Setup
-) -> tuple[ProcessPoolExecutor, list[int]]:
+def _started_pool(processes: int, setup: _Setup) -> tuple[ProcessPoolExecutor, list[int]]:
     """The executor, its processes started now rather than one by one as pictures are
     asked for (as it does): each imports torch, a second or two, and maps the pictures'
     file; and their ids. A task per process, each held until every process holds one
     (setup.started): the first process to start would otherwise answer them all, and the
     file's name go before the others had mapped it."""
     pool = ProcessPoolExecutor(
-        processes, mp_context=context, initializer=_start_worker, initargs=(setup,)
+        processes, mp_context=_CONTEXT, initializer=_start_worker, initargs=(setup,)
     )
     try:
         pids = [answer.result() for answer in [pool.submit(_started) for _ in range(processes)]]
