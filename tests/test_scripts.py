@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -98,6 +100,20 @@ def test_bench_embed_measures_the_pipeline_alone_and_the_cpu_it_costs_the_main_p
     [(rates, cpu)] = re.findall(r"^\| regard-test \| ([\d, ]+) \| ([\d, ]+) \|$", run.stdout, re.M)
     assert len(rates.split(", ")) == len(cpu.split(", ")) == 2
     assert all(int(figure) > 0 for figure in [*rates.split(", "), *cpu.split(", ")])
+
+
+@pytest.mark.parametrize("harvest", [[], ["--harvest-in-main"]])
+def test_bench_embed_measures_the_pipeline_over_a_manifest_per_picture(harvest: list[str]):
+    run = bench_embed(
+        "--pipeline-only", "--models", "regard-test", "--images", "32", "--rounds", "1",
+        "--processes", "1", "--layout", "objects", *harvest,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "a collection of one manifest per picture" in run.stdout
+    in_main = "manifests read in the main process" in run.stdout
+    assert in_main == bool(harvest)
+    [(rate, cpu)] = re.findall(r"^\| regard-test \| (\d+) \| (\d+) \|$", run.stdout, re.M)
+    assert int(rate) > 0 and int(cpu) > 0
 
 
 def test_bench_embed_reports_a_saved_gpu_run_without_the_cpus_sharing():
