@@ -270,11 +270,18 @@ class _Group(Future[list[Prepared]]):
 
     def __init__(self, task: Future[list[_Answer]]):
         super().__init__()
-        self._task = task
+        self._task: Future[list[_Answer]] | None = task
 
     def cancel(self) -> bool:
-        self._task.cancel()
+        if self._task is not None:
+            self._task.cancel()
         return super().cancel()
+
+    def handed_over(self) -> None:
+        """The task is done: let it go. It holds this future in its callback, and that
+        cycle would keep the group's pictures, and their places, until the collector's
+        next full pass; meanwhile the places run out and pictures come by the pipe."""
+        self._task = None
 
 
 def _local_names(item: PendingItem, fetcher: Fetcher) -> tuple[list[str], list[str]]:
@@ -384,6 +391,7 @@ class PicturePool:
         except InvalidStateError:
             pass  # the main process cancelled it meanwhile: its leases end with it
         finally:
+            handed.handed_over()
             for work in group:
                 if work.place is not None and work.place not in leased:
                     self.slots.give_back(work.place)
