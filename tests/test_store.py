@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from indexer import store as store_module
 from indexer.schema import SCHEMA_VERSION
 from indexer.store import (
     EmbeddedImage,
@@ -71,6 +73,36 @@ def test_a_manifest_and_the_url_it_was_read_from_are_saved_in_one_commit(tmp_pat
     # What the next harvest asks with: the same manifest, conditionally.
     assert store.source_manifest(url) == "https://example.org/m1"
     assert store.manifest_validators(url) == validators
+
+
+def test_a_write_waits_for_another_process_in_short_steps_then_goes_on(tmp_path, monkeypatch):
+    store = make_store(tmp_path)
+    begun: list[str] = []
+    store.reader().set_trace_callback(
+        lambda sql: begun.append(sql) if sql.startswith("BEGIN") else None
+    )
+    # As the harvest process would, from a thread of its own.
+    other = sqlite3.connect(store.db_path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    releasing = threading.Timer(0.2, lambda: other.execute("COMMIT"))
+    releasing.start()
+    embed(store)  # waits for the other write, then writes
+    releasing.join()
+    assert len(store.pending_items()) == 0
+    # Asked again and again rather than left to SQLite's own wait, whose sleeps grow
+    # to 100 ms; and SQLite's wait is as it was for every other statement.
+    assert len(begun) > 5
+    assert store.reader().execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
+
+    # A write held past the timeout is an error, and leaves the store as it was.
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT", 0.1)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        store.save_manifest(*manifest(6))
+    other.execute("ROLLBACK")
+    other.close()
+    assert (store.stats()["items"], store.stats()["pending"]) == (4, 0)  # not 6 items
+    assert store.reader().execute("PRAGMA busy_timeout").fetchone()[0] == 100
 
 
 def test_opening_a_missing_store_says_how_to_make_one(tmp_path):
