@@ -30,6 +30,8 @@ import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Protocol
 
@@ -83,12 +85,17 @@ class HarvestReport:
         )
 
 
-class ElsewhereWalk(Protocol):
-    """Walks and saves a run's manifests elsewhere (indexer.harvest_process): yields
-    each saved manifest's id and whether it was read locally, counting what it finds
-    `into` the run's report as it goes (an interrupted run's summary counts it too)."""
+# A manifest saved: its id, and whether it was read from a local file or folder.
+Saved = tuple[str, bool]
 
-    def walked(self, urls: Sequence[str], into: HarvestReport) -> Iterator[tuple[str, bool]]: ...
+
+class ElsewhereWalk(Protocol):
+    """Walks and saves a run's manifests elsewhere (indexer.harvest_process): yields the
+    manifests saved since it last yielded (`Saved`, in the order they were saved),
+    counting what it finds `into` the run's report as it goes (an interrupted run's
+    summary counts it too)."""
+
+    def walked(self, urls: Sequence[str], into: HarvestReport) -> Iterator[list[Saved]]: ...
 
 
 def manifest_row(
@@ -167,17 +174,17 @@ class Harvest:
                     folders.append(path)
                     self._roots.append(str(path))
                     if (saved := self._folder(source, str(path))) is not None:
-                        yield from self._queued(saved, True)
+                        yield from self._queued([(saved, True)])
             else:
                 urls.append(source)
         if self.elsewhere is None:
-            walked = self.walked(urls)
+            for saved_here in self.walked(urls):
+                yield from self._queued([saved_here])
         else:  # its process records its roots, and finishes them
-            walked = self.elsewhere.walked(urls, into=self.report)
-        for manifest_id, local in walked:
-            yield from self._queued(manifest_id, local)
+            for saved_there in self.elsewhere.walked(urls, into=self.report):
+                yield from self._queued(saved_there)
 
-    def walked(self, urls: Sequence[str]) -> Iterator[tuple[str, bool]]:
+    def walked(self, urls: Sequence[str]) -> Iterator[Saved]:
         """Walk `urls` (manifests and collections, by URL or local file) and save each
         manifest that changed: the id of each manifest found, and whether it was read
         from a local file."""
@@ -194,9 +201,14 @@ class Harvest:
             elif isinstance(found, FailedSource):
                 self._fail(root, found.url, found.reason)
 
-    def _queued(self, manifest_id: str, local: bool) -> list[PendingItem]:
-        self.progress.manifest_read()
-        return self._queue(manifest_id, local)
+    def _queued(self, saved: list[Saved]) -> Iterator[PendingItem]:
+        """The pending items of manifests saved one after another, in their order: one
+        query for those read alike (a query a manifest cost the main process as much as
+        the rest of its one picture's way, for a collection of a manifest per object)."""
+        for _ in saved:
+            self.progress.manifest_read()
+        for local, alike in groupby(saved, key=itemgetter(1)):
+            yield from self._queue([manifest_id for manifest_id, _ in alike], local)
 
     def _fail(self, root: str, source: str, reason: str) -> None:
         self._failed_roots.add(root)
@@ -275,11 +287,11 @@ class Harvest:
         self.report.unchanged += 1
         return manifest_id
 
-    def _queue(self, manifest_id: str, local: bool) -> list[PendingItem]:
-        """The manifest's images still without a vector: new, changed, or left by an
-        interrupted run. `local`: read from a folder or local file, so its file URLs
+    def _queue(self, manifest_ids: list[str], local: bool) -> list[PendingItem]:
+        """The manifests' images still without a vector: new, changed, or left by an
+        interrupted run. `local`: read from a folder or local file, so their file URLs
         may be read (any other is refused by the fetcher)."""
-        pending = self.store.pending_items([manifest_id])
+        pending = self.store.pending_items(manifest_ids)
         if local:
             self.fetcher.allow_local_images(item.image_url for item in pending if item.image_url)
             services = (item.service.get("id") for item in pending if item.service)

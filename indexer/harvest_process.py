@@ -37,12 +37,15 @@ from typing import Any
 
 from .errors import IndexerError
 from .fetch import Fetcher, FetchSettings, HostLimiter
-from .harvest import Harvest, HarvestReport
+from .harvest import Harvest, HarvestReport, Saved
 from .picture_processes import end_with
 from .pipeline import NoProgress
 from .store import Store
 
 FORK_IS_SAFE = sys.platform == "linux"
+
+# At most this many saved manifests are handed on at once.
+GROUP = 256
 
 
 @dataclass
@@ -55,9 +58,10 @@ class HarvestProcess:
     run_id: int
     manifest_workers: int
 
-    def walked(self, urls: Sequence[str], into: HarvestReport) -> Iterator[tuple[str, bool]]:
-        """Each manifest the child saved: its id, and whether it was read locally; what
-        it found is counted `into` the run's report as it goes."""
+    def walked(self, urls: Sequence[str], into: HarvestReport) -> Iterator[list[Saved]]:
+        """The manifests the child saved since the last yield, in order (at once what has
+        come by then, up to GROUP: the main process queues them in one query); what it
+        found is counted `into` the run's report as it goes."""
         if not urls:
             return
         context = multiprocessing.get_context("fork")
@@ -75,13 +79,14 @@ class HarvestProcess:
             child.start()
         sending.close()  # the child's end: EOF here once it has ended
         ended = False
+        saved: list[Saved] = []
         try:
             while (message := _next(receiving, child)) is not None:
                 kind, *rest = message
                 if kind == "saved":
                     manifest_id, local, found = rest
                     into.add(found)
-                    yield manifest_id, local
+                    saved.append((manifest_id, local))
                 elif kind == "done":
                     into.add(rest[0])
                     ended = True
@@ -90,6 +95,11 @@ class HarvestProcess:
                         "the process that reads the manifests stopped on an error; what "
                         f"was saved is kept, run the same command to resume:\n{rest[0]}"
                     )
+                if saved and (len(saved) >= GROUP or not receiving.poll()):
+                    yield saved
+                    saved = []
+            if saved:  # read with the child's last words
+                yield saved
         finally:
             if child.is_alive():  # the run stops early (Ctrl-C, an error): so does the walk
                 child.terminate()

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
+from indexer import harvest_process
 from indexer.errors import IndexerError
-from indexer.harvest import Harvest
+from indexer.fetch import FetchSettings
+from indexer.harvest import Harvest, HarvestReport
+from indexer.harvest_process import HarvestProcess
 from indexer.pipeline import IndexOptions, run_index
 from indexer.store import Store
 from models import TEST_MODEL, Encoder
@@ -46,6 +52,34 @@ def test_manifests_read_apart_make_the_same_store_and_a_rerun_finds_them_unchang
         again = run_index([url], store, encoder, IndexOptions(processes=1))
     assert (again.harvest.manifests, again.harvest.unchanged) == (0, 16)
     assert (again.embedded, again.picture_processes) == (0, 0)
+
+
+def test_the_manifests_saved_meanwhile_are_handed_on_together_in_order(
+    tmp_path: Path, server: IIIFTestServer, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+):
+    url = server.shapes_objects_url(per_pair=1, seed=922)  # 16 manifests
+    members = [member["id"] for member in httpx.get(url).json()["items"]]
+    monkeypatch.setattr(harvest_process, "GROUP", 4)
+    path = tmp_path / "store"
+    groups = []
+    with closing(new_store(path, encoder)) as store:
+        walk = HarvestProcess(path, FetchSettings(), None, store.begin_run([url]), 4)
+        report = HarvestReport()
+        for group in walk.walked([url], into=report):
+            if not groups:  # meanwhile, the child saves the rest
+                _wait_for(lambda: store.stats()["manifests"] == 16)
+            groups.append(group)
+    assert [manifest_id for group in groups for manifest_id, _ in group] == members
+    assert not any(local for group in groups for _, local in group)
+    assert max(len(group) for group in groups) == 4  # together, up to GROUP
+    assert (report.manifests, report.images_found) == (16, 16)
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "waited too long"
+        time.sleep(0.05)
 
 
 def _fails(harvest: Harvest) -> None:
