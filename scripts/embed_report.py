@@ -175,7 +175,7 @@ both models (docs/runs/embed-h100-processes-first-2026-11-27.json: (b) ViT-B-32 
 1,387-1,898. A folder of 1,024 JPEGs of 1600 x 1200 on local disk (no server): threads
 797-817, 12 processes 1,192-1,952, 14 1,298-2,140.
 
-Since that run, two changes for that main process, not yet measured on a GPU.
+Since that run, four changes for that main process, not yet measured on a GPU.
 `scripts/bench_embed --pipeline-only` measures (p) and the main process's CPU a picture on
 any machine. First, Python's garbage collector: torch and the model leave about 430,000
 objects in the process, and each full pass walked them all (on 2 cores, one such pass every
@@ -194,7 +194,22 @@ read in the main process (`--harvest-in-main`) (p) 364-523 pictures a second and
 µs a picture, in their own process (p) 538-573 and 288-373 µs; one manifest of every
 picture, 883-1,335 and 304-464 µs, against 819-985 and 242-375 µs. On 2 cores the one more
 process takes the cores' time from the others; on a GPU's many cores, the main process's
-time is what bounds (p). Further steps, not taken: vectors written outside the main
+time is what bounds (p). Third, the pictures' places leaked: each group's future and its
+task held each other, so that a group's pictures kept their places in the mapped file
+until the collector's next full pass, which since the first change comes seldom; the
+places ran out and 40 % of the pictures came back through the pipe instead (150 KB each,
+read by the main process). Fixed, on 2 cores (2 picture processes, 2,048 pictures, one
+manifest of every picture, 6 rounds, the code before and after in turn, twice each): (p)
+from 651-908 to 1,055-1,322 pictures a second, and the main process's CPU from 284-456 to
+177-229 µs a picture. Fourth, the main process's writes waited on the manifests'
+process: SQLite's own wait for a lock sleeps 1, 2, 5, 10 ms and more at a time, and beside
+a process saving hundreds of manifests a second the writes of vectors waited 3 ms each on
+average, up to 104 ms (one manifest a picture, 2 cores, a scratch measure). A write now
+asks again after 50 µs, doubling up to 2 ms (there 1.8 ms on average, at most 25 ms), and
+the main process queues the manifests saved meanwhile in one query rather than one each.
+On 2 cores, where the manifests' process is the bound, (p) over a manifest a picture did
+not change (379-600 pictures a second against 386-600, 2 runs of 6 rounds each way).
+Further steps, not taken: vectors written outside the main
 process, or batches assembled by the workers, so that the main process handles a batch
 rather than a picture; decoding on the GPU (nvjpeg through torchvision.io.decode_jpeg took
 8,250 pictures a second in batches of 128 in a scratch run; its resize is not open_clip's
