@@ -38,8 +38,8 @@ from typing import Any
 from .errors import IndexerError
 from .fetch import Fetcher, FetchSettings, HostLimiter
 from .harvest import Harvest, HarvestReport, Saved
-from .picture_processes import end_with
 from .pipeline import NoProgress
+from .process_ties import end_with
 from .store import Store
 
 FORK_IS_SAFE = sys.platform == "linux"

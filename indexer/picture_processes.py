@@ -17,7 +17,6 @@ imported there). Threads stay the rule there (`auto_processes`).
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import math
 import mmap
@@ -27,7 +26,6 @@ import queue
 import signal
 import tempfile
 import threading
-import time
 import weakref
 from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -45,6 +43,7 @@ from models.runtime import usable_cpus
 from .errors import IndexerError
 from .fetch import Fetcher, FetchSettings, SharedHostLimiter
 from .pipeline import OneOf, Prepared, ServiceInfos, prepare
+from .process_ties import end_with
 from .store import PendingItem
 
 # At most this many by default: beyond it the main process, which hands the pictures out
@@ -200,33 +199,6 @@ def _start_worker(setup: _Setup) -> None:
         setup.started,
     )
     gc.freeze()  # torch and the rest, for the process's life: see indexer.heap
-
-
-def end_with(main: int) -> None:
-    """End this process when the main process ends, however it ends (kill -9, the OOM
-    killer): an orphan would go on fetching for a run nobody waits for, holding its
-    memory, then wait for work forever. On Linux the kernel sees to it (PR_SET_PDEATHSIG,
-    which watches the thread that started this process: PicturePool starts them all at
-    once, from the thread that makes it); elsewhere a thread looks twice a second. Also
-    for the process that walks the manifests (indexer.harvest_process)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        told = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0
-    except (OSError, AttributeError):  # not Linux
-        told = False
-    if os.getppid() != main:  # it ended before this process could ask
-        os._exit(1)
-    if not told:
-        threading.Thread(target=_watch_main, args=(main,), daemon=True).start()
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _watch_main(main: int) -> None:
-    while os.getppid() == main:
-        time.sleep(0.5)
-    os._exit(1)
 
 
 @dataclass(frozen=True)
