@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 import numpy as np
 import torch
 
+from models.preprocess import stack_pixels
+
 from .errors import IndexerError, SourceError
 from .fetch import Fetcher, FetchError, FetchSettings
 from .harvest import ElsewhereWalk, Harvest, HarvestProgress, HarvestReport
@@ -484,7 +486,7 @@ def embed_pending(
             return
         inputs = [p.model_input for p in batch]
         if isinstance(inputs[0], np.ndarray):  # pixels from worker processes
-            vectors = encoder.embed_pixels(np.stack(inputs))  # type: ignore[arg-type]
+            vectors = encoder.embed_pixels(stack_pixels(inputs))  # type: ignore[arg-type]
         else:
             # A list, not torch.stack: the encoder stacks it without torch's threads
             # (models.preprocess.stack), which stall while the download threads hold a core.

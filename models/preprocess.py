@@ -116,6 +116,31 @@ def _normalisation_table(normalize: Normalize) -> np.ndarray:
     return ((values[None, :] - mean[:, None]) / std[:, None]).numpy()
 
 
+def stack_pixels(pictures: Sequence[np.ndarray]) -> np.ndarray:
+    """One (n, H, W, 3) batch of uint8 pictures. Where they already lie one after another
+    in one buffer (indexer.picture_processes places them so), it is a view of them there,
+    not a copy: valid while the pictures are, and not to be written."""
+    first = pictures[0]
+    start, step = _address(first), first.nbytes
+    in_a_row = first.base is not None and all(
+        picture.base is first.base
+        and picture.shape == first.shape
+        and picture.dtype == first.dtype
+        and picture.flags.c_contiguous
+        and _address(picture) == start + n * step
+        for n, picture in enumerate(pictures)
+    )
+    if not in_a_row:
+        return np.stack(pictures)
+    shape, strides = (len(pictures), *first.shape), (step, *first.strides)
+    # Writeable as the pictures are, for torch.from_numpy, which warns of any other.
+    return np.lib.stride_tricks.as_strided(first, shape, strides)
+
+
+def _address(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]
+
+
 def stack(tensors: Sequence[torch.Tensor], side: int | None = None) -> torch.Tensor:
     """One (n, 3, H, W) batch; an empty sequence gives (0, 3, side, side)."""
     if not tensors:

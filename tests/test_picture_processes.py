@@ -23,10 +23,11 @@ from PIL import Image
 from indexer.encoders import fingerprint_record
 from indexer.errors import IndexerError
 from indexer.fetch import FetchSettings
-from indexer.picture_processes import PicturePool, auto_processes
+from indexer.picture_processes import PicturePool, PictureSlots, auto_processes
 from indexer.pipeline import IndexOptions, run_index
 from indexer.store import Store
 from models import TEST_MODEL, Encoder
+from models.preprocess import stack_pixels
 from tests.iiif_server import IIIFTestServer
 from tests.regard_fixtures import index
 from tests.test_local_files import REFUSED, failures, manifest, picture, stats, write_json
@@ -62,6 +63,31 @@ def test_pixels_normalised_on_the_device_are_the_preprocessed_tensor_bit_for_bit
     expected = torch.stack([encoder.preprocess(image) for image in images])
     assert torch.equal(preprocessing.normalise(torch.from_numpy(pixels)), expected)
     assert np.array_equal(encoder.embed_pixels(pixels), encoder.embed_tensors(expected))
+
+
+def test_pictures_placed_one_after_another_are_batched_where_they_lie():
+    slots = PictureSlots(6, (2, 2, 3))
+    try:
+        places = [slots.take() for _ in range(4)]
+        assert places == [0, 1, 2, 3]  # in turn
+        for place in places:
+            slots[place][...] = place
+        pictures = [slots.lease(place) for place in places]
+        batch = stack_pixels(pictures[1:])
+        assert np.shares_memory(batch, slots[1])  # read where it lies, not copied
+        assert np.array_equal(batch, np.stack(pictures[1:]))
+        # Not one after another (a picture between them failed): copied, the same pixels.
+        apart = stack_pixels([pictures[0], pictures[2]])
+        assert not np.shares_memory(apart, slots[0])
+        assert np.array_equal(apart, np.stack([pictures[0], pictures[2]]))
+        # Turn by turn round the file: a place still held is passed over.
+        del pictures[1:3], batch
+        assert [slots.take(), slots.take(), slots.take(), slots.take()] == [4, 5, 1, 2]
+        assert (slots.take(), slots.free) == (None, 0)
+        del pictures
+        assert slots.free == 2 and slots.take() == 3
+    finally:
+        slots.unlink()
 
 
 def test_processes_are_the_default_on_an_accelerator_only():
