@@ -215,7 +215,10 @@ executor's work a picture: on 2 cores the main process's CPU went from 188-250 t
 in memory and a slow server's first batch later still). Sixth, places are taken in turn
 round the file, so that a batch's pictures mostly lie one after another and are embedded
 where they lie rather than copied into a batch (95 % of the batches on 2 cores): 1.6 to 2
-µs a picture instead of 17 (batches of 32) to 33 (128, a GPU's), measured alone.
+µs a picture instead of 17 (batches of 32) to 33 (128, a GPU's), measured alone. The
+last four together, on 2 cores (one manifest of every picture, 2 runs of 6 rounds each
+way, in turn): (p) from 727-1,171 to 1,085-1,395 pictures a second, the main process's
+CPU from 209-391 to 140-183 µs a picture.
 Further steps, not taken: vectors written outside the main
 process, or batches assembled by the workers, so that the main process handles a batch
 rather than a picture; decoding on the GPU (nvjpeg through torchvision.io.decode_jpeg took
