@@ -575,19 +575,19 @@ class Store:
             if taking_over:
                 removed += take_over(conn, manifest.id, ids, taking_over, stamp)
             conn.executemany(_UPSERT_ITEM, [_item_params(image, stamp) for image in images])
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS current_ids (id TEXT PRIMARY KEY)")
-            conn.execute("DELETE FROM current_ids")
-            conn.executemany("INSERT OR IGNORE INTO current_ids VALUES (?)", [(i,) for i in ids])
+            # Few statements: in the harvest process (indexer.harvest_process) each one
+            # lets the walker threads take the interpreter lock, and waits to get it back.
             removed += conn.execute(
                 "UPDATE items SET state = 'removed', updated_at = ? WHERE manifest_id = ? "
-                "AND state != 'removed' AND id NOT IN (SELECT id FROM current_ids)",
-                (stamp, manifest.id),
+                "AND state != 'removed' AND id NOT IN (SELECT value FROM json_each(?))",
+                (stamp, manifest.id, json.dumps(ids)),
             ).rowcount
             conn.execute("DELETE FROM skips WHERE manifest_id = ?", (manifest.id,))
-            conn.executemany(
-                "INSERT INTO skips(manifest_id, canvas_id, reason) VALUES (?, ?, ?)",
-                [(manifest.id, skip.canvas_id, skip.reason) for skip in skips],
-            )
+            if skips:
+                conn.executemany(
+                    "INSERT INTO skips(manifest_id, canvas_id, reason) VALUES (?, ?, ?)",
+                    [(manifest.id, skip.canvas_id, skip.reason) for skip in skips],
+                )
             refresh_manifest_records(conn, manifest.id)
             kept: dict[str, int] = {}
             if taking_over:
