@@ -44,6 +44,7 @@ files of those items only, whatever other file:// URLs a store may hold.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections import Counter
@@ -57,7 +58,7 @@ from indexer.iiif import Manifest
 from indexer.iiif_canvas import ImageRef, Skipped, stable_id
 from indexer.iiif_labels import LanguageMap
 from indexer.images import open_header, shown_size
-from indexer.store import ItemRecord
+from indexer.store import ItemRecord, KnownSizes
 from indexer.store_takeover import ItemName
 
 FOLDER_VERSION = 0  # Manifest.version of a folder: not a IIIF Presentation version
@@ -91,14 +92,24 @@ class _Listing:
     skipped: list[Skipped]
 
 
-def read_folder(root: Path) -> Manifest:
-    """The image files under `root` as a pseudo-manifest (see the module's docstring)."""
+def folder_manifest_id(root: Path) -> str:
+    """The id `read_folder` gives the folder at `root`."""
+    return Path(root).expanduser().resolve().as_uri()
+
+
+def read_folder(root: Path, known: KnownSizes | None = None) -> Manifest:
+    """The image files under `root` as a pseudo-manifest (see the module's docstring).
+
+    `known`: the sizes read by an earlier run (`Store.folder_sizes`). A file whose
+    version (size and time) is the same is not opened again: a folder of hundreds of
+    thousands of scans, read again each run, would open every one of them."""
     folder = Path(root).expanduser().resolve()
     if not folder.is_dir():
         problem = "is a file, not a folder" if folder.exists() else "no such folder"
         raise SourceError(str(root), problem)
     listing = _list_images(folder)
-    images = [_image_ref(folder, file, index) for index, file in enumerate(listing.files)]
+    known = known or {}
+    images = [_image_ref(folder, file, index, known) for index, file in enumerate(listing.files)]
     return Manifest(
         id=folder.as_uri(),
         version=FOLDER_VERSION,
@@ -107,6 +118,17 @@ def read_folder(root: Path) -> Manifest:
         skipped=listing.skipped,
         canvas_count=len(images),
     )
+
+
+def listing_hash(manifest: Manifest) -> str:
+    """What a folder's pseudo-manifest holds, as a hash: the same listing, the same hash,
+    and nothing to save again."""
+    digest = hashlib.sha256(manifest.label["none"][0].encode())
+    for ref in manifest.images:
+        digest.update(f"\n{ref.canvas_id}\t{ref.version}\t{ref.width}\t{ref.height}".encode())
+    for skip in manifest.skipped:
+        digest.update(f"\nskipped\t{skip.canvas_id}\t{skip.reason}".encode())
+    return "sha256:" + digest.hexdigest()
 
 
 def _list_images(folder: Path) -> _Listing:
@@ -143,11 +165,13 @@ def _list_images(folder: Path) -> _Listing:
     return _Listing(sorted(files, key=lambda file: file.relpath), skipped)
 
 
-def _image_ref(folder: Path, file: _File, index: int) -> ImageRef:
+def _image_ref(folder: Path, file: _File, index: int, known: KnownSizes) -> ImageRef:
     relpath = file.relpath
     path = folder / relpath
     uri = path.as_uri()
-    width, height = _header_size(path)
+    version = f"{file.stat.st_size}-{file.stat.st_mtime_ns}"
+    size = known.get((uri, version))
+    width, height = size if size is not None else _header_size(path)
     return ImageRef(
         manifest_id=folder.as_uri(),
         canvas_id=uri,
@@ -159,7 +183,7 @@ def _image_ref(folder: Path, file: _File, index: int) -> ImageRef:
         width=width,
         height=height,
         format=FORMATS[path.suffix.lower()],
-        version=f"{file.stat.st_size}-{file.stat.st_mtime_ns}",
+        version=version,
         id_key=folder_id_key(relpath),
     )
 

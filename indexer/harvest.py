@@ -36,7 +36,15 @@ from pathlib import Path
 from typing import Protocol
 
 from .fetch import Document, Fetcher
-from .folders import file_url_path, folders_inside, overlap, read_folder, renamed_into
+from .folders import (
+    file_url_path,
+    folder_manifest_id,
+    folders_inside,
+    listing_hash,
+    overlap,
+    read_folder,
+    renamed_into,
+)
 from .iiif import ImageRef, Manifest
 from .iiif_collections import FailedSource, FoundManifest, UnchangedManifest, walk
 from .store import ImageRow, ManifestRow, PendingItem, Skip, SourceRead, Store
@@ -216,8 +224,16 @@ class Harvest:
         self.store.record_source_failure(self.run_id, source, reason)
 
     def _folder(self, source: str, root: str) -> str | None:
-        """Save a folder as a manifest; its id, or None when it overlaps another."""
-        manifest = read_folder(Path(source))
+        """Save a folder as a manifest; its id, or None when it overlaps another.
+
+        The listing is kept as the folder's source (`listing_hash`): a folder whose files
+        are as they were is not saved again, and the files whose size and time are the
+        same are not opened again for their image's size. Until a run of this version
+        has kept it (or a migration has forgotten it), every file is opened."""
+        folder_id = folder_manifest_id(Path(source))
+        before = self.store.manifest_validators(folder_id)
+        known = before is not None and before.content_hash is not None
+        manifest = read_folder(Path(source), self.store.folder_sizes(folder_id) if known else None)
         folders = self.store.live_folders(manifest.id)
         # Only another folder can own these items: with none, there is nothing to look up.
         ids = [ref.item_id for ref in manifest.images] if folders else []
@@ -229,7 +245,13 @@ class Harvest:
             inner: renamed_into(manifest, inner, self.store.item_names(inner))
             for inner in folders_inside(manifest, folders)
         }
-        self._save(root, manifest, None, local=True, taking_over=taking_over)
+        listed = Validators(None, None, listing_hash(manifest))
+        if listed == before and not taking_over:  # the same files as last time
+            self._found[root].add(manifest.id)
+            self.report.unchanged += 1
+            return manifest.id
+        source_read = SourceRead(manifest.id, listed)
+        self._save(root, manifest, None, True, taking_over=taking_over, source=source_read)
         return manifest.id
 
     def _load(self, url: str) -> Document | None:

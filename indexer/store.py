@@ -315,6 +315,9 @@ def _without_placeholders(lmap: LanguageMap) -> LanguageMap:
     return {lang: values for lang, values in said.items() if values}
 
 
+# A file's image size as last read: (image URL, version) -> (width, height).
+KnownSizes = dict[tuple[str, str], tuple[int | None, int | None]]
+
 # How long a write waits for another process's (SQLite's busy timeout, in seconds).
 BUSY_TIMEOUT = 30.0
 
@@ -744,6 +747,15 @@ class Store:
             .fetchone()
         )
         return None if row is None else Validators(row[0], row[1], row[2])
+
+    def folder_sizes(self, manifest_id: str) -> KnownSizes:
+        """The image size of each file of a folder as last listed, by (image URL, version):
+        for `folders.read_folder`, which then opens only the files that changed."""
+        rows = self._conn().execute(
+            "SELECT image_url, version, width, height FROM items WHERE manifest_id = ?",
+            (manifest_id,),
+        )
+        return {(url, version): (width, height) for url, version, width, height in rows}
 
     def note_local_file(self, manifest_id: str, local_file: bool) -> None:
         """Whether a manifest found unchanged was read from a local file this time (see

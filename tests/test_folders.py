@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngImageFile
 
+from indexer import folders
 from indexer.errors import SourceError
 from indexer.folders import (
     BAD_NAME,
@@ -253,6 +254,51 @@ def test_a_folder_item_is_stored_with_the_size_of_the_picture_as_shown(tmp_path)
     with closing(Store.open(store)) as opened:
         item = opened.get_item(image.item_id)
     assert item is not None and (item.width, item.height) == (48, 64)
+
+
+def test_a_folder_read_again_opens_only_the_files_that_changed_and_saves_it_only_then(
+    tmp_path, monkeypatch
+):
+    root = tmp_path / "scans"
+    for n in range(4):
+        write_image(root / f"dessin-{n}.jpg", (64, 48), colour=("red", "blue")[n % 2])
+    opened: list[str] = []
+    read_header = folders._header_size
+    monkeypatch.setattr(
+        folders, "_header_size", lambda path: opened.append(path.name) or read_header(path)
+    )
+    store = tmp_path / "store"
+
+    def run() -> dict:
+        opened.clear()
+        assert index(str(root), store=store) == 0
+        with closing(Store.open(store)) as kept:
+            return kept.stats()["last_run"]["summary"]
+
+    first = run()
+    assert (first["manifests"], first["embedded"], len(opened)) == (1, 4, 4)
+    again = run()  # nothing changed: no file opened, nothing saved, nothing embedded
+    assert (again["manifests"], again["unchanged_manifests"], again["embedded"]) == (0, 1, 0)
+    assert opened == []
+
+    write_image(root / "dessin-1.jpg", (30, 40), colour="green")  # rewritten
+    write_image(root / "new" / "lampe.png", (20, 10))
+    (root / "dessin-3.jpg").unlink()
+    changed = run()
+    assert sorted(opened) == ["dessin-1.jpg", "lampe.png"]
+    assert (changed["manifests"], changed["embedded"], changed["removed"]) == (1, 2, 1)
+    # Each file's size as a reading of every header gives it.
+    with closing(Store.open(store)) as kept:
+        for image in read_folder(root).images:
+            item = kept.get_item(image.item_id)
+            assert item is not None and (item.width, item.height) == (image.width, image.height)
+    assert len(opened) == 2 + 4  # that reading, not the run's
+
+    # A store that never kept a listing (an older version's) opens every file once.
+    with closing(Store.open(store)) as kept, kept.writing() as conn:
+        conn.execute("UPDATE sources SET content_hash = NULL")
+    assert run()["manifests"] == 1 and len(opened) == 4
+    assert run()["unchanged_manifests"] == 1 and opened == []
 
 
 # -- load_file_image -----------------------------------------------------------------------
