@@ -694,6 +694,13 @@ class Store:
                 f"WHERE state != 'removed' AND manifest_id IN ({marks})",
                 [now(), *ids],
             ).rowcount
+            # Forget what their sources gave: one that comes back, unchanged, is read and
+            # saved again, and its items searchable again, rather than found unchanged.
+            conn.execute(
+                f"UPDATE sources SET etag = NULL, last_modified = NULL, content_hash = NULL "
+                f"WHERE manifest_id IN ({marks})",
+                ids,
+            )
             if searchable:
                 self._bump_generation(conn)
         return removed

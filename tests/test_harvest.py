@@ -144,6 +144,16 @@ def test_a_manifest_that_leaves_its_collection_is_removed(tmp_path: Path, server
     assert counts["items"] == 16 and counts["removed"] == 16
     assert last_run(store)["removed"] == 16
 
+    # It comes back as it was: read again (not taken as unchanged, which would leave it
+    # removed) and searchable again, with the vectors it had.
+    server.reset()
+    server.add_collection("/docs/coll.json", [a, b])
+    assert index(url, store=store, extra=extra) == 0
+    counts = stats(store)
+    assert counts["items"] == 32 and counts["removed"] == 0
+    run = last_run(store)
+    assert (run["manifests"], run["unchanged_manifests"], run["embedded"]) == (1, 1, 0)
+
 
 def test_a_canvas_cut_from_a_local_manifest_file_is_counted_removed(tmp_path: Path, server, capsys):
     doc = shapes_doc(server, seed=520)
