@@ -247,9 +247,7 @@ class Harvest:
         }
         listed = Validators(None, None, listing_hash(manifest))
         if listed == before and not taking_over:  # the same files as last time
-            self._found[root].add(manifest.id)
-            self.report.unchanged += 1
-            return manifest.id
+            return self._found_unchanged(root, manifest.id)
         source_read = SourceRead(manifest.id, listed)
         self._save(root, manifest, None, True, taking_over=taking_over, source=source_read)
         return manifest.id
@@ -305,6 +303,9 @@ class Harvest:
         manifest_id = found.manifest_id
         assert manifest_id is not None  # only known manifests are asked conditionally
         self.store.note_local_file(manifest_id, found.local)
+        return self._found_unchanged(root, manifest_id)
+
+    def _found_unchanged(self, root: str, manifest_id: str) -> str:
         self._found[root].add(manifest_id)
         self.report.unchanged += 1
         return manifest_id
