@@ -46,8 +46,16 @@ from .folders import (
     renamed_into,
 )
 from .iiif import ImageRef, Manifest
-from .iiif_collections import FailedSource, FoundManifest, UnchangedManifest, walk
-from .store import ImageRow, ManifestRow, PendingItem, Skip, SourceRead, Store
+from .iiif_collections import FailedSource, FoundManifest, UnchangedManifest, walk_in_groups
+from .store import (
+    ImageRow,
+    ManifestRow,
+    ManifestSave,
+    PendingItem,
+    Skip,
+    SourceRead,
+    Store,
+)
 from .store_takeover import ItemName
 from .validators import Validators
 
@@ -95,6 +103,9 @@ class HarvestReport:
 
 # A manifest saved: its id, and whether it was read from a local file or folder.
 Saved = tuple[str, bool]
+
+# At most this many manifests are saved in one transaction.
+SAVE_GROUP = 64
 
 
 class ElsewhereWalk(Protocol):
@@ -187,27 +198,53 @@ class Harvest:
                 urls.append(source)
         if self.elsewhere is None:
             for saved_here in self.walked(urls):
-                yield from self._queued([saved_here])
+                yield from self._queued(saved_here)
         else:  # its process records its roots, and finishes them
             for saved_there in self.elsewhere.walked(urls, into=self.report):
                 yield from self._queued(saved_there)
 
-    def walked(self, urls: Sequence[str]) -> Iterator[Saved]:
+    def walked(self, urls: Sequence[str]) -> Iterator[list[Saved]]:
         """Walk `urls` (manifests and collections, by URL or local file) and save each
-        manifest that changed: the id of each manifest found, and whether it was read
-        from a local file."""
+        manifest that changed; yields the manifests found since the last yield, in
+        document order: each one's id, and whether it was read from a local file.
+
+        The manifests read while the last were being saved are saved together, in one
+        transaction (up to SAVE_GROUP): for a collection of a manifest per object, a
+        commit a manifest cost as much as the rest of its saving."""
         self._roots += urls
         known = self.store.source_manifest  # what an unchanged manifest's id is
-        for found in walk(urls, self._load, workers=self.manifest_workers, known=known):
-            root = found.parents[0] if found.parents else found.url
-            if isinstance(found, FoundManifest):
-                read_from = SourceRead(found.url, self._validators_of(found))
-                self._save(root, found.manifest, found.content_hash, found.local, source=read_from)
-                yield found.manifest.id, found.local
-            elif isinstance(found, UnchangedManifest):
-                yield self._unchanged(root, found), found.local
-            elif isinstance(found, FailedSource):
-                self._fail(root, found.url, found.reason)
+        for group in walk_in_groups(urls, self._load, workers=self.manifest_workers, known=known):
+            saved: list[Saved] = []
+            changed: list[tuple[str, FoundManifest]] = []
+            for found in group:
+                root = found.parents[0] if found.parents else found.url
+                if isinstance(found, FoundManifest):
+                    changed.append((root, found))
+                    saved.append((found.manifest.id, found.local))
+                elif isinstance(found, UnchangedManifest):
+                    saved.append((self._unchanged(root, found), found.local))
+                elif isinstance(found, FailedSource):
+                    self._fail(root, found.url, found.reason)
+            for start in range(0, len(changed), SAVE_GROUP):
+                self._save_found(changed[start : start + SAVE_GROUP])
+            if saved:
+                yield saved
+
+    def _save_found(self, found: list[tuple[str, FoundManifest]]) -> None:
+        """Save manifests read from URLs or local files (each with its root) at once."""
+        saves = [
+            self._to_save(
+                root,
+                each.manifest,
+                each.content_hash,
+                each.local,
+                SourceRead(each.url, self._validators_of(each)),
+            )
+            for root, each in found
+        ]
+        self.report.removed += self.store.save_manifests(saves)
+        for root, each in found:
+            self._count_saved(root, each.manifest)
 
     def _queued(self, saved: list[Saved]) -> Iterator[PendingItem]:
         """The pending items of manifests saved one after another, in their order: one
@@ -248,8 +285,7 @@ class Harvest:
         listed = Validators(None, None, listing_hash(manifest))
         if listed == before and not taking_over:  # the same files as last time
             return self._found_unchanged(root, manifest.id)
-        source_read = SourceRead(manifest.id, listed)
-        self._save(root, manifest, None, True, taking_over=taking_over, source=source_read)
+        self._save_folder(root, manifest, taking_over, SourceRead(manifest.id, listed))
         return manifest.id
 
     def _load(self, url: str) -> Document | None:
@@ -266,27 +302,34 @@ class Harvest:
         # Inline manifests (embedded in their collection) were never loaded on their own.
         return self._validators.pop(found.url, Validators(None, None, found.content_hash))
 
-    def _save(
+    def _save_folder(
         self,
         root: str,
         manifest: Manifest,
-        content_hash: str | None,
-        local: bool,
-        taking_over: dict[str, list[ItemName]] | None = None,
-        source: SourceRead | None = None,
+        taking_over: dict[str, list[ItemName]],
+        source: SourceRead,
     ) -> None:
-        images = [image_row(ref) for ref in manifest.images]
-        skips = [Skip(skip.canvas_id, skip.reason) for skip in manifest.skipped]
-        row = manifest_row(manifest, root, content_hash, local_file=local)
-        if taking_over:
-            saved = self.store.save_folder(row, images, skips, taking_over, source)
-            self.report.removed += saved.removed
-            self._took_over(saved.kept)
-        else:
-            self.report.removed += self.store.save_manifest(row, images, skips, source)
+        save = self._to_save(root, manifest, None, True, source)
+        saved = self.store.save_folder(save.manifest, save.images, save.skips, taking_over, source)
+        self.report.removed += saved.removed
+        self._took_over(saved.kept)
+        self._count_saved(root, manifest)
+
+    @staticmethod
+    def _to_save(
+        root: str, manifest: Manifest, content_hash: str | None, local: bool, source: SourceRead
+    ) -> ManifestSave:
+        return ManifestSave(
+            manifest_row(manifest, root, content_hash, local_file=local),
+            [image_row(ref) for ref in manifest.images],
+            [Skip(skip.canvas_id, skip.reason) for skip in manifest.skipped],
+            source,
+        )
+
+    def _count_saved(self, root: str, manifest: Manifest) -> None:
         self._found[root].add(manifest.id)
         self.report.manifests += 1
-        self.report.images_found += len(images)
+        self.report.images_found += len(manifest.images)
         self.report.skipped.update(skip.reason for skip in manifest.skipped)
 
     def _took_over(self, kept: dict[str, int]) -> None:

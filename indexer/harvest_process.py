@@ -6,8 +6,9 @@ for a collection published as a manifest per object: on 2 cores, about 850 µs a
 to fetch and read it (httpx, JSON) and 300 µs to save it, against 300 to 400 µs a
 picture for all the rest (docs/benchmarks.md, "Embedding on a GPU"). Here a child
 process walks the URL sources and saves each manifest (Harvest.walked), then records
-which manifests each source led to (Harvest.finish), and tells the main process each
-saved manifest's id; the main process reads their pending items from the store.
+which manifests each source led to (Harvest.finish), and tells the main process the
+ids of the manifests it saved, those saved together at once; the main process reads
+their pending items from the store.
 Folders are still read by the main process.
 
 The child is forked, not spawned: it starts at once, without importing the main
@@ -84,9 +85,9 @@ class HarvestProcess:
             while (message := _next(receiving, child)) is not None:
                 kind, *rest = message
                 if kind == "saved":
-                    manifest_id, local, found = rest
+                    group, found = rest
                     into.add(found)
-                    saved.append((manifest_id, local))
+                    saved += group
                 elif kind == "done":
                     into.add(rest[0])
                     ended = True
@@ -95,7 +96,10 @@ class HarvestProcess:
                         "the process that reads the manifests stopped on an error; what "
                         f"was saved is kept, run the same command to resume:\n{rest[0]}"
                     )
-                if saved and (len(saved) >= GROUP or not receiving.poll()):
+                while len(saved) >= GROUP:
+                    yield saved[:GROUP]
+                    saved = saved[GROUP:]
+                if saved and not receiving.poll():
                     yield saved
                     saved = []
             if saved:  # read with the child's last words
@@ -137,9 +141,9 @@ def _walk_and_tell(sending: Connection, walk: HarvestProcess, urls: list[str], m
         with Fetcher(walk.fetch, walk.limiter) as fetcher:
             harvest = Harvest(store, fetcher, walk.run_id, NoProgress(), walk.manifest_workers)
             told = HarvestReport()  # what the main process has been told of so far
-            for manifest_id, local in harvest.walked(urls):
+            for group in harvest.walked(urls):
                 found = harvest.report.since(told)
-                sending.send(("saved", manifest_id, local, found))
+                sending.send(("saved", group, found))
                 told.add(found)
             harvest.finish()  # the walk was whole: what left its source can go
         sending.send(("done", harvest.report.since(told)))

@@ -49,7 +49,8 @@ import json
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -123,9 +124,27 @@ def walk(
     *,
     workers: int = 4,
     known: Callable[[str], str | None] | None = None,
-) -> Iterator[Found]:
+) -> Generator[Found, None, None]:
     """Every manifest reachable from `sources`, in document order. `known(url)`: the
     manifest id a URL had when `load` last read it, for those it finds unchanged."""
+    return _one_by_one(walk_in_groups(sources, load, workers=workers, known=known))
+
+
+def _one_by_one(groups: Generator[list[Found], None, None]) -> Generator[Found, None, None]:
+    with closing(groups):  # closing this closes the walk at once, as a generator should
+        for group in groups:
+            yield from group
+
+
+def walk_in_groups(
+    sources: Sequence[str],
+    load: Load,
+    *,
+    workers: int = 4,
+    known: Callable[[str], str | None] | None = None,
+) -> Generator[list[Found], None, None]:
+    """`walk`, a list at a time: what the workers finished while the consumer was busy
+    with the last list, in document order (so that it can save them all at once)."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     return _walk(sources, load, workers, known)
@@ -133,7 +152,7 @@ def walk(
 
 def _walk(
     sources: Sequence[str], load: Load, workers: int, known: Callable[[str], str | None] | None
-) -> Iterator[Found]:
+) -> Generator[list[Found], None, None]:
     walker = _Walker(sources, load, workers, known)
     try:
         yield from walker.run()
@@ -169,25 +188,43 @@ class _Walker:
     def close(self) -> None:
         self._pool.close()
 
-    def run(self) -> Iterator[Found]:
+    def run(self) -> Iterator[list[Found]]:
         while True:
             self._fill()
             if self._in_flight == 0:
                 return
-            task, outcome = self._pool.results.get()
-            self._in_flight -= 1
-            if task.kind in _PAGES:
-                self._page_in_flight = False
-            if isinstance(outcome, BaseException):
-                raise outcome  # not raised by load (those are caught): a bug, not a source
-            if task.place >= 0:
-                # A source (or member) that is a collection yields nothing in its place.
-                self._ready[task.place] = None if isinstance(outcome, _Page) else outcome
-            if isinstance(outcome, _Page):
-                yield from self._expand(task, outcome)
-            elif task.place < 0:
-                yield outcome  # a collection or page that failed
-            yield from self._release()
+            found: list[Found] = []
+            for task, outcome in self._finished():
+                found += self._took(task, outcome)
+                found += self._release()
+            self._fill()  # the workers go on while the consumer deals with these
+            if found:
+                yield found
+
+    def _finished(self) -> Iterator[tuple[_Task, Any]]:
+        """The next load to finish (waiting for it), then every other finished by now."""
+        yield self._pool.results.get()
+        while True:
+            try:
+                yield self._pool.results.get_nowait()
+            except queue.Empty:
+                return
+
+    def _took(self, task: _Task, outcome: Any) -> Iterator[Found]:
+        """What a finished load leads to at once: the failures a page's members meet, or
+        its own failure (manifests wait for their turn: `_release`)."""
+        self._in_flight -= 1
+        if task.kind in _PAGES:
+            self._page_in_flight = False
+        if isinstance(outcome, BaseException):
+            raise outcome  # not raised by load (those are caught): a bug, not a source
+        if task.place >= 0:
+            # A source (or member) that is a collection yields nothing in its place.
+            self._ready[task.place] = None if isinstance(outcome, _Page) else outcome
+        if isinstance(outcome, _Page):
+            yield from self._expand(task, outcome)
+        elif task.place < 0:
+            yield outcome  # a collection or page that failed
 
     def _release(self) -> Iterator[Found]:
         """Yield what has finished, in document order, up to the first still loading."""

@@ -216,6 +216,17 @@ class Skip:
 
 
 @dataclass(frozen=True)
+class ManifestSave:
+    """A manifest to save (Store.save_manifests): its rows, and the `source` it was read
+    from, with how to ask it again conditionally."""
+
+    manifest: ManifestRow
+    images: Sequence[ImageRow]
+    skips: Sequence[Skip] = ()
+    source: SourceRead | None = None
+
+
+@dataclass(frozen=True)
 class FolderSaved:
     removed: int  # images marked removed now (as save_manifest counts them)
     # Per folder taken over: how many of its items are still searchable, with the
@@ -548,7 +559,24 @@ class Store:
         embedded again); images no longer in the manifest are marked removed (kept,
         hidden from search); removed images that come back are searchable again.
         """
-        return self.save_folder(manifest, images, skips, {}, source).removed
+        return self.save_manifests([ManifestSave(manifest, images, skips, source)])
+
+    def save_manifests(self, saves: Sequence[ManifestSave]) -> int:
+        """`save_manifest` for each, all in one transaction; returns how many images
+        were marked removed now. One commit for several manifests: for a collection of
+        a manifest per object, a commit (and the full-text records' new segment) cost
+        as much as the rest of a small manifest's saving."""
+        stamp = now()
+        removed = 0
+        changed = False
+        with self._transaction() as conn:
+            for save in saves:
+                before = self._searchable_signature(conn, save.manifest.id)
+                removed += self._write_manifest(conn, save, stamp)
+                changed = changed or self._searchable_signature(conn, save.manifest.id) != before
+            if changed:
+                self._bump_generation(conn)
+        return removed
 
     def save_folder(
         self,
@@ -569,29 +597,10 @@ class Store:
         here are deleted, and so are the folders' own records: they are no longer
         sources of the store.
         """
-        stamp = now()
+        save = ManifestSave(manifest, images, skips, source)
         with self._transaction() as conn:
             before = self._searchable_signature(conn, manifest.id)
-            self._upsert_manifest(conn, manifest, len(images), stamp)  # its items point at it
-            ids = [image.id for image in images]
-            removed = 0
-            if taking_over:
-                removed += take_over(conn, manifest.id, ids, taking_over, stamp)
-            conn.executemany(_UPSERT_ITEM, [_item_params(image, stamp) for image in images])
-            # Few statements: in the harvest process (indexer.harvest_process) each one
-            # lets the walker threads take the interpreter lock, and waits to get it back.
-            removed += conn.execute(
-                "UPDATE items SET state = 'removed', updated_at = ? WHERE manifest_id = ? "
-                "AND state != 'removed' AND id NOT IN (SELECT value FROM json_each(?))",
-                (stamp, manifest.id, json.dumps(ids)),
-            ).rowcount
-            conn.execute("DELETE FROM skips WHERE manifest_id = ?", (manifest.id,))
-            if skips:
-                conn.executemany(
-                    "INSERT INTO skips(manifest_id, canvas_id, reason) VALUES (?, ?, ?)",
-                    [(manifest.id, skip.canvas_id, skip.reason) for skip in skips],
-                )
-            refresh_manifest_records(conn, manifest.id)
+            removed = self._write_manifest(conn, save, now(), taking_over)
             kept: dict[str, int] = {}
             if taking_over:
                 kept = {folder: 0 for folder in taking_over} | kept_searchable(conn)
@@ -600,9 +609,40 @@ class Store:
             # taken over once), rather than trusted on a finer account of the change.
             if taking_over or self._searchable_signature(conn, manifest.id) != before:
                 self._bump_generation(conn)
-            if source is not None:  # in the same transaction: one commit a manifest, not two
-                _upsert_source(conn, source.url, manifest.id, source.validators, stamp)
         return FolderSaved(removed, kept)
+
+    def _write_manifest(
+        self,
+        conn: sqlite3.Connection,
+        save: ManifestSave,
+        stamp: str,
+        taking_over: Mapping[str, Sequence[ItemName]] | None = None,
+    ) -> int:
+        """A manifest's rows as `save` gives them, within the caller's transaction, after
+        taking over the items of the folders in `taking_over` (see save_folder); how
+        many of its images were marked removed now."""
+        manifest, images = save.manifest, save.images
+        ids = [image.id for image in images]
+        self._upsert_manifest(conn, manifest, len(images), stamp)  # its items point at it
+        removed = take_over(conn, manifest.id, ids, taking_over, stamp) if taking_over else 0
+        conn.executemany(_UPSERT_ITEM, [_item_params(image, stamp) for image in images])
+        # Few statements: in the harvest process (indexer.harvest_process) each one
+        # lets the walker threads take the interpreter lock, and waits to get it back.
+        removed += conn.execute(
+            "UPDATE items SET state = 'removed', updated_at = ? WHERE manifest_id = ? "
+            "AND state != 'removed' AND id NOT IN (SELECT value FROM json_each(?))",
+            (stamp, manifest.id, json.dumps(ids)),
+        ).rowcount
+        conn.execute("DELETE FROM skips WHERE manifest_id = ?", (manifest.id,))
+        if save.skips:
+            conn.executemany(
+                "INSERT INTO skips(manifest_id, canvas_id, reason) VALUES (?, ?, ?)",
+                [(manifest.id, skip.canvas_id, skip.reason) for skip in save.skips],
+            )
+        refresh_manifest_records(conn, manifest.id)
+        if save.source is not None:  # in the same transaction: one commit, not two
+            _upsert_source(conn, save.source.url, manifest.id, save.source.validators, stamp)
+        return removed
 
     @staticmethod
     def _upsert_manifest(

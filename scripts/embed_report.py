@@ -224,9 +224,11 @@ process, or batches assembled by the workers, so that the main process handles a
 rather than a picture; decoding on the GPU (nvjpeg through torchvision.io.decode_jpeg took
 8,250 pictures a second in batches of 128 in a scratch run; its resize is not open_clip's
 bit for bit). The process that reads the manifests spends on each one-picture manifest
-about what the main process did (on 2 cores about 850 µs fetching and reading it, 300
-saving it, by a scratch measure of threads' CPU): past about 900 such manifests a second,
-a collection of a manifest per object is bound by it. From a museum's image
+about what the main process did (on 2 cores, by a scratch measure of threads' CPU: 900 to
+1,000 µs fetching and reading it, most of it in httpx; 320 to 340 saving it, since the
+manifests read while others were being saved are saved together, one commit for them all,
+against 470 to 480 with a commit each): past about 750 such manifests a second, a
+collection of a manifest per object is bound by it. From a museum's image
 server, its answer times and 4 connections bound a harvest well below these rates: the
 processes matter where the pictures come fast, from the museum's own disk or image server.
 At 1,500 pictures a second, 500,000 images take under 6 minutes.

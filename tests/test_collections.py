@@ -16,7 +16,14 @@ import pytest
 
 from indexer.errors import SourceError
 from indexer.fetch import Document, Fetcher, FetchSettings
-from indexer.iiif_collections import FailedSource, Found, FoundManifest, UnchangedManifest, walk
+from indexer.iiif_collections import (
+    FailedSource,
+    Found,
+    FoundManifest,
+    UnchangedManifest,
+    walk,
+    walk_in_groups,
+)
 from indexer.store import Store
 from tests.iiif_server import FIXTURES, IIIFTestServer
 from tests.regard_fixtures import index
@@ -344,6 +351,34 @@ def test_manifests_load_concurrently_within_the_worker_limit(server, fetcher):
 
     assert len(results) == 12
     assert running[1] == 3
+
+
+def test_what_finished_while_the_consumer_was_busy_comes_at_once_in_order(server, fetcher):
+    members = [manifest_url(server, seed) for seed in range(6)]
+    url = server.add_collection("/groups/c.json", members)
+    held = threading.Event()
+    returned: list[str] = []
+
+    def load(source: str) -> Document | None:
+        if source not in (url, members[0]):
+            held.wait(30)  # the rest finish while the consumer has the first
+        document = fetcher.document(source)
+        returned.append(source)
+        return document
+
+    groups = walk_in_groups([url], load, workers=4)  # all six loads at once
+    first = next(groups)
+    held.set()
+    deadline = time.monotonic() + 30
+    while len(returned) < 1 + len(members) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # their results handed over by the workers
+    rest = next(groups)
+    assert [found.url for found in first] == members[:1]
+    assert [found.url for found in rest] == members[1:]  # one list, in document order
+    assert all(isinstance(found, FoundManifest) for found in rest)
+    assert next(groups, None) is None
+    wait_for_no_walk_threads()
 
 
 def test_stopping_early_cancels_pending_work_and_ends_the_threads(server, fetcher):

@@ -350,6 +350,30 @@ def test_a_slow_walk_of_manifests_does_not_hold_finished_images_back(tmp_path: P
         images.close()
 
 
+def test_manifests_read_while_others_were_saved_are_saved_together(tmp_path: Path, server):
+    url = server.shapes_objects_url(per_pair=1, seed=923)  # 16 manifests of one picture
+    members = [member["id"] for member in httpx.get(url).json()["items"]]
+    store = Store.open(tmp_path / "s", create=True)
+    store.bind_model("toy", "", {"key": "toy", "dim": 4})
+    run = store.begin_run([url])
+    commits: list[str] = []
+    store.reader().set_trace_callback(
+        lambda sql: commits.append(sql) if sql.strip() == "COMMIT" else None
+    )
+    groups = []
+    with Fetcher(FetchSettings()) as fetcher:
+        harvest = Harvest(store, fetcher, run, NoProgress(), 4)
+        for group in harvest.walked([url]):
+            if not groups:
+                time.sleep(0.5)  # a slow save: the walkers read the next ones meanwhile
+            groups.append(group)
+    assert [manifest_id for group in groups for manifest_id, _ in group] == members
+    assert max(len(group) for group in groups) > 1
+    assert len(commits) == len(groups)  # a commit a group, not a manifest
+    assert (harvest.report.manifests, harvest.report.images_found) == (16, 16)
+    assert (store.stats()["manifests"], store.stats()["pending"]) == (16, 16)
+
+
 def static_services(server: IIIFTestServer, count: int) -> list[ImageService]:
     """Level 0 services as a manifest describes them, by id alone: their info.json gives
     their size."""

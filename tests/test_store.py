@@ -14,6 +14,7 @@ from indexer.schema import SCHEMA_VERSION
 from indexer.store import (
     EmbeddedImage,
     ManifestRow,
+    ManifestSave,
     ModelMismatchError,
     SourceRead,
     Store,
@@ -73,6 +74,42 @@ def test_a_manifest_and_the_url_it_was_read_from_are_saved_in_one_commit(tmp_pat
     # What the next harvest asks with: the same manifest, conditionally.
     assert store.source_manifest(url) == "https://example.org/m1"
     assert store.manifest_validators(url) == validators
+
+
+def test_manifests_saved_together_take_one_commit_and_all_or_none_are_saved(tmp_path):
+    store = make_store(tmp_path, n_images=2)
+    embed(store)
+    conn = store.reader()
+    commits: list[str] = []
+    conn.set_trace_callback(lambda sql: commits.append(sql) if sql.strip() == "COMMIT" else None)
+    generations = conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
+    shorter, added = manifest(1), manifest(3, "https://example.org/m2")
+    url = "https://example.org/m2.json"
+    source = SourceRead(url, Validators('"v2"', None, "def"))
+    removed = store.save_manifests([ManifestSave(*shorter), ManifestSave(*added, source=source)])
+    assert len(commits) == 1
+    assert removed == 1  # m1's second image has left it
+    counts = store.stats()
+    assert (counts["manifests"], counts["items"], counts["pending"], counts["removed"]) == (
+        2,
+        1,
+        3,
+        1,
+    )
+    assert store.manifest_validators(url) == source.validators
+    # One change of what is searchable, one generation.
+    assert conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0] == generations + 1
+    # A manifest that cannot be saved takes those saved with it back: none is.
+    row, images = manifest(2, "https://example.org/m4")
+    astray = replace(images[1], manifest_id="https://example.org/not-saved")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.save_manifests(
+            [
+                ManifestSave(*manifest(1, "https://example.org/m3")),
+                ManifestSave(row, [images[0], astray]),
+            ]
+        )
+    assert store.stats() == counts
 
 
 def test_a_write_waits_for_another_process_in_short_steps_then_goes_on(tmp_path, monkeypatch):
