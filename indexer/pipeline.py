@@ -44,6 +44,7 @@ from .index_plan import IndexSettings
 from .store import EmbeddedImage, PendingItem, Store
 from .tiles import fetch_tiles
 from .vector_index import VectorIndex
+from .vector_writer import VectorWriter
 
 if TYPE_CHECKING:
     from .picture_processes import PicturePool, PicturePoolOnDemand
@@ -465,8 +466,9 @@ def embed_pending(
     progress: Progress,
     pictures: PictureProcesses | None = None,
 ) -> None:
-    """Embed `items` batch by batch; each batch is one transaction. On Ctrl-C the batch
-    in hand is still written, so no finished download is lost.
+    """Embed `items` batch by batch; each batch is written in one transaction, beside
+    the next batch's embedding. On Ctrl-C the batch in hand is still written, so no
+    finished download is lost.
 
     A batch is embedded when full, or earlier, from a quarter full, when the next image
     has not arrived within LINGER: when the servers are slower than the model, the model
@@ -477,9 +479,11 @@ def embed_pending(
     """
     early = max(1, options.batch_size // 4)
     size = early  # this batch's size: ramps up to options.batch_size
-    fingerprint_key = encoder.fingerprint.key
     batch: list[Prepared] = []
     window: deque[PictureFuture] = deque()
+    # Each batch's vectors are written in a thread of their own (indexer.vector_writer):
+    # every batch handed over is written before this returns, whatever stops the run.
+    writer = VectorWriter(store, encoder.fingerprint.key)
 
     def flush() -> None:
         if not batch:
@@ -491,10 +495,7 @@ def embed_pending(
             # A list, not torch.stack: the encoder stacks it without torch's threads
             # (models.preprocess.stack), which stall while the download threads hold a core.
             vectors = encoder.embed_tensors(inputs)
-        store.save_vectors(
-            [p.embedded(vector) for p, vector in zip(batch, vectors, strict=True)],
-            fingerprint_key,
-        )
+        writer.write([p.embedded(vector) for p, vector in zip(batch, vectors, strict=True)])
         report.embedded += len(batch)
         progress.images_done(len(batch))
         batch.clear()
@@ -509,27 +510,28 @@ def embed_pending(
         else:
             batch.append(prepared)
 
-    try:
-        in_order = prepared_in_order(items, fetcher, encoder, options, window, pictures)
-        for prepared, next_ready in in_order:
-            take(prepared)
-            if len(batch) >= size or (len(batch) >= early and not next_ready):
-                flush()
-                size = min(size * 2, options.batch_size)
-    except BrokenProcessPool as error:  # a picture process was killed (out of memory?)
-        raise IndexerError(
-            "a process preparing pictures stopped unexpectedly (out of memory?). The images "
-            "embedded so far are kept: run the same command to resume, with fewer "
-            "--processes, or --processes 0 to prepare them in threads"
-        ) from error
-    except KeyboardInterrupt:
-        # The downloads that had finished are kept too: the next run need not fetch them
-        # again (at most two batches more to embed; a second Ctrl-C stops at once).
-        for prepared in finished_in(window):
-            take(prepared)
+    with writer:
+        try:
+            in_order = prepared_in_order(items, fetcher, encoder, options, window, pictures)
+            for prepared, next_ready in in_order:
+                take(prepared)
+                if len(batch) >= size or (len(batch) >= early and not next_ready):
+                    flush()
+                    size = min(size * 2, options.batch_size)
+        except BrokenProcessPool as error:  # a picture process was killed (out of memory?)
+            raise IndexerError(
+                "a process preparing pictures stopped unexpectedly (out of memory?). The "
+                "images embedded so far are kept: run the same command to resume, with "
+                "fewer --processes, or --processes 0 to prepare them in threads"
+            ) from error
+        except KeyboardInterrupt:
+            # The downloads that had finished are kept too: the next run need not fetch
+            # them again (at most two batches more to embed; a second Ctrl-C stops at once).
+            for prepared in finished_in(window):
+                take(prepared)
+            flush()
+            raise
         flush()
-        raise
-    flush()
 
 
 def finished_in(window: deque[PictureFuture]) -> list[Prepared]:

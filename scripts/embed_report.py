@@ -175,7 +175,7 @@ both models (docs/runs/embed-h100-processes-first-2026-11-27.json: (b) ViT-B-32 
 1,387-1,898. A folder of 1,024 JPEGs of 1600 x 1200 on local disk (no server): threads
 797-817, 12 processes 1,192-1,952, 14 1,298-2,140.
 
-Since that run, six changes for that main process, not yet measured on a GPU.
+Since that run, seven changes for that main process, not yet measured on a GPU.
 `scripts/bench_embed --pipeline-only` measures (p) and the main process's CPU a picture on
 any machine. First, Python's garbage collector: torch and the model leave about 430,000
 objects in the process, and each full pass walked them all (on 2 cores, one such pass every
@@ -218,10 +218,15 @@ where they lie rather than copied into a batch (95 % of the batches on 2 cores):
 µs a picture instead of 17 (batches of 32) to 33 (128, a GPU's), measured alone. The
 last four together, on 2 cores (one manifest of every picture, 2 runs of 6 rounds each
 way, in turn): (p) from 727-1,171 to 1,085-1,395 pictures a second, the main process's
-CPU from 209-391 to 140-183 µs a picture.
-Further steps, not taken: vectors written outside the main
-process, or batches assembled by the workers, so that the main process handles a batch
-rather than a picture; decoding on the GPU (nvjpeg through torchvision.io.decode_jpeg took
+CPU from 209-391 to 140-183 µs a picture. Seventh, each batch's vectors are written to
+the store in a thread of their own (indexer.vector_writer), while the main thread hands the
+next batch to the model: SQLite's work lets go of the interpreter lock, and writing had
+taken about 40 % of the main thread's time. On 2 cores (2 picture processes, 4,096
+pictures, one manifest of every picture, 3 rounds, 2 runs each way in turn, the main
+thread's own CPU read from /proc): 107-120 µs a picture before, 59-73 after; (p) from
+1,043-1,314 to 1,260-1,553 pictures a second.
+Further steps, not taken: batches assembled by the workers, so that the main process
+handles a batch rather than a picture; decoding on the GPU (nvjpeg through torchvision.io.decode_jpeg took
 8,250 pictures a second in batches of 128 in a scratch run; its resize is not open_clip's
 bit for bit). The process that reads the manifests spends on each one-picture manifest
 about what the main process did (on 2 cores, by a scratch measure of threads' CPU: 900 to
