@@ -573,10 +573,10 @@ def run_index(
     run_id = store.begin_run(sources)
     status = "failed"
     own_pictures = None
+    pictures: PictureProcesses | None = options.pictures
     try:
         # The modules, the model and the store outlive the run: see indexer.heap.
         with collector_skips_what_lives_now():
-            pictures: PictureProcesses | None = options.pictures
             if pictures is None and options.processes > 0:
                 from .picture_processes import PicturePoolOnDemand  # multiprocessing's parts
 
@@ -597,7 +597,6 @@ def run_index(
                     store, encoder, items, fetcher, options, report, run_id, progress, pictures
                 )
                 harvest.finish()
-            report.picture_processes = pictures.processes_started if pictures else 0
             if own_pictures is not None:
                 own_pictures.close()
             try:
@@ -612,5 +611,7 @@ def run_index(
     finally:
         if own_pictures is not None:
             own_pictures.close(wait_for_work=False)  # a no-op once closed
+        # Counted however the run ends: an interrupted run's summary says it too.
+        report.picture_processes = pictures.processes_started if pictures else 0
         store.finish_run(run_id, status, report.as_dict())
     return report

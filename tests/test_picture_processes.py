@@ -11,6 +11,7 @@ import gc
 import os
 import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -130,6 +131,44 @@ def test_a_run_with_nothing_new_to_embed_starts_no_picture_process(
         assert (first.embedded, first.picture_processes) == (16, 2)
         assert (again.embedded, again.picture_processes) == (0, 0)
         assert store.stats()["last_run"]["summary"]["picture_processes"] == 0
+
+
+class CtrlCOnSecondBatch:
+    """The real encoder, with Ctrl-C pressed while it embeds the second batch of pixels,
+    once the pictures behind it have had time to come back from their process."""
+
+    def __init__(self, encoder: Encoder):
+        self.encoder = encoder
+        self.calls = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.encoder, name)
+
+    def embed_pixels(self, pixels):
+        self.calls += 1
+        if self.calls == 2:
+            time.sleep(1.0)
+            raise KeyboardInterrupt
+        return self.encoder.embed_pixels(pixels)
+
+
+def test_ctrl_c_in_processes_keeps_what_had_come_back_and_says_what_ran(
+    tmp_path: Path, server: IIIFTestServer, encoder: Encoder
+):
+    url = server.shapes_manifest_url(per_pair=3, seed=916, twins=[])  # 48 pictures
+    path = tmp_path / "store"
+    options = IndexOptions(processes=1, batch_size=8)
+    with closing(new_store(path, encoder)) as store:
+        with pytest.raises(KeyboardInterrupt):
+            run_index([url], store, CtrlCOnSecondBatch(encoder), options)
+        counts = store.stats()
+    ours = [f"-{seed}/" for seed in (916, 917, 918)]  # per_pair=3: three seeds' shapes
+    fetched = {key for _, key, _ in server.log if any(seed in key for seed in ours)}
+    # The first batch, and every picture that had come back behind the second, are kept
+    # (written by the vectors' thread before the run ended): none is fetched again.
+    assert 8 < counts["items"] == len(fetched)
+    assert counts["last_run"]["status"] == "interrupted"
+    assert counts["last_run"]["summary"]["picture_processes"] == 1
 
 
 def test_a_failed_image_is_recorded_from_a_process_as_from_a_thread(
