@@ -226,17 +226,17 @@ pictures, one manifest of every picture, 3 rounds, 2 runs each way in turn, the 
 thread's own CPU read from /proc): 107-120 µs a picture before, 59-73 after; (p) from
 1,043-1,314 to 1,260-1,553 pictures a second.
 Further steps, not taken: batches assembled by the workers, so that the main process
-handles a batch rather than a picture; decoding on the GPU (nvjpeg through torchvision.io.decode_jpeg took
-8,250 pictures a second in batches of 128 in a scratch run; its resize is not open_clip's
-bit for bit). The process that reads the manifests spends on each one-picture manifest
-about what the main process did (on 2 cores, by a scratch measure of threads' CPU: 900 to
-1,000 µs fetching and reading it, most of it in httpx; 320 to 340 saving it, since the
-manifests read while others were being saved are saved together, one commit for them all,
-against 470 to 480 with a commit each): past about 750 such manifests a second, a
-collection of a manifest per object is bound by it. From a museum's image
-server, its answer times and 4 connections bound a harvest well below these rates: the
-processes matter where the pictures come fast, from the museum's own disk or image server.
-At 1,500 pictures a second, 500,000 images take under 6 minutes.
+handles a batch rather than a picture; decoding on the GPU (nvjpeg through
+torchvision.io.decode_jpeg took 8,250 pictures a second in batches of 128 in a scratch
+run; its resize is not open_clip's bit for bit). The process that reads the manifests
+spends on each one-picture manifest about what the main process did (on 2 cores, by a
+scratch measure of threads' CPU: 900 to 1,000 µs fetching and reading it, most of it in
+httpx; 320 to 340 saving it, since the manifests read while others were being saved are
+saved together, one commit for them all, against 470 to 480 with a commit each): past
+about 750 such manifests a second, a collection of a manifest per object is bound by it.
+From a museum's image server, its answer times and 4 connections bound a harvest well
+below these rates: the processes matter where the pictures come fast, from the museum's
+own disk or image server. At 1,500 pictures a second, 500,000 images take under 6 minutes.
 
 Settings (the earlier run, tower alone on random tensors; its tables:
 `scripts/bench_embed --from-json docs/runs/embed-h100-2026-11-27.json`): float16 at batch
