@@ -37,6 +37,7 @@ from indexer.store import PendingItem, Store
 from models import TEST_MODEL, Encoder
 from tests.iiif_images import BitmapPicture
 from tests.iiif_server import IIIFTestServer
+from tests.interrupting import CtrlCOnSecondBatch
 from tests.regard_fixtures import index, regard_command
 
 
@@ -251,25 +252,6 @@ def test_the_collector_skips_what_outlives_the_run_and_has_it_back_after(tmp_pat
     assert all(frozen >= alive * 0.9 for frozen in log.frozen)
     # ...and once it ends they are the collector's again.
     assert gc.get_freeze_count() == 0
-
-
-class CtrlCOnSecondBatch:
-    """The real encoder, with Ctrl-C pressed while it embeds the second batch, once the
-    downloads queued behind it have had time to finish."""
-
-    def __init__(self, encoder: Encoder):
-        self.encoder = encoder
-        self.calls = 0
-
-    def __getattr__(self, name: str):
-        return getattr(self.encoder, name)
-
-    def embed_tensors(self, batch):
-        self.calls += 1
-        if self.calls == 2:
-            time.sleep(1.0)
-            raise KeyboardInterrupt
-        return self.encoder.embed_tensors(batch)
 
 
 def test_ctrl_c_keeps_every_download_that_had_finished(tmp_path: Path, server):

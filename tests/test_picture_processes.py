@@ -11,7 +11,6 @@ import gc
 import os
 import signal
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -30,6 +29,7 @@ from indexer.store import Store
 from models import TEST_MODEL, Encoder
 from models.preprocess import stack_pixels
 from tests.iiif_server import IIIFTestServer
+from tests.interrupting import CtrlCOnSecondBatch
 from tests.regard_fixtures import index
 from tests.test_local_files import REFUSED, failures, manifest, picture, stats, write_json
 
@@ -131,25 +131,6 @@ def test_a_run_with_nothing_new_to_embed_starts_no_picture_process(
         assert (first.embedded, first.picture_processes) == (16, 2)
         assert (again.embedded, again.picture_processes) == (0, 0)
         assert store.stats()["last_run"]["summary"]["picture_processes"] == 0
-
-
-class CtrlCOnSecondBatch:
-    """The real encoder, with Ctrl-C pressed while it embeds the second batch of pixels,
-    once the pictures behind it have had time to come back from their process."""
-
-    def __init__(self, encoder: Encoder):
-        self.encoder = encoder
-        self.calls = 0
-
-    def __getattr__(self, name: str):
-        return getattr(self.encoder, name)
-
-    def embed_pixels(self, pixels):
-        self.calls += 1
-        if self.calls == 2:
-            time.sleep(1.0)
-            raise KeyboardInterrupt
-        return self.encoder.embed_pixels(pixels)
 
 
 def test_ctrl_c_in_processes_keeps_what_had_come_back_and_says_what_ran(
