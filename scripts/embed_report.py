@@ -224,7 +224,11 @@ next batch to the model: SQLite's work lets go of the interpreter lock, and writ
 taken about 40 % of the main thread's time. On 2 cores (2 picture processes, 4,096
 pictures, one manifest of every picture, 3 rounds, 2 runs each way in turn, the main
 thread's own CPU read from /proc): 107-120 µs a picture before, 59-73 after; (p) from
-1,043-1,314 to 1,260-1,553 pictures a second.
+1,043-1,314 to 1,260-1,553 pictures a second. By `bench_embed --pipeline-only` (2,048
+pictures, 3 rounds, twice each way in turn) the whole process's CPU a picture did not
+change (142-165 µs against 142-163): the work moved to another thread, it did not shrink;
+nor did (p) there (1,152-1,390 against 1,248-1,412), where the two cores, not the main
+thread, are the bound.
 Further steps, not taken: batches assembled by the workers, so that the main process
 handles a batch rather than a picture; decoding on the GPU (nvjpeg through
 torchvision.io.decode_jpeg took 8,250 pictures a second in batches of 128 in a scratch
@@ -234,9 +238,14 @@ scratch measure of threads' CPU: 900 to 1,000 µs fetching and reading it, most 
 httpx; 320 to 340 saving it, since the manifests read while others were being saved are
 saved together, one commit for them all, against 470 to 480 with a commit each): past
 about 750 such manifests a second, a collection of a manifest per object is bound by it.
-From a museum's image server, its answer times and 4 connections bound a harvest well
-below these rates: the processes matter where the pictures come fast, from the museum's
-own disk or image server. At 1,500 pictures a second, 500,000 images take under 6 minutes.
+Saving several at once also means a message to the main process for several: over a
+manifest a picture (`--layout objects --processes 2`, 2,048 pictures, 3 rounds, twice each
+way in turn, the code of the last session against this one's), (p) went from 503-639 to
+587-785 pictures a second, and the main process's CPU from 243-322 to 154-184 µs a
+picture. From a museum's image server, its answer times and 4 connections bound a harvest
+well below these rates: the processes matter where the pictures come fast, from the
+museum's own disk or image server. At 1,500 pictures a second, 500,000 images take under 6
+minutes.
 
 Settings (the earlier run, tower alone on random tensors; its tables:
 `scripts/bench_embed --from-json docs/runs/embed-h100-2026-11-27.json`): float16 at batch
