@@ -240,7 +240,7 @@ saved together, one commit for them all, against 470 to 480 with a commit each):
 about 750 such manifests a second, a collection of a manifest per object is bound by it.
 Saving several at once also means a message to the main process for several: over a
 manifest a picture (`--layout objects --processes 2`, 2,048 pictures, 3 rounds, twice each
-way in turn, the code of the last session against this one's), (p) went from 503-639 to
+way in turn, the code before these last two changes and after), (p) went from 503-639 to
 587-785 pictures a second, and the main process's CPU from 243-322 to 154-184 µs a
 picture. From a museum's image server, its answer times and 4 connections bound a harvest
 well below these rates: the processes matter where the pictures come fast, from the
