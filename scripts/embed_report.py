@@ -240,12 +240,12 @@ saved together, one commit for them all, against 470 to 480 with a commit each):
 about 750 such manifests a second, a collection of a manifest per object is bound by it.
 Saving several at once also means a message to the main process for several: over a
 manifest a picture (`--layout objects --processes 2`, 2,048 pictures, 3 rounds, twice each
-way in turn, the code before these last two changes and after), (p) went from 503-639 to
-587-785 pictures a second, and the main process's CPU from 243-322 to 154-184 µs a
-picture. From a museum's image server, its answer times and 4 connections bound a harvest
-well below these rates: the processes matter where the pictures come fast, from the
-museum's own disk or image server. At 1,500 pictures a second, 500,000 images take under 6
-minutes.
+way in turn, before this grouping and the seventh change, and after), (p) went from
+503-639 to 587-785 pictures a second, and the main process's CPU from 243-322 to 154-184
+µs a picture. From a museum's image server, its answer times and 4 connections bound a
+harvest well below these rates: the processes matter where the pictures come fast, from
+the museum's own disk or image server. At 1,500 pictures a second, 500,000 images take
+under 6 minutes.
 
 Settings (the earlier run, tower alone on random tensors; its tables:
 `scripts/bench_embed --from-json docs/runs/embed-h100-2026-11-27.json`): float16 at batch
