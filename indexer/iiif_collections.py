@@ -4,6 +4,8 @@
 collections it names to any depth, and the pages of paged collections (``first`` /
 ``next``, as strings or objects with an id), and yields one `Found` per manifest:
 `FoundManifest`, `UnchangedManifest` (when `load` returned None) or `FailedSource`.
+`walk_in_groups` yields the same in lists: what finished while the consumer was busy
+with the last list, so that it can save several manifests at once.
 
 - Each URL is loaded at most once, which also stops cycles (a collection that lists
   itself, A → B → A); a collection met again under another URL (its id) is not walked
