@@ -62,16 +62,18 @@ class VectorWriter:
             pass
 
     def _raise_failure(self) -> None:
-        if self._error is not None:
-            raise self._error
+        error, self._error = self._error, None  # told once
+        if error is not None:
+            raise error
 
     def _write_all(self) -> None:
         try:
+            failed = False
             while (batch := self._batches.get()) is not None:
-                if self._error is None:  # after an error, the rest is only taken off the queue
+                if not failed:  # after an error, the rest is only taken off the queue
                     try:
                         self._store.save_vectors(batch, self._fingerprint_key)
                     except BaseException as error:
-                        self._error = error
+                        self._error, failed = error, True
         finally:
             self._store.close()  # this thread's connection

@@ -9,6 +9,7 @@ import json
 import shutil
 import signal
 import socket
+import sqlite3
 import sys
 import threading
 from collections import Counter
@@ -34,6 +35,7 @@ from .cli_map import COMMANDS as MAP_COMMANDS
 from .cli_map import add_parsers as add_map_parsers
 from .cli_terms import COMMANDS as TERM_COMMANDS
 from .cli_terms import add_parsers as add_term_parsers
+from .storage_errors import storage_problem
 
 if TYPE_CHECKING:
     from indexer.pipeline import IndexReport
@@ -665,6 +667,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except (IndexerError, ModelError, CannotListenError) as error:
         _error(str(error))
+        return EXIT_FAILED
+    except (sqlite3.Error, OSError) as error:  # a full disk, most likely
+        problem = storage_problem(error, getattr(args, "store", None))
+        if problem is None:
+            raise
+        _error(problem)
         return EXIT_FAILED
     except KeyboardInterrupt:
         _error("interrupted")

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import resource
+import signal
 import socket
+import sqlite3
 import subprocess
+import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from indexer.store import Store
 from indexer.store_lock import indexing_lock
 from service.app import create_app
 from service.cli import main as regard
 from service.settings import Settings
+from service.storage_errors import storage_problem
 from tests.iiif_server import IIIFTestServer
 from tests.regard_fixtures import index, regard_command
 
@@ -192,6 +200,71 @@ def test_an_index_too_large_for_memory_at_the_end_of_a_run_keeps_the_run_and_say
     kept = Store.open(store).stats()
     assert kept["items"] > 0 and kept["last_run"]["status"] == "finished"
     assert "REGARD_INDEX_MEMORY_LIMIT" in kept["last_run"]["summary"]["index_refused"]
+
+
+def test_a_disk_that_takes_no_more_stops_the_run_plainly_and_it_resumes(tmp_path: Path):
+    folder = tmp_path / "drawings"
+    folder.mkdir()
+    count = 400
+    for n in range(count):
+        Image.new("RGB", (160, 120), (n % 256, 255 - n % 256, (n * 37) % 256)).save(
+            folder / f"d{n:03d}.jpg"
+        )
+    store = tmp_path / "store"
+    command = regard_command("index", str(folder), "--store", str(store), "--model", "regard-test")
+    run = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A write past a file size limit then fails, as on a full disk, rather than
+        # stopping the process.
+        preexec_fn=lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN),
+    )
+    deadline = time.monotonic() + 120
+    while run.poll() is None and time.monotonic() < deadline:
+        if _stored_vectors(store) >= 8:  # the disk fills once the run is under way
+            files = [path.stat().st_size for path in store.glob("store.sqlite*")]
+            resource.prlimit(run.pid, resource.RLIMIT_FSIZE, (max(files), max(files)))
+            break
+        time.sleep(0.02)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 1, out + err
+    assert "Traceback" not in err
+    assert f"the store in {store} (" in err and "MB free on its disk" in err
+    assert "could not be written" in err and "file size limit" in err
+    assert "run the same command to resume" in err
+    kept = Store.open(store).stats()["items"]  # the store opens, with what was committed
+    assert 8 <= kept < count
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"{count - kept} image(s) embedded now" in again.stdout  # none twice
+    assert Store.open(store).stats()["items"] == count
+
+
+def _stored_vectors(store: Path) -> int:
+    try:
+        with closing(sqlite3.connect(store / "store.sqlite", timeout=5)) as conn:
+            return conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+    except sqlite3.OperationalError:  # not made yet
+        return 0
+
+
+def test_storage_errors_are_told_as_such_and_others_left_alone(tmp_path: Path):
+    conn = sqlite3.connect(tmp_path / "small.sqlite")
+    conn.execute("CREATE TABLE t (x BLOB)")
+    conn.execute("PRAGMA max_page_count = 2")  # a full disk, as SQLite reports it
+    with pytest.raises(sqlite3.OperationalError) as full:
+        conn.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    told = storage_problem(full.value, tmp_path)
+    assert told is not None and told.startswith("the disk is full")
+    assert f"in {tmp_path} (" in told and "run the same command to resume" in told
+    no_space = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert "the disk is full" in (storage_problem(no_space, tmp_path) or "")
+    with pytest.raises(sqlite3.OperationalError) as other:
+        conn.execute("SELECT nothing FROM t")
+    assert storage_problem(other.value, tmp_path) is None
+    assert storage_problem(FileNotFoundError(errno.ENOENT, "gone"), tmp_path) is None
 
 
 def test_a_missing_local_file_is_named(tmp_path: Path):
