@@ -6,10 +6,17 @@ message that says what was wrong and what to do.
 
 from __future__ import annotations
 
+import sqlite3
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .storage_errors import storage_problem
+
+# A write the server's disk would not take: the client can say so and try again later.
+NOT_SAVED = "Nothing of this request was saved: try again once the server's disk has room"
 
 
 class ApiError(Exception):
@@ -79,6 +86,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body(error.status, error.code, error.message), error.status, headers=headers
         )
+
+    @app.exception_handler(sqlite3.Error)
+    @app.exception_handler(OSError)
+    async def storage_error(_: Request, error: Exception) -> JSONResponse:
+        problem = storage_problem(error, None, then=NOT_SAVED)
+        if problem is None:
+            raise error  # not the disk: a 500, as any other fault
+        return JSONResponse(error_body(507, "storage_full", problem), 507)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -13,34 +13,37 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-RESUME = "what was written before is kept: run the same command to resume"
+# What an operator of the command line can do about it.
+RESUME = (
+    "Free some space, or move the store to a larger disk and give --store its new place; "
+    "what was written before is kept: run the same command to resume"
+)
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 _WRITE_FAILED = {errno.EFBIG, errno.EIO, errno.EROFS}
 
 
-def storage_problem(error: BaseException, store: Path | str | None) -> str | None:
-    """The message for an error in writing to the disk, or None for any other error."""
+def storage_problem(
+    error: BaseException, store: Path | str | None, then: str = RESUME
+) -> str | None:
+    """The message for an error in writing to the disk, ending with `then` (what to do),
+    or None for any other error. `store`: its folder, named with its disk's free space."""
     where = f" in {store} ({_free_space(store)})" if store is not None else ""
     if isinstance(error, sqlite3.Error):
         code = getattr(error, "sqlite_errorcode", None)
         if code == sqlite3.SQLITE_FULL:
-            return f"the disk is full: the store{where} cannot grow. {_MAKE_ROOM}; {RESUME}"
+            return f"the disk is full: the store{where} cannot grow. {then}"
         if code is not None and code & 0xFF == sqlite3.SQLITE_IOERR:
             return (
                 f"the store{where} could not be written ({error}): the disk may be full, "
-                f"past a file size limit (ulimit -f), read-only or failing. {_MAKE_ROOM}; "
-                f"{RESUME}"
+                f"past a file size limit (ulimit -f), read-only or failing. {then}"
             )
         return None
     if isinstance(error, OSError) and error.errno in _DISK_FULL:
-        return f"the disk is full ({error}): the store{where} cannot grow. {_MAKE_ROOM}; {RESUME}"
+        return f"the disk is full ({error}): the store{where} cannot grow. {then}"
     if isinstance(error, OSError) and error.errno in _WRITE_FAILED:
-        return f"a file of the store{where} could not be written ({error}); {RESUME}"
+        return f"a file of the store{where} could not be written ({error}). {then}"
     return None
-
-
-_MAKE_ROOM = "Free some space, or move the store to a larger disk and give --store its new place"
 
 
 def _free_space(store: Path | str) -> str:

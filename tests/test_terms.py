@@ -12,11 +12,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import resource
 import shutil
+import signal
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -25,6 +29,7 @@ from models.term_prompts import term_prompts
 from service.app import create_app
 from service.cli import main as regard
 from service.settings import Settings
+from tests.regard_fixtures import start_service, stop_service
 
 FIXTURES = Path(__file__).parent / "fixtures" / "terms"
 THESAURUS = FIXTURES / "shapes-thesaurus.ttl"
@@ -207,6 +212,35 @@ def test_a_decision_needs_a_reviewers_token(store: Path, api, token: str) -> Non
     assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "unknown_token")
     (group,) = api.get(f"/api/items/{item_id}/terms").json()["vocabularies"]
     assert all(t["decision"] is None for t in group["terms"])
+
+
+def test_a_decision_the_disk_will_not_take_is_a_507_that_says_so(
+    store: Path, token: str, tmp_path: Path
+) -> None:
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    item_id, shape, _ = shape_items(copy)[2]
+    # A write past a file size limit fails as on a full disk, rather than stopping the
+    # server (the disposition is inherited by the process started now).
+    ignored = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        service = start_service(copy)
+    finally:
+        signal.signal(signal.SIGXFSZ, ignored)
+    try:
+        resource.prlimit(service.process.pid, resource.RLIMIT_FSIZE, (0, 0))  # no room
+        url = f"{service.url}/api/items/{urllib.parse.quote(item_id)}/terms"
+        body = {"vocabulary": VOCABULARY, "concept": EX + shape, "decision": "accepted"}
+        answer = httpx.put(url, json=body, headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 507, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "storage_full" and "could not be written" in error["message"]
+        assert "Nothing of this request was saved" in error["message"]
+        # The server goes on answering, and the decision is not recorded.
+        (group,) = httpx.get(url).json()["vocabularies"]
+        assert all(term["decision"] is None for term in group["terms"])
+    finally:
+        stop_service(service)
 
 
 def test_accepting_and_rejecting_keep_who_when_and_the_models_word(

@@ -44,6 +44,8 @@ const ERROR_TEXTS = {
     "Ce jeton n’est celui d’aucun relecteur (mal recopié, ou retiré) : vérifiez-le, ou demandez-en un à un administrateur.",
   unknown_vocabulary: "Ce vocabulaire n’est plus dans la collection : rouvrez la fiche pour voir ceux qui y sont.",
   unknown_concept: "Ce terme n’est plus dans le vocabulaire : rouvrez la fiche pour voir ses termes actuels.",
+  storage_full:
+    "Le disque du serveur est plein (ou n’accepte plus d’écriture) : votre décision n’a pas été enregistrée. Prévenez un administrateur, puis réessayez.",
   // the map
   no_map:
     "La collection n’a pas encore de carte : un administrateur la fait avec la commande « regard map ». La recherche, elle, fonctionne.",
