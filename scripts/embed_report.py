@@ -177,58 +177,58 @@ both models (docs/runs/embed-h100-processes-first-2026-11-27.json: (b) ViT-B-32 
 
 Since that run, seven changes for that main process, not yet measured on a GPU.
 `scripts/bench_embed --pipeline-only` measures (p) and the main process's CPU a picture on
-any machine. First, Python's garbage collector: torch and the model leave about 430,000
-objects in the process, and each full pass walked them all (on 2 cores, one such pass every
-2,000 pictures or so, 130 to 150 µs a picture in a scratch measure). A run now leaves them
-out of its passes (indexer.heap). On 2 cores (AMD EPYC, 2 picture processes, 2,048
-pictures, 6 rounds, the code before and after in turn, twice each), rounds 2 to 6 went from
-391-553 µs a picture (median 470) to 369-434 (median 388), and (p) from 824-1,219 to
-970-1,144 pictures a second. Second, the manifests are read and saved in a process of
-their own, beside the picture processes (indexer.harvest_process): a museum often
-publishes a manifest per object, and for such a collection (`--layout objects`: 2,048
-one-picture manifests) the main process spent 1,593-1,988 µs of CPU a picture, most of it
-fetching (httpx) and saving each manifest, against 304-464 for one manifest of every
-picture. By `scripts/bench_embed --pipeline-only` on 2 cores (AMD EPYC, 2 picture
-processes, 2,048 pictures, 4 rounds, each way in turn): one manifest a picture, manifests
-read in the main process (`--harvest-in-main`) (p) 364-523 pictures a second and 1,593-1,988
-µs a picture, in their own process (p) 538-573 and 288-373 µs; one manifest of every
-picture, 883-1,335 and 304-464 µs, against 819-985 and 242-375 µs. On 2 cores the one more
-process takes the cores' time from the others; on a GPU's many cores, the main process's
-time is what bounds (p). Third, the pictures' places leaked: each group's future and its
-task held each other, so that a group's pictures kept their places in the mapped file
-until the collector's next full pass, which since the first change comes seldom; the
-places ran out and 40 % of the pictures came back through the pipe instead (150 KB each,
-read by the main process). Fixed, on 2 cores (2 picture processes, 2,048 pictures, one
-manifest of every picture, 6 rounds, the code before and after in turn, twice each): (p)
-from 651-908 to 1,055-1,322 pictures a second, and the main process's CPU from 284-456 to
-177-229 µs a picture. Fourth, the main process's writes waited on the manifests'
-process: SQLite's own wait for a lock sleeps 1, 2, 5, 10 ms and more at a time, and beside
-a process saving hundreds of manifests a second the writes of vectors waited 3 ms each on
-average, up to 104 ms (one manifest a picture, 2 cores, a scratch measure). A write now
-asks again after 50 µs, doubling up to 2 ms (there 1.8 ms on average, at most 25 ms), and
-the main process queues the manifests saved meanwhile in one query rather than one each.
-On 2 cores, where the manifests' process is the bound, (p) over a manifest a picture did
-not change (379-600 pictures a second against 386-600, 2 runs of 6 rounds each way).
-Fifth, a picture process takes 16 pictures a task rather than 8, which halves the
-executor's work a picture: on 2 cores the main process's CPU went from 188-250 to 154-202
-µs a picture (a scratch measure, 6 runs each way; 32 gave 136-174, with twice the places
-in memory and a slow server's first batch later still). Sixth, places are taken in turn
-round the file, so that a batch's pictures mostly lie one after another and are embedded
-where they lie rather than copied into a batch (95 % of the batches on 2 cores): 1.6 to 2
-µs a picture instead of 17 (batches of 32) to 33 (128, a GPU's), measured alone. The
-last four together, on 2 cores (one manifest of every picture, 2 runs of 6 rounds each
-way, in turn): (p) from 727-1,171 to 1,085-1,395 pictures a second, the main process's
-CPU from 209-391 to 140-183 µs a picture. Seventh, each batch's vectors are written to
-the store in a thread of their own (indexer.vector_writer), while the main thread hands the
-next batch to the model: SQLite's work lets go of the interpreter lock, and writing had
-taken about 40 % of the main thread's time. On 2 cores (2 picture processes, 4,096
-pictures, one manifest of every picture, 3 rounds, 2 runs each way in turn, the main
-thread's own CPU read from /proc): 107-120 µs a picture before, 59-73 after; (p) from
-1,043-1,314 to 1,260-1,553 pictures a second. By `bench_embed --pipeline-only` (2,048
-pictures, 3 rounds, twice each way in turn) the whole process's CPU a picture did not
-change (142-165 µs against 142-163): the work moved to another thread, it did not shrink;
-nor did (p) there (1,152-1,390 against 1,248-1,412), where the two cores, not the main
-thread, are the bound.
+any machine (and the harvest process's, where one reads the manifests). First, Python's
+garbage collector: torch and the model leave about 430,000 objects in the process, and
+each full pass walked them all (on 2 cores, one such pass every 2,000 pictures or so, 130
+to 150 µs a picture in a scratch measure). A run now leaves them out of its passes
+(indexer.heap). On 2 cores (AMD EPYC, 2 picture processes, 2,048 pictures, 6 rounds, the
+code before and after in turn, twice each), rounds 2 to 6 went from 391-553 µs a picture
+(median 470) to 369-434 (median 388), and (p) from 824-1,219 to 970-1,144 pictures a
+second. Second, the manifests are read and saved in a process of their own, beside the
+picture processes (indexer.harvest_process): a museum often publishes a manifest per
+object, and for such a collection (`--layout objects`: 2,048 one-picture manifests) the
+main process spent 1,593-1,988 µs of CPU a picture, most of it fetching (httpx) and saving
+each manifest, against 304-464 for one manifest of every picture. By `scripts/bench_embed
+--pipeline-only` on 2 cores (AMD EPYC, 2 picture processes, 2,048 pictures, 4 rounds, each
+way in turn): one manifest a picture, manifests read in the main process
+(`--harvest-in-main`) (p) 364-523 pictures a second and 1,593-1,988 µs a picture, in their
+own process (p) 538-573 and 288-373 µs; one manifest of every picture, 883-1,335 and
+304-464 µs, against 819-985 and 242-375 µs. On 2 cores the one more process takes the
+cores' time from the others; on a GPU's many cores, the main process's time is what bounds
+(p). Third, the pictures' places leaked: each group's future and its task held each other,
+so that a group's pictures kept their places in the mapped file until the collector's next
+full pass, which since the first change comes seldom; the places ran out and 40 % of the
+pictures came back through the pipe instead (150 KB each, read by the main process).
+Fixed, on 2 cores (2 picture processes, 2,048 pictures, one manifest of every picture, 6
+rounds, the code before and after in turn, twice each): (p) from 651-908 to 1,055-1,322
+pictures a second, and the main process's CPU from 284-456 to 177-229 µs a picture.
+Fourth, the main process's writes waited on the manifests' process: SQLite's own wait for
+a lock sleeps 1, 2, 5, 10 ms and more at a time, and beside a process saving hundreds of
+manifests a second the writes of vectors waited 3 ms each on average, up to 104 ms (one
+manifest a picture, 2 cores, a scratch measure). A write now asks again after 50 µs,
+doubling up to 2 ms (there 1.8 ms on average, at most 25 ms), and the main process queues
+the manifests saved meanwhile in one query rather than one each. On 2 cores, where the
+manifests' process is the bound, (p) over a manifest a picture did not change (379-600
+pictures a second against 386-600, 2 runs of 6 rounds each way). Fifth, a picture process
+takes 16 pictures a task rather than 8, which halves the executor's work a picture: on 2
+cores the main process's CPU went from 188-250 to 154-202 µs a picture (a scratch measure,
+6 runs each way; 32 gave 136-174, with twice the places in memory and a slow server's
+first batch later still). Sixth, places are taken in turn round the file, so that a
+batch's pictures mostly lie one after another and are embedded where they lie rather than
+copied into a batch (95 % of the batches on 2 cores): 1.6 to 2 µs a picture instead of 17
+(batches of 32) to 33 (128, a GPU's), measured alone. The last four together, on 2 cores
+(one manifest of every picture, 2 runs of 6 rounds each way, in turn): (p) from 727-1,171
+to 1,085-1,395 pictures a second, the main process's CPU from 209-391 to 140-183 µs a
+picture. Seventh, each batch's vectors are written to the store in a thread of their own
+(indexer.vector_writer), while the main thread hands the next batch to the model: SQLite's
+work lets go of the interpreter lock, and writing had taken about 40 % of the main
+thread's time. On 2 cores (2 picture processes, 4,096 pictures, one manifest of every
+picture, 3 rounds, 2 runs each way in turn, the main thread's own CPU read from /proc):
+107-120 µs a picture before, 59-73 after; (p) from 1,043-1,314 to 1,260-1,553 pictures a
+second. By `bench_embed --pipeline-only` (2,048 pictures, 3 rounds, twice each way in
+turn) the whole process's CPU a picture did not change (142-165 µs against 142-163): the
+work moved to another thread, it did not shrink; nor did (p) there (1,152-1,390 against
+1,248-1,412), where the two cores, not the main thread, are the bound.
 Further steps, not taken: batches assembled by the workers, so that the main process
 handles a batch rather than a picture; decoding on the GPU (nvjpeg through
 torchvision.io.decode_jpeg took 8,250 pictures a second in batches of 128 in a scratch

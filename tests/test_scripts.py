@@ -97,9 +97,11 @@ def test_bench_embed_measures_the_pipeline_alone_and_the_cpu_it_costs_the_main_p
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert "32 shape images, 1 picture process, 4 connections per host" in run.stdout
-    [(rates, cpu)] = re.findall(r"^\| regard-test \| ([\d, ]+) \| ([\d, ]+) \|$", run.stdout, re.M)
-    assert len(rates.split(", ")) == len(cpu.split(", ")) == 2
-    assert all(int(figure) > 0 for figure in [*rates.split(", "), *cpu.split(", ")])
+    row = r"^\| regard-test \| ([\d, ]+) \| ([\d, ]+) \| ([\d, ]+) \|$"
+    [(rates, cpu, harvest)] = re.findall(row, run.stdout, re.M)
+    figures = [figure.split(", ") for figure in (rates, cpu, harvest)]
+    assert [len(each) for each in figures] == [2, 2, 2]  # a round each
+    assert all(int(figure) > 0 for each in figures for figure in each)
 
 
 @pytest.mark.parametrize("harvest", [[], ["--harvest-in-main"]])
@@ -112,8 +114,11 @@ def test_bench_embed_measures_the_pipeline_over_a_manifest_per_picture(harvest: 
     assert "a collection of one manifest per picture" in run.stdout
     in_main = "manifests read in the main process" in run.stdout
     assert in_main == bool(harvest)
-    [(rate, cpu)] = re.findall(r"^\| regard-test \| (\d+) \| (\d+) \|$", run.stdout, re.M)
+    row = r"^\| regard-test \| (\d+) \| (\d+) \| (\d+|—) \|$"
+    [(rate, cpu, harvest)] = re.findall(row, run.stdout, re.M)
     assert int(rate) > 0 and int(cpu) > 0
+    # The manifests' process's own CPU, where there is one.
+    assert harvest == "—" if in_main else int(harvest) > 0
 
 
 def test_bench_embed_reports_a_saved_gpu_run_without_the_cpus_sharing():
