@@ -1,7 +1,7 @@
 """Embedded batches written to the store in a thread of their own.
 
 On a GPU the main process bounds the pipeline (indexer.picture_processes), and writing a
-batch's vectors took about a third of its time a picture: SQLite's own work, which lets
+batch's vectors took about 40 % of its main thread's time: SQLite's own work, which lets
 go of the interpreter lock, and waits for the harvest process's writes. In a thread, the
 main process hands the next batch to the model meanwhile. A few batches may wait
 (AHEAD); past that, handing one over waits, so that a slow disk holds the run back

@@ -1,9 +1,10 @@
 """What to tell an operator whose disk would not take the store's writes.
 
 A million images' store is gigabytes, and a full disk is a likely end to a long run. What
-SQLite, FAISS and Python say then ("disk I/O error", "[Errno 28] No space left on
-device") comes with a traceback and says nothing of what was kept: every transaction
-that had been committed is, and the same command resumes (a failed write is rolled back).
+SQLite and Python say then ("disk I/O error", "[Errno 28] No space left on device") came
+with a traceback and said nothing of what was kept: every transaction that had been
+committed is, and the same command resumes (a failed write is rolled back). (The index
+file is another matter: a store that cannot hold it is served from memory.)
 """
 
 from __future__ import annotations
