@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,18 @@ def regard_command(*args: str) -> list[str]:
     """The `regard` console script of this environment, as a user runs it."""
     script = Path(sys.executable).with_name("regard")
     return [str(script), *args] if script.exists() else [sys.executable, "-m", "service.cli", *args]
+
+
+def stored_vectors(store: Path) -> int:
+    """How many vectors a store being written by another process holds now (0 before it
+    has any): read without making the database file, which the run must make."""
+    if not (store / "store.sqlite").exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(store / "store.sqlite", timeout=5)) as conn:
+            return conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+    except sqlite3.OperationalError:  # its tables not made yet
+        return 0
 
 
 def free_port() -> int:

@@ -10,7 +10,6 @@ import socket
 import sqlite3
 import subprocess
 import time
-from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -25,7 +24,7 @@ from service.cli import main as regard
 from service.settings import Settings
 from service.storage_errors import storage_problem
 from tests.iiif_server import IIIFTestServer
-from tests.regard_fixtures import index, regard_command
+from tests.regard_fixtures import index, regard_command, stored_vectors
 
 GOOD = "v3/vam_ocean-liners.json"
 
@@ -223,7 +222,7 @@ def test_a_disk_that_takes_no_more_stops_the_run_plainly_and_it_resumes(tmp_path
     )
     deadline = time.monotonic() + 120
     while run.poll() is None and time.monotonic() < deadline:
-        if _stored_vectors(store) >= 8:  # the disk fills once the run is under way
+        if stored_vectors(store) >= 8:  # the disk fills once the run is under way
             files = [path.stat().st_size for path in store.glob("store.sqlite*")]
             resource.prlimit(run.pid, resource.RLIMIT_FSIZE, (max(files), max(files)))
             break
@@ -240,14 +239,6 @@ def test_a_disk_that_takes_no_more_stops_the_run_plainly_and_it_resumes(tmp_path
     assert again.returncode == 0, again.stderr
     assert f"{count - kept} image(s) embedded now" in again.stdout  # none twice
     assert Store.open(store).stats()["items"] == count
-
-
-def _stored_vectors(store: Path) -> int:
-    try:
-        with closing(sqlite3.connect(store / "store.sqlite", timeout=5)) as conn:
-            return conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
-    except sqlite3.OperationalError:  # not made yet
-        return 0
 
 
 def test_storage_errors_are_told_as_such_and_others_left_alone(tmp_path: Path):

@@ -38,7 +38,7 @@ from models import TEST_MODEL, Encoder
 from tests.iiif_images import BitmapPicture
 from tests.iiif_server import IIIFTestServer
 from tests.interrupting import CtrlCOnSecondBatch
-from tests.regard_fixtures import index, regard_command
+from tests.regard_fixtures import index, regard_command, stored_vectors
 
 
 def stats(store: Path) -> dict:
@@ -422,16 +422,9 @@ def run_until(
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        if (store / "store.sqlite").exists():
-            try:
-                conn = sqlite3.connect(store / "store.sqlite", timeout=5)
-                done = conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
-                conn.close()
-            except sqlite3.OperationalError:
-                done = 0
-            if done >= at_least:
-                os.kill(process.pid, sig)
-                break
+        if stored_vectors(store) >= at_least:
+            os.kill(process.pid, sig)
+            break
         time.sleep(0.05)
     process.wait(timeout=60)
     return process
